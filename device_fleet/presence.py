@@ -1,0 +1,51 @@
+"""Presence of boxes, kept in Redis by the ingest service.
+
+- ``ctv:fleet:lastseen`` — sorted set serial → epoch seconds of the last message.
+- ``ctv:fleet:hb:<serial>`` — hash of the latest heartbeat fields.
+- ``ctv:fleet:offline`` — set of serials whose Last Will said offline (cleared on the next message).
+
+Online = seen within 2.5 × heartbeat_s and no Last Will since.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from flask import current_app
+
+from portal_server.core import redis as core_redis
+
+LASTSEEN = "ctv:fleet:lastseen"
+OFFLINE = "ctv:fleet:offline"
+HB = "ctv:fleet:hb:"
+
+
+def offline_after_s() -> float:
+    return 2.5 * current_app.config["SETTINGS"].heartbeat_s
+
+
+def presence(serials: list[str]) -> dict[str, tuple[bool, float | None, dict | None]]:
+    """serial → (online, last_seen epoch or None, latest heartbeat or None)."""
+    r = core_redis.client()
+    now = time.time()
+    limit = offline_after_s()
+    pipe = r.pipeline()
+    for s in serials:
+        pipe.zscore(LASTSEEN, s)
+        pipe.sismember(OFFLINE, s)
+        pipe.get(HB + s)
+    res = pipe.execute()
+    out = {}
+    for i, s in enumerate(serials):
+        seen, willed, hb = res[3 * i], res[3 * i + 1], res[3 * i + 2]
+        online = seen is not None and not willed and now - float(seen) <= limit
+        out[s] = (online, float(seen) if seen is not None else None, json.loads(hb) if hb else None)
+    return out
+
+
+def online_serials() -> set[str]:
+    """Every serial seen within the offline limit and not marked offline by its Last Will."""
+    r = core_redis.client()
+    now = time.time()
+    seen = {m.decode() for m in r.zrangebyscore(LASTSEEN, now - offline_after_s(), "+inf")}
+    return seen - {m.decode() for m in r.smembers(OFFLINE)}

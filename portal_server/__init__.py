@@ -1,0 +1,1 @@
+"""CommuniTV portal server: the Flask back end, staff web and API."""

@@ -1,0 +1,66 @@
+"""The application factory: the only place that knows every package (DESIGN §1)."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import logging
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from portal_server.core import api as core_api
+from portal_server.core import db, redis as core_redis
+from portal_server.core.config import Settings
+from portal_server.features import FEATURES
+from portal_server.models import load_all_models
+
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from ``settings`` (default: the ``COMMUNITV_*`` environment)."""
+    settings = settings or Settings.from_env()
+    app = Flask("portal_server", template_folder="templates", static_folder="static")
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        JSON_AS_ASCII=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="ctv_session",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        **settings.extra,
+    )
+    app.json.ensure_ascii = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for d in (settings.data_dir, settings.media_dir, settings.hls_dir, settings.snapshot_dir,
+              settings.log_dir):
+        d.mkdir(parents=True, exist_ok=True)
+
+    load_all_models()
+    db.init_app(app)
+    core_redis.init_app(app)
+    csrf.init_app(app)
+    app.extensions["csrf"] = csrf
+    core_api.register_error_handlers(app)
+
+    for name in FEATURES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            continue
+        module = importlib.import_module(name)
+        init = getattr(module, "init_app", None)
+        if init is not None:
+            init(app)
+    # Token-authenticated API and server-to-server callbacks carry no cookies: no CSRF there.
+    for bp_name, bp in app.blueprints.items():
+        if bp.url_prefix and (bp.url_prefix.startswith(core_api.API_PREFIX) or bp.url_prefix.startswith("/open311")):
+            csrf.exempt(bp)
+    return app

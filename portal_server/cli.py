@@ -1,0 +1,133 @@
+"""The `communitv` command line. Features add groups through ``<package>.cli:register(group)``."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from portal_server.features import FEATURES
+
+
+def make_app():
+    from portal_server.app import create_app
+    return create_app()
+
+
+@click.group()
+def main():
+    """CommuniTV: community public-service TV platform."""
+
+
+@main.group()
+def db():
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Apply every migration."""
+    from portal_server.core import db as core_db
+    from portal_server.core.config import Settings
+
+    settings = Settings.from_env()
+    core_db.upgrade(settings.database_url)
+    click.echo("database is up to date")
+
+
+@main.group()
+def demo():
+    """Demo city."""
+
+
+@demo.command("seed")
+@click.option("--households-per-village", type=click.IntRange(0, 2000), default=40, show_default=True,
+              help="households (each with one box) per village")
+def demo_seed(households_per_village: int):
+    """Create the demo city of INTERFACES §3 (idempotent: a second run changes nothing)."""
+    from portal_server import demo as demo_mod
+
+    app = make_app()
+    with app.app_context():
+        stats = demo_mod.seed(households_per_village=households_per_village, echo=click.echo)
+    if stats:
+        click.echo("demo city ready, created: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+    else:
+        click.echo("demo city already complete: nothing to change")
+
+
+@main.group()
+def user():
+    """Staff accounts."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--role", "roles", required=True, multiple=True, help="repeatable; admin, editor, reviewer, handler, grid_worker, noc, analyst")
+@click.option("--region", required=True, help="region code of the user's scope")
+@click.option("--department", default=None, help="department code (department handlers)")
+@click.option("--display-name", default=None)
+@click.password_option(envvar="COMMUNITV_NEW_USER_PASSWORD")
+def user_create(username, roles, region, department, display_name, password):
+    """Create a staff account."""
+    from portal_server.core import audit
+    from portal_server.core.accounts import create_user
+    from portal_server.core.db import session
+    from portal_server.core.regions import region_by_code
+
+    app = make_app()
+    with app.app_context():
+        r = region_by_code(region)
+        if r is None:
+            raise click.BadParameter(f"unknown region code {region}", param_hint="--region")
+        try:
+            u = create_user(username, password, roles, r, display_name, department)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        audit.record("user.create", "user", u.id, r.code, actor="cli", roles=sorted(roles))
+        session.commit()
+    click.echo(f"created {username} ({', '.join(roles)}) in {region}")
+
+
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="run queued jobs and exit")
+def worker(burst):
+    """Run the background worker (RQ) and the periodic job scheduler."""
+    from portal_server.core import jobs
+
+    jobs.work(make_app(), burst=burst)
+
+
+@main.group()
+def audit():
+    """The audit trail."""
+
+
+@audit.command("verify")
+def audit_verify():
+    """Check the hash chain; exit 1 on an edited or deleted row."""
+    from portal_server.core import audit as core_audit
+
+    app = make_app()
+    with app.app_context():
+        res = core_audit.verify()
+    if res.ok:
+        click.echo(f"audit trail intact: {res.count} events")
+    else:
+        click.echo(f"audit trail BROKEN: {res.problem}", err=True)
+        sys.exit(1)
+
+
+def _register_feature_commands() -> None:
+    for pkg in FEATURES:
+        name = pkg + ".cli"
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            importlib.import_module(name).register(main)
+
+
+_register_feature_commands()

@@ -1,0 +1,184 @@
+"""Who is asking: staff by web session or bearer token, boxes by terminal token.
+
+Decorators: ``login_required`` / ``roles_required`` (staff web), ``api_user_required``
+(bearer), ``terminal_required`` (box). Login throttling lives here too.
+"""
+from __future__ import annotations
+
+import functools
+
+from flask import g, redirect, request, session as web_session, url_for
+
+from . import redis as core_redis
+from .accounts import User, user_for_token
+from .api import ApiError
+from .db import session
+from .terminals import Terminal, terminal_for_token
+
+TERMINAL_COOKIE = "ctv_terminal"
+
+
+# Loading -------------------------------------------------------------------------------------
+
+def load_web_user() -> User | None:
+    uid = web_session.get("uid")
+    if not uid:
+        return None
+    user = session.get(User, uid)
+    if user is None or not user.active or web_session.get("pwv") != user.password_hash[-12:]:
+        return None
+    return user
+
+
+def bearer_user() -> User | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    return user_for_token(header[7:].strip())
+
+
+def request_terminal() -> Terminal | None:
+    """The box making this request (X-Terminal-Token header, ``?token=`` or the cookie)."""
+    token = (request.headers.get("X-Terminal-Token") or request.args.get("token")
+             or request.cookies.get(TERMINAL_COOKIE))
+    return terminal_for_token(token)
+
+
+def login(user: User) -> None:
+    web_session.clear()
+    web_session["uid"] = user.id
+    # Changing the password invalidates every session of the user.
+    web_session["pwv"] = user.password_hash[-12:]
+    web_session.permanent = True
+
+
+def logout() -> None:
+    web_session.clear()
+
+
+# Decorators ----------------------------------------------------------------------------------
+
+def login_required(fn):
+    """Staff web pages: redirect to the login page when nobody is logged in."""
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        g.user = load_web_user()
+        if g.user is None:
+            return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+        return fn(*a, **kw)
+
+    return wrapper
+
+
+def roles_required(*roles: str):
+    """Staff web pages limited to ``roles`` (admins pass every check): 403 otherwise."""
+
+    def deco(fn):
+        @functools.wraps(fn)
+        @login_required
+        def wrapper(*a, **kw):
+            if not g.user.has_role(*roles):
+                from flask import abort
+                abort(403)
+            return fn(*a, **kw)
+
+        return wrapper
+
+    return deco
+
+
+def api_user_required(*roles: str):
+    """API: a valid bearer token (401) holding one of ``roles`` when given (403)."""
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):
+            user = bearer_user()
+            if user is None:
+                raise ApiError(401, "unauthorized", "missing, wrong or expired bearer token")
+            g.user = user
+            if roles and not user.has_role(*roles):
+                raise ApiError(403, "forbidden", f"this needs one of the roles: {', '.join(roles)}")
+            return fn(*a, **kw)
+
+        wrapper.__openapi_security__ = "bearer"
+        return wrapper
+
+    return deco
+
+
+def terminal_required(fn):
+    """API for boxes: a valid terminal token (401)."""
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        term = request_terminal()
+        if term is None:
+            raise ApiError(401, "unauthorized", "missing, forged or revoked terminal token")
+        g.terminal = term
+        return fn(*a, **kw)
+
+    return wrapper
+
+
+def user_or_terminal(fn):
+    """API callable by staff (bearer) or a box (terminal token): sets g.user or g.terminal."""
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        g.user = bearer_user()
+        g.terminal = None if g.user else request_terminal()
+        if g.user is None and g.terminal is None:
+            raise ApiError(401, "unauthorized", "a bearer token or a terminal token is required")
+        return fn(*a, **kw)
+
+    return wrapper
+
+
+# Throttling ----------------------------------------------------------------------------------
+
+def _throttle_key(username: str) -> str:
+    return f"ctv:loginfail:{username.lower()}:{request.remote_addr}"
+
+
+def login_throttled(username: str, max_failures: int) -> bool:
+    """True when ``max_failures`` wrong tries were made in the last minute."""
+    try:
+        n = core_redis.client().get(_throttle_key(username))
+    except Exception:  # Redis down: fail closed would lock everybody out; log in slowly instead
+        return False
+    return n is not None and int(n) >= max_failures
+
+
+def note_login_failure(username: str) -> None:
+    try:
+        r = core_redis.client()
+        key = _throttle_key(username)
+        pipe = r.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 60, nx=True)
+        pipe.execute()
+    except Exception:
+        pass
+
+
+def clear_login_failures(username: str) -> None:
+    try:
+        core_redis.client().delete(_throttle_key(username))
+    except Exception:
+        pass
+
+
+def authenticate(username: str, password: str, max_failures: int) -> tuple[User | None, str | None]:
+    """(user, None) on success, (None, reason) otherwise; reasons are 'throttled' or 'wrong'."""
+    from .accounts import user_by_username
+
+    if login_throttled(username, max_failures):
+        return None, "throttled"
+    user = user_by_username(username)
+    if user is None or not user.active or not user.check_password(password):
+        note_login_failure(username)
+        return None, "wrong"
+    clear_login_failures(username)
+    return user, None

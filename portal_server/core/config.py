@@ -1,0 +1,127 @@
+"""Typed settings read from ``COMMUNITV_*`` environment variables.
+
+One place for every knob (DESIGN §3.2). ``Settings.from_env()`` reads the environment;
+tests build ``Settings(**overrides)`` directly and pass it to ``create_app``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get("COMMUNITV_" + name, default)
+
+
+#: The broker account the server (web, worker, ingest) connects with.
+MQTT_SERVER_USER = "ctv-server"
+
+
+@dataclass
+class Settings:
+    #: Where the database, media, HLS output, recordings, logs and generated configs live.
+    data_dir: Path = Path("./var")
+    #: SQLAlchemy URL; SQLite in the data dir by default, PostgreSQL via postgresql+psycopg://.
+    database_url: str = ""
+    #: Redis for presence, heartbeats, throttles, caches and RQ.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: The broker; mqtt://user:pass@host:port (credentials of the server account).
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    #: Where encoders push RTMP (shown to village hall staff).
+    rtmp_url: str = "rtmp://127.0.0.1:1935/live"
+    #: The URL boxes and phones reach us at (used in QR codes and box configs).
+    public_url: str = "http://127.0.0.1:8000"
+    #: Signs sessions, CSRF tokens, API and terminal tokens; derives the PII encryption key.
+    secret_key: str = ""
+    #: Password of the demo accounts made by `communitv demo seed`.
+    demo_password: str = "communitv-demo"
+    #: Heartbeat interval told to boxes; offline after 2.5 × this without one.
+    heartbeat_s: int = 60
+    #: Timezone of the city (boxes and XMLTV show local time).
+    timezone: str = "Asia/Shanghai"
+    #: Lifetime of staff API bearer tokens, in seconds.
+    token_ttl_s: int = 12 * 3600
+    #: Failed logins per username+IP per minute before throttling.
+    login_max_failures: int = 4
+    #: Where MQTT dynamic-security admin commands go (the server account must be allowed to use it).
+    mqtt_dynsec_enabled: bool = True
+    #: Run RQ jobs inline (tests, or a machine without a worker).
+    jobs_inline: bool = False
+    #: Testing mode (Flask TESTING).
+    testing: bool = False
+    #: Extra Flask config values.
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'communitv.db'}"
+        if not self.secret_key:
+            self.secret_key = load_or_create_secret(self.data_dir)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Read the ``COMMUNITV_*`` variables; ``overrides`` win."""
+        values: dict = {}
+        for f in dataclasses.fields(cls):
+            raw = _env(f.name.upper())
+            if raw is None or f.name == "extra":
+                continue
+            if f.type in ("int",):
+                values[f.name] = int(raw)
+            elif f.type in ("bool",):
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def mqtt_server_url(self) -> str:
+        """The broker URL with the server account's credentials (derived when the URL has none)."""
+        from urllib.parse import urlparse
+
+        u = urlparse(self.mqtt_url)
+        if u.username:
+            return self.mqtt_url
+        return f"{u.scheme}://{MQTT_SERVER_USER}:{self.mqtt_server_password}@{u.hostname}:{u.port or 1883}"
+
+    @property
+    def mqtt_server_password(self) -> str:
+        import hashlib
+        import hmac
+        return hmac.new(self.secret_key.encode(), b"mqtt-server", hashlib.sha256).hexdigest()[:32]
+
+    # Derived paths -------------------------------------------------------------------------
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def hls_dir(self) -> Path:
+        return self.data_dir / "hls"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Pre-rendered TV pages, one folder per village (served as static files)."""
+        return self.data_dir / "tv"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The secret key from ``$DATA_DIR/secret_key``, generated on first use (mode 600)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,54 @@
+"""Personal data at rest: Fernet encryption keyed from the secret key, and display masks."""
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken
+from flask import current_app
+
+
+def _fernet(secret: str | None = None) -> Fernet:
+    secret = secret or current_app.config["SECRET_KEY"]
+    key = hashlib.sha256(("communitv-pii:" + secret).encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encrypt(value: str | None, secret: str | None = None) -> str | None:
+    """Encrypt a phone or ID number for storage."""
+    if not value:
+        return None
+    return _fernet(secret).encrypt(value.encode()).decode()
+
+
+def decrypt(token: str | None, secret: str | None = None) -> str | None:
+    """The clear value; callers must log the access (see ``audit.record``)."""
+    if not token:
+        return None
+    try:
+        return _fernet(secret).decrypt(token.encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def mask_phone(phone: str | None) -> str:
+    """138****1234."""
+    if not phone:
+        return ""
+    return phone[:3] + "*" * max(0, len(phone) - 7) + phone[-4:] if len(phone) >= 7 else "*" * len(phone)
+
+
+def mask_id_number(idn: str | None) -> str:
+    """110101********1234 (region prefix and last four only)."""
+    if not idn:
+        return ""
+    return idn[:6] + "*" * max(0, len(idn) - 10) + idn[-4:] if len(idn) > 10 else "*" * len(idn)
+
+
+def mask_name(name: str | None) -> str:
+    """张*明 / 李* — for lists published to the village (subsidy lists)."""
+    if not name:
+        return ""
+    if len(name) <= 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]

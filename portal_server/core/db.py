@@ -1,0 +1,96 @@
+"""SQLAlchemy 2 engine, session and declarative base.
+
+One scoped session per thread, removed at the end of every app context. SQLite runs in WAL
+mode with ``BEGIN IMMEDIATE`` so that writers queue instead of failing on stale snapshots;
+PostgreSQL is used as it is.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table; constraint names follow ``NAMING`` for Alembic."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+#: The session every feature uses: ``from portal_server.core.db import session``.
+session = scoped_session(sessionmaker(expire_on_commit=False))
+
+_engine: Engine | None = None
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now in UTC (stored as such; shown in the city's timezone)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with the SQLite pragmas we rely on."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            dbapi_conn.isolation_level = None  # let us emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def init_app(app) -> None:
+    """Bind the session to the app's database and clean it up after every app context."""
+    global _engine
+    _engine = make_engine(app.config["SETTINGS"].database_url)
+    app.extensions["db_engine"] = _engine
+    session.remove()
+    session.configure(bind=_engine)
+
+    @app.teardown_appcontext
+    def _remove(_exc):
+        session.remove()
+
+
+def engine() -> Engine:
+    """The engine bound by ``init_app`` (for migrations and health checks)."""
+    assert _engine is not None, "db.init_app() was not called"
+    return _engine
+
+
+def upgrade(url: str) -> None:
+    """Apply every Alembic migration (all heads) to ``url``."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["engine_url"] = url
+    command.upgrade(cfg, "heads")

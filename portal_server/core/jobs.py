@@ -1,0 +1,155 @@
+"""RQ job infrastructure: queues, enqueueing by dotted path, periodic jobs declared as data.
+
+Jobs take ids, not ORM objects. Every job runs inside an app context made once per worker
+process from the environment (``COMMUNITV_*``). With ``jobs_inline`` (tests, or no worker),
+``enqueue`` runs the job at once in the current app context.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import current_app, has_app_context
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("high", "default", "media")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job enqueued every ``every_s`` seconds by the worker's scheduler (at most once per tick)."""
+
+    name: str
+    func: str          # "package.module:function"
+    every_s: int
+    queue: str = "default"
+    timeout_s: int = 300
+
+
+#: Filled by features' ``init_app`` via ``register_periodic``.
+PERIODIC: dict[str, PeriodicJob] = {}
+
+
+def register_periodic(job: PeriodicJob) -> None:
+    PERIODIC[job.name] = job
+
+
+def resolve(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+_app = None
+
+
+def _worker_app():
+    global _app
+    if _app is None:
+        from portal_server.app import create_app
+        _app = create_app()
+    return _app
+
+
+def run(path: str, *args, **kwargs):
+    """Entry point of every queued job: resolve ``path`` and call it inside an app context."""
+    func = resolve(path)
+    if has_app_context():
+        return func(*args, **kwargs)
+    app = _worker_app()
+    _after_fork(app)
+    with app.app_context():
+        return func(*args, **kwargs)
+
+
+_pid = None
+
+
+def _after_fork(app) -> None:
+    """RQ forks a work horse per job: never share the parent's database connections."""
+    global _pid
+    import os
+
+    if _pid != os.getpid():
+        _pid = os.getpid()
+        eng = app.extensions.get("db_engine")
+        if eng is not None:
+            eng.dispose(close=False)
+
+
+def queue(name: str = "default"):
+    from rq import Queue
+
+    from . import redis as core_redis
+    return Queue(name, connection=core_redis.client())
+
+
+def enqueue(path: str, *args, queue_name: str = "default", job_id: str | None = None,
+            timeout_s: int = 600, **kwargs):
+    """Queue ``path(*args, **kwargs)``; inline when the app says so. Returns the RQ job or result."""
+    settings = current_app.config["SETTINGS"]
+    if settings.jobs_inline:
+        return run(path, *args, **kwargs)
+    q = queue(queue_name)
+    return q.enqueue_call(run, args=(path, *args), kwargs=kwargs, job_id=job_id,
+                          timeout=timeout_s, result_ttl=3600, failure_ttl=7 * 86400)
+
+
+def run_due_periodic(redis_client, now: float | None = None) -> list[str]:
+    """Enqueue every periodic job whose tick has come; idempotent across workers (SET NX)."""
+    from rq import Queue
+
+    now = now or time.time()
+    started = []
+    for job in PERIODIC.values():
+        tick = int(now // job.every_s)
+        if redis_client.set(f"ctv:periodic:{job.name}:{tick}", 1, nx=True, ex=job.every_s * 2):
+            Queue(job.queue, connection=redis_client).enqueue_call(
+                run, args=(job.func,), timeout=job.timeout_s, result_ttl=600,
+                description=f"periodic {job.name}")
+            started.append(job.name)
+    return started
+
+
+def start_scheduler(app, stop: threading.Event, interval_s: float = 1.0) -> threading.Thread:
+    """A thread enqueueing periodic jobs until ``stop`` is set."""
+    from . import redis as core_redis
+
+    def loop():
+        with app.app_context():
+            r = core_redis.client()
+            while not stop.is_set():
+                try:
+                    names = run_due_periodic(r)
+                    if names:
+                        log.info("periodic jobs enqueued: %s", ", ".join(names))
+                except Exception:  # keep scheduling through a Redis blip
+                    log.exception("periodic scheduler tick failed")
+                stop.wait(interval_s)
+
+    t = threading.Thread(target=loop, name="ctv-periodic", daemon=True)
+    t.start()
+    return t
+
+
+def work(app, burst: bool = False) -> None:
+    """The `communitv worker` command: an RQ worker on every queue plus the periodic scheduler."""
+    global _app
+    from rq import Worker
+
+    from . import redis as core_redis
+
+    _app = app
+    stop = threading.Event()
+    if not burst:
+        start_scheduler(app, stop)
+    with app.app_context():
+        conn = core_redis.client()
+        queues = [queue(n) for n in QUEUES]
+        try:
+            Worker(queues, connection=conn).work(burst=burst)
+        finally:
+            stop.set()

@@ -1,0 +1,22 @@
+"""Signals between features (blinker). Senders pass the object id as sender and facts as kwargs.
+
+Receivers run in the sender's transaction after flush; long work belongs in a job.
+"""
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: sender=content id; kwargs: region_codes (list of village codes affected), section.
+content_published = _signals.signal("content-published")
+#: sender=content id; kwargs: region_codes, reason ("withdrawn" | "expired").
+content_unpublished = _signals.signal("content-unpublished")
+#: sender=work order id; kwargs: action, region_code.
+feedback_changed = _signals.signal("feedback-changed")
+#: sender=meeting id; kwargs: region_code, state ("live" | "ended").
+meeting_state_changed = _signals.signal("meeting-state-changed")
+#: sender=alert id; kwargs: region_codes, state ("active" | "cancelled" | "expired").
+alert_changed = _signals.signal("alert-changed")
+#: sender=terminal serial; kwargs: region_code.
+terminal_bound = _signals.signal("terminal-bound")
+#: sender=village code: the TV pages of this village must be re-rendered.
+village_pages_stale = _signals.signal("village-pages-stale")
