@@ -20,3 +20,8 @@ alert_changed = _signals.signal("alert-changed")
 terminal_bound = _signals.signal("terminal-bound")
 #: sender=village code: the TV pages of this village must be re-rendered.
 village_pages_stale = _signals.signal("village-pages-stale")
+#: sender=terminal serial; kwargs: kind ("cmd" | "alert"), id, ok, detail. Sent by the MQTT ingest
+#: for every ack a box publishes; alerts and commands connect receivers.
+box_acked = _signals.signal("box-acked")
+#: sender=terminal serial; kwargs: online (bool). Sent by the ingest when presence changes.
+presence_changed = _signals.signal("presence-changed")
