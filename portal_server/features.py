@@ -10,6 +10,7 @@ FEATURES = (
     "portal_server.content",
     "stb_app",
     "portal_server.feedback",
+    "portal_server.meetings",
     "streaming",
     "epg",
     "portal_server.alerts",
