@@ -95,7 +95,9 @@ def _pg_bin(name: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory):
     """A throwaway PostgreSQL cluster on a free port (run as the postgres user when we are root)."""
-    base = Path(tmp_path_factory.mktemp("pg"))
+    import tempfile
+    # Not under pytest's 0700 tmp tree: the postgres user must be able to reach it.
+    base = Path(tempfile.mkdtemp(prefix="ctv-pg-"))
     datadir, sockdir = base / "data", base / "sock"
     sockdir.mkdir()
     as_user: list[str] = []
@@ -114,6 +116,7 @@ def postgres_server(tmp_path_factory):
     wait_port(port, 30, proc=proc)
     yield {"port": port, "url": f"postgresql+psycopg://ctv@127.0.0.1:{port}/"}
     _stop(proc)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _pg_admin(pg, sql: str) -> None:
