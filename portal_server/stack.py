@@ -176,7 +176,6 @@ events {{ worker_connections 16384; multi_accept on; }}
 {rtmp}
 http {{
     include /etc/nginx/mime.types;
-    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
     default_type application/octet-stream;
     access_log off;
     sendfile on;
