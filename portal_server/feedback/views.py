@@ -1,0 +1,152 @@
+"""Staff web of the feedback loop: inbox, order page, follow-ups, supervision board, polls."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+                   send_from_directory, url_for)
+
+from portal_server.core.api import ApiError, iso, parse_ts
+from portal_server.core.auth import roles_required
+from portal_server.core.db import session, utcnow
+
+from . import operations as ops
+from . import queries, rules
+from .models import (ACTION_NAMES, CATEGORY_NAMES, CHANNEL_NAMES, LEVEL_NAMES, STATUS_NAMES,
+                     WorkOrderPhoto)
+
+bp = Blueprint("feedback_staff", __name__, url_prefix="/admin/feedback", template_folder="templates")
+
+STAFF_ROLES = ("handler", "grid_worker", "editor", "analyst", "reviewer")
+
+
+@bp.context_processor
+def _names():
+    return {"CATEGORY_NAMES": CATEGORY_NAMES, "STATUS_NAMES": STATUS_NAMES, "LEVEL_NAMES": LEVEL_NAMES,
+            "ACTION_NAMES": ACTION_NAMES, "CHANNEL_NAMES": CHANNEL_NAMES, "iso": iso,
+            "light": queries.light, "desk_name": queries.desk_name, "local": _local}
+
+
+def _local(ts: dt.datetime | None) -> str:
+    if ts is None:
+        return ""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.timezone.utc)
+    return ts.astimezone(rules.tz()).strftime("%Y-%m-%d %H:%M")
+
+
+def home_card(user):
+    """Home card: my open orders and how many are overdue."""
+    if not user.has_role("handler"):
+        if user.has_role("grid_worker"):
+            n = len(queries.follow_ups(user))
+            return {"title": "待回访诉求", "value": n, "url": url_for("feedback_staff.follow_ups")}
+        return None
+    open_n, overdue = queries.my_counts(user)
+    return {"title": f"我的待办诉求（超期 {overdue} 件）", "value": open_n,
+            "url": url_for("feedback_staff.inbox"), "tone": "red" if overdue else ("warn" if open_n else "")}
+
+
+@bp.get("/")
+@roles_required(*STAFF_ROLES)
+def inbox():
+    """Orders at my desk (due soon first) and, for supervisors, the open orders below me."""
+    mine = queries.inbox(g.user) if g.user.has_role("handler") else []
+    below = queries.supervised(g.user)
+    mine_ids = {o.id for o in mine}
+    below = [o for o in below if o.id not in mine_ids]
+    return render_template("feedback/inbox.html", mine=mine, below=below, now=utcnow())
+
+
+@bp.get("/<int:order_id>")
+@roles_required(*STAFF_ROLES)
+def order_page(order_id: int, error: str | None = None, status: int = 200):
+    order = queries.get(order_id)
+    if order is None:
+        abort(404)
+    if not ops.can_view(g.user, order):
+        abort(403)
+    actions = ops.allowed_actions(g.user, order)
+    return render_template("feedback/order.html", order=order, actions=actions, error=error,
+                           now=utcnow(), departments=_departments()), status
+
+
+def _departments():
+    from sqlalchemy import select
+
+    from portal_server.core.accounts import Department
+    return list(session.scalars(select(Department).order_by(Department.code)))
+
+
+@bp.post("/<int:order_id>/action")
+@roles_required(*STAFF_ROLES)
+def order_action(order_id: int):
+    order = queries.get(order_id)
+    if order is None:
+        abort(404)
+    if not ops.can_view(g.user, order):
+        abort(403)
+    f = request.form
+    action = f.get("action", "")
+    try:
+        score = int(f["score"]) if f.get("score") else None
+        ops.act(order, ops.Actor(user=g.user), action, to=(f.get("to") or None),
+                message=f.get("message"), reason=f.get("reason"), score=score)
+        session.commit()
+    except ApiError as e:
+        session.rollback()
+        return order_page(order_id, error=e.message, status=e.status)
+    flash(f"已{ACTION_NAMES.get(action, action)}：{order.code}")
+    return redirect(url_for("feedback_staff.order_page", order_id=order.id))
+
+
+@bp.get("/photo/<int:photo_id>")
+@roles_required(*STAFF_ROLES)
+def photo(photo_id: int):
+    p = session.get(WorkOrderPhoto, photo_id)
+    if p is None:
+        abort(404)
+    if not ops.can_view(g.user, queries.get(p.order_id)):
+        abort(403)
+    return send_from_directory(current_app.config["SETTINGS"].media_dir, p.path)
+
+
+@bp.get("/follow-ups")
+@roles_required("grid_worker", "handler")
+def follow_ups():
+    """The grid worker's list: closed orders in their villages waiting for a visit (回访)."""
+    return render_template("feedback/follow_ups.html", orders=queries.follow_ups(g.user))
+
+
+@bp.get("/board")
+@roles_required(*STAFF_ROLES)
+def board():
+    """Supervision board: villages, towns and departments ranked by on-time closure."""
+    return render_template("feedback/board.html", board=queries.board(g.user))
+
+
+@bp.route("/polls", methods=["GET", "POST"])
+@roles_required(*STAFF_ROLES)
+def polls():
+    """Polls and deliberation topics in my scope with their results; editors open new ones."""
+    error, status = None, 200
+    if request.method == "POST":
+        f = request.form
+        try:
+            closes = parse_ts(f.get("closes_at"), "closes_at")
+            if closes is None:
+                raise ApiError(400, "bad_request", "请填写截止时间", field="closes_at")
+            options = [o for o in f.get("options", "").splitlines() if o.strip()]
+            poll = ops.open_poll(g.user, f.get("title", ""), options,
+                                 f.get("region_code") or g.user.region.code, closes,
+                                 f.get("kind", "poll"), f.get("description", ""))
+            session.commit()
+            flash(f"已发起：{poll.title}")
+            return redirect(url_for("feedback_staff.polls"))
+        except ApiError as e:
+            session.rollback()
+            error, status = e.message, e.status
+    rows = [(p, queries.poll_results(p), queries.poll_is_open(p)) for p in queries.polls_in_scope(g.user)]
+    default_close = (utcnow() + dt.timedelta(days=7)).astimezone(rules.tz()).strftime("%Y-%m-%dT%H:%M")
+    return render_template("feedback/polls.html", rows=rows, error=error, now=utcnow(),
+                           default_close=default_close), status
