@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import logging
+
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +29,8 @@ from portal_server.core.terminals import Terminal
 from . import rules
 from .models import (CATEGORIES, OPEN, PENDING, STATUS_NAMES, Poll, PollVote, WorkOrder,
                      WorkOrderEvent, WorkOrderPhoto)
+
+log = logging.getLogger(__name__)
 
 MAX_PHOTOS = 3
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -230,7 +234,7 @@ def submit(category: str, content: str | None = "", callback: bool = False, *, c
         if existing is not None:
             return existing, False
     now = utcnow()
-    order = WorkOrder(code="tmp-" + uuid.uuid4().hex, category=category, content=content,
+    order = WorkOrder(code="tmp-" + uuid.uuid4().hex[:24], category=category, content=content,
                       callback=bool(callback), channel=channel, household_id=household_id,
                       terminal_serial=actor.terminal.serial if actor.terminal else None,
                       submitted_by=actor.name, idem_owner=idem_owner, idempotency_key=idempotency_key,
@@ -250,6 +254,8 @@ def submit(category: str, content: str | None = "", callback: bool = False, *, c
             existing = _by_key(idem_owner, idempotency_key)
             if existing is None:
                 raise
+            log.info("feedback: concurrent retry of key %s/%s answered with order %s",
+                     idem_owner, idempotency_key, existing.id)
             return existing, False
     else:
         session.add(order)
