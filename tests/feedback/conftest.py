@@ -20,3 +20,19 @@ def act(client, auth, box):
         return client.post(f"/api/v1/feedback/{order_id}/actions", json={"action": action, **kw},
                            headers=headers)
     return _act
+
+
+@pytest.fixture
+def staff_login(auth):
+    """Log in through the form. Test requests share the test's app context (and so ``g``):
+    Flask-WTF caches the CSRF token in ``g`` while the login cleared it from the session, so drop
+    the cached one to get a fresh token into the new session."""
+    from flask import g
+
+    def _login(username):
+        g.pop("csrf_token", None)
+        r = auth.login(username)
+        assert r.status_code == 302, r.get_data(as_text=True)
+        g.pop("csrf_token", None)
+        return r
+    return _login

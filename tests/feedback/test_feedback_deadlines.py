@@ -60,13 +60,13 @@ def test_overdue_sweep_reminds_once_and_notes_the_level_above(app, file_order, a
     assert r["light"] != "red"
 
 
-def test_follow_up_by_the_village_grid_worker(file_order, act, client, auth):
+def test_follow_up_by_the_village_grid_worker(file_order, act, client, auth, staff_login):
     oid = file_order(category="roads")["id"]
     act("v001-handler", oid, "accept")
     act("v001-handler", oid, "reply", message="路灯已修好")
     assert act("grid-v001", oid, "follow_up", message="回访").status_code == 409
     act("v001-handler", oid, "close")
-    auth.login("grid-v001")
+    staff_login("grid-v001")
     page = client.get("/admin/feedback/follow-ups").get_data(as_text=True)
     assert queries.get(oid).code in page
     assert act("v002-handler", oid, "follow_up", message="x").status_code == 403
