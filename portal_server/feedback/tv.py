@@ -1,10 +1,163 @@
-"""TV pages of the 政民互动 section (/tv/feedback/...)."""
+"""TV pages of the 政民互动 section (/tv/feedback/...): 我要反映, 我的反映, 民意调查.
+
+Works with the remote alone (arrows, OK, Back, digits). The pages are personal (a household's
+orders) and light; writes go through the JSON API with XMLHttpRequest (ES5).
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+import re
 
-bp = Blueprint("feedback_tv", __name__, url_prefix="/tv/feedback", template_folder="templates")
+from flask import Blueprint, abort, g, render_template, request, url_for
+from markupsafe import Markup
+
+from portal_server.core.auth import request_terminal
+
+from . import phone, queries
+from .models import CATEGORIES, CATEGORY_NAMES, STATUS_NAMES
+
+bp = Blueprint("feedback_tv", __name__, url_prefix="/tv/feedback", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+#: Preset phrases per category (optional second step on the TV).
+PHRASES = {
+    "water": ["停水了", "水质浑浊有异味", "水管漏水", "水井水泵坏了"],
+    "roads": ["道路坑洼难走", "路灯不亮", "桥梁有安全隐患", "道路被占用"],
+    "electricity": ["停电了", "电压不稳", "电线老化有隐患", "电表有问题"],
+    "sanitation": ["垃圾没有及时清运", "污水横流", "厕所需要维修", "河道有垃圾"],
+    "security": ["发现可疑人员", "有安全隐患", "噪音扰民", "消防通道被堵"],
+    "disputes": ["邻里纠纷", "土地纠纷", "家庭矛盾", "劳务工资纠纷"],
+    "assistance": ["咨询低保政策", "申请临时救助", "医疗救助咨询", "残疾人补贴咨询"],
+    "elderly": ["需要上门照料", "申请老年助餐", "养老金咨询", "独居老人需要关注"],
+    "party": ["党员组织关系", "党费缴纳咨询", "参加组织生活", "入党申请咨询"],
+    "other": ["意见建议", "政策咨询", "表扬感谢", "其他问题"],
+}
+ICONS = {"water": "水", "roads": "路", "electricity": "电", "sanitation": "洁", "security": "安",
+         "disputes": "和", "assistance": "助", "elderly": "老", "party": "党", "other": "他"}
+
+
+@bp.after_request
+def _remember_box(resp):
+    """A page opened with ``?token=`` keeps the box's identity in the portal cookie."""
+    from portal_server.core.auth import TERMINAL_COOKIE
+
+    token = request.args.get("token")
+    if token and g.get("terminal") is not None:
+        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
+    return resp
+
+
+def _terminal():
+    term = request_terminal()
+    if term is None:
+        abort(401)
+    g.terminal = term
+    return term
+
+
+def _qr_svg(data: str) -> Markup:
+    import qrcode
+    import qrcode.image.svg
+
+    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    svg = img.to_string(encoding="unicode")
+    svg = re.sub(r'width="[^"]+" height="[^"]+"', 'width="240" height="240"', svg, count=1)
+    return Markup(svg)
+
+
+def _render(template: str, **kw):
+    return render_template(template, CATEGORY_NAMES=CATEGORY_NAMES, STATUS_NAMES=STATUS_NAMES,
+                           ICONS=ICONS, **kw)
+
+
+@bp.get("/")
+def index():
+    """The three entries of feedback (also placed as tiles on the interaction section page)."""
+    term = _terminal()
+    orders = queries.household_orders(term.household_id, term.serial, limit=50)
+    unrated = sum(1 for o in orders if o.status in ("replied", "closed") and o.rating is None)
+    polls = queries.polls_for_terminal(term)
+    return _render("feedback/tv_index.html", unrated=unrated, polls=len(polls))
+
+
+@bp.get("/new")
+def new():
+    """Step 1: the category grid. Step 2 (?c=): preset phrases. Step 3 (?c=&p=): confirm."""
+    _terminal()
+    cat = request.args.get("c")
+    if cat is None:
+        return _render("feedback/tv_new.html", step=1, categories=CATEGORIES)
+    if cat not in CATEGORIES:
+        abort(400)
+    phrase_i = request.args.get("p")
+    if phrase_i is None:
+        return _render("feedback/tv_new.html", step=2, cat=cat, phrases=PHRASES[cat])
+    try:
+        i = int(phrase_i)
+    except ValueError:
+        abort(400)
+    phrase = PHRASES[cat][i] if 0 <= i < len(PHRASES[cat]) else ""
+    return _render("feedback/tv_new.html", step=3, cat=cat, phrase=phrase, phrase_i=i)
+
+
+@bp.get("/orders")
+def orders():
+    """我的反映: this household's orders, newest first."""
+    term = _terminal()
+    rows = queries.household_orders(term.household_id, term.serial, limit=30)
+    return _render("feedback/tv_orders.html", orders=rows)
+
+
+@bp.get("/orders/<int:order_id>")
+def order(order_id: int):
+    """One order: status, the reply in large text, rating with digit keys; QR to add on a phone."""
+    term = _terminal()
+    o = queries.get(order_id)
+    if o is None or not queries.terminal_may_read(term, o):
+        abort(404)
+    return _render("feedback/tv_order.html", o=o, new=request.args.get("new") == "1",
+                   qr=_qr_svg(phone.order_link(o)) if o.status != "closed" else None,
+                   can_rate=o.status in ("replied", "closed") and o.rating is None)
+
+
+@bp.get("/polls")
+def polls():
+    term = _terminal()
+    rows = [queries.poll_to_dict(p, term.household_id) for p in queries.polls_for_terminal(term)]
+    return _render("feedback/tv_polls.html", polls=rows)
+
+
+@bp.get("/polls/<int:poll_id>")
+def poll(poll_id: int):
+    """Vote with the digit keys; the results show once this household has voted."""
+    term = _terminal()
+    p = queries.poll_get(poll_id)
+    if p is None or not (term.region_path or "").startswith(p.region_path):
+        abort(404)
+    return _render("feedback/tv_poll.html", poll=queries.poll_to_dict(p, term.household_id))
+
+
+def state(terminal) -> dict:
+    """Personal bits for the portal: how many replies wait for this household's rating."""
+    rows = queries.household_orders(terminal.household_id, terminal.serial, limit=50)
+    return {"unrated_replies": sum(1 for o in rows if o.status in ("replied", "closed") and o.rating is None),
+            "open_orders": sum(1 for o in rows if o.status not in ("closed",)),
+            "open_polls": len(queries.polls_for_terminal(terminal))}
 
 
 def register_tv_hooks(app) -> None:
-    """Put our tiles on the interaction section page (when the TV portal offers the hook)."""
+    """Put our tiles on the interaction section page (when the TV portal offers the hooks)."""
+    try:
+        import stb_app
+    except ImportError:  # pragma: no cover - the portal is part of the distribution
+        return
+    add_action = getattr(stb_app, "add_section_action", None)
+    if add_action is not None:
+        add_action(app, "interaction", "我要反映", "/tv/feedback/new")
+        add_action(app, "interaction", "我的反映", "/tv/feedback/orders")
+        add_action(app, "interaction", "民意调查", "/tv/feedback/polls")
+    add_state = getattr(stb_app, "add_state_provider", None)
+    if add_state is not None:
+        add_state(app, "feedback", state)
+
+
+__all__ = ["bp", "url_for"]
