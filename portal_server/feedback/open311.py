@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from portal_server.core.accounts import user_for_token
@@ -82,12 +82,41 @@ def request_to_dict(o: WorkOrder) -> dict:
             "zipcode": None, "lat": o.lat, "long": o.lon, "media_url": None}
 
 
+def _services() -> list[dict]:
+    return [{"service_code": c, "service_name": CATEGORY_NAMES[c],
+             "description": f"{CATEGORY_NAMES[c]}方面的诉求", "metadata": False,
+             "type": "realtime", "keywords": c, "group": GROUPS[c]} for c in CATEGORIES]
+
+
 @bp.get("/services.json")
 def services():
     """Open311: the service list (our ten feedback categories)."""
-    return jsonify([{"service_code": c, "service_name": CATEGORY_NAMES[c],
-                     "description": f"{CATEGORY_NAMES[c]}方面的诉求", "metadata": False,
-                     "type": "realtime", "keywords": c, "group": GROUPS[c]} for c in CATEGORIES])
+    return jsonify(_services())
+
+
+@bp.get("/services.xml")
+def services_xml():
+    """Open311: the service list as GeoReport v2 XML."""
+    from lxml import etree
+
+    root = etree.Element("services")
+    for svc in _services():
+        el = etree.SubElement(root, "service")
+        for k, v in svc.items():
+            etree.SubElement(el, k).text = str(v).lower() if isinstance(v, bool) else str(v)
+    return Response(etree.tostring(root, xml_declaration=True, encoding="utf-8"),
+                    mimetype="text/xml")
+
+
+@bp.get("/discovery.json")
+def discovery():
+    """Open311 service discovery: where this GeoReport v2 endpoint lives."""
+    base = current_app.config["SETTINGS"].public_url.rstrip("/") + "/open311/v2/"
+    return jsonify({"changeset": "2026-11-22T00:00:00+08:00", "contact": "12345",
+                    "key_service": "api_key = a bearer token of the hotline account (POST /api/v1/auth/token)",
+                    "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                                   "changeset": "2026-11-22T00:00:00+08:00", "type": "production",
+                                   "formats": ["application/json"]}]})
 
 
 @bp.route("/requests.json", methods=["GET", "POST"])

@@ -12,7 +12,8 @@ def test_walk_box_files_village_escalates_town_replies_box_rates_two(client, aut
 
     r = client.get(f"/api/v1/feedback/{oid}", headers=box("CTV-HH-000001"))
     assert r.status_code == 200
-    assert r.get_json()["handler"] == {"level": "village", "code": "990101001001", "name": "东河村"}
+    assert r.get_json()["handler"] == {"level": "village", "code": "990101001001"}
+    assert r.get_json()["handler_name"] == "东河村"
 
     assert act("v001-handler", oid, "accept").status_code == 200
     r = act("v001-handler", oid, "escalate")
@@ -121,7 +122,8 @@ def test_hotline_files_for_a_village_and_department_path(client, auth, act):
     act("v001-handler", oid, "escalate")
     act("town01-handler", oid, "accept")
     r = act("town01-handler", oid, "escalate")
-    assert r.get_json()["handler"] == {"level": "department", "code": "civil-affairs", "name": "市民政局"}
+    assert r.get_json()["handler"] == {"level": "department", "code": "civil-affairs"}
+    assert r.get_json()["handler_name"] == "市民政局"
     assert act("town01-handler", oid, "accept").status_code == 403
     assert act("dept-civil", oid, "accept").status_code == 200
     r = act("dept-civil", oid, "return", reason="请镇里先核实家庭收入")
@@ -132,6 +134,13 @@ def test_hotline_files_for_a_village_and_department_path(client, auth, act):
     assert [e["action"] for e in body["events"]][-1] == "supervise"
 
 
+def test_openapi_lists_the_feedback_endpoints(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert "/api/v1/feedback/{order_id}/actions" in doc["paths"]
+    assert "ActionIn" in doc["components"]["schemas"] and "FeedbackIn" in doc["components"]["schemas"]
+    assert "/open311/v2/services.json" in doc["paths"]
+
+
 def test_open311_services_and_requests(client, auth):
     r = client.get("/open311/v2/services.json")
     assert r.status_code == 200 and r.mimetype == "application/json"
@@ -140,6 +149,10 @@ def test_open311_services_and_requests(client, auth):
     for s in services:
         assert set(s) >= {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"}
         assert s["type"] in ("realtime", "batch", "blackbox") and isinstance(s["metadata"], bool)
+    from lxml import etree
+    xml = etree.fromstring(client.get("/open311/v2/services.xml").data)
+    assert xml.tag == "services" and len(xml.findall("service")) == 10
+    assert xml.find("service/service_code").text == "water" and xml.find("service/metadata").text == "false"
     key = auth.token("hotline")
     r = client.post("/open311/v2/requests.json", data={"api_key": key, "service_code": "roads",
                                                        "description": "桥面塌陷", "address_id": "990101001002",
