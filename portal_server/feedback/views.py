@@ -9,6 +9,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from portal_server.core.api import ApiError, iso, parse_ts
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
+from portal_server.core.households import Household, unmask_phone
 
 from . import operations as ops
 from . import queries, rules
@@ -60,15 +61,37 @@ def inbox():
 
 @bp.get("/<int:order_id>")
 @roles_required(*STAFF_ROLES)
-def order_page(order_id: int, error: str | None = None, status: int = 200):
+def order_page(order_id: int, error: str | None = None, status: int = 200, phone: str | None = None):
     order = queries.get(order_id)
     if order is None:
         abort(404)
     if not ops.can_view(g.user, order):
         abort(403)
     actions = ops.allowed_actions(g.user, order)
+    household = session.get(Household, order.household_id) if order.household_id else None
     return render_template("feedback/order.html", order=order, actions=actions, error=error,
-                           now=utcnow(), departments=_departments()), status
+                           now=utcnow(), departments=_departments(), household=household,
+                           clear_phone=phone), status
+
+
+@bp.post("/<int:order_id>/phone")
+@roles_required("handler", "grid_worker")
+def reveal_phone(order_id: int):
+    """The full phone number to call a resident back; every look is in the audit trail."""
+    order = queries.get(order_id)
+    if order is None:
+        abort(404)
+    if not ops.can_view(g.user, order):
+        abort(403)
+    if order.household_id:
+        number = unmask_phone(session.get(Household, order.household_id), f"feedback callback {order.code}")
+    else:
+        from portal_server.core import audit, crypto
+        audit.record("pii.unmask", "work_order", order.id, order.region.code, field="contact",
+                     reason=f"feedback callback {order.code}")
+        number = crypto.decrypt(order.contact_enc)
+    session.commit()
+    return order_page(order_id, phone=number or "（未登记）")
 
 
 def _departments():

@@ -53,6 +53,12 @@ def test_order_page_shows_only_allowed_actions_and_form_acts(client, auth, file_
     assert "已恢复供水" in html
     timeline = html.split('id="timeline"')[1]
     assert [a for a in re.findall(r'<tr data-action="(\w+)"', timeline)] == ["submit", "accept", "reply"]
+    # Calling the resident back: the clear number is shown once asked for, and audited.
+    from portal_server.core import audit
+    assert "****" in html
+    r = client.post(f"/admin/feedback/{oid}/phone", data={"csrf_token": csrf_from(html)})
+    assert re.search(r'id="phone">1\d{10}<', r.get_data(as_text=True))
+    assert audit.events_for("household", queries.get(oid).household_id)[-1].action == "pii.unmask"
 
 
 def test_board_ranks_with_a_minimum(client, auth, file_order, act, app, staff_login):
