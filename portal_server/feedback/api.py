@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from portal_server.core.api import (ApiError, body, bad_request, forbidden, make_blueprint, not_found,
                                     paginate, parse_ts)
+from portal_server.core import jobs
 from portal_server.core.auth import user_or_terminal
 from portal_server.core.db import session
 from portal_server.core.regions import region_by_code
@@ -175,6 +176,7 @@ def poll_create(data: PollIn):
     poll = ops.open_poll(g.user, data.title, data.options, data.region_code, closes, data.kind,
                          data.description)
     session.commit()
+    jobs.enqueue("portal_server.feedback.tasks:announce_poll", poll.id)
     return jsonify(queries.poll_to_dict(poll, with_results=True)), 201
 
 

@@ -17,3 +17,24 @@ def check_deadlines() -> int:
     if n:
         log.info("feedback: %d orders went overdue; reminders and supervisor notes recorded", n)
     return n
+
+
+def announce_poll(poll_id: int) -> bool:
+    """Tell the boxes of the poll's region that a poll is open (MQTT notice, INTERFACES §5)."""
+    import time
+
+    from portal_server.core import mqtt
+
+    from . import queries
+
+    poll = queries.poll_get(poll_id)
+    if poll is None:
+        return False
+    payload = {"type": "poll", "id": poll.id, "title": poll.title,
+               "url": f"/tv/feedback/polls/{poll.id}", "ts": int(time.time())}
+    try:
+        mqtt.publish(f"ctv/v1/region/{poll.region.code}/notice", payload, qos=1)
+    except Exception:  # the poll stands; boxes still find it in 民意调查
+        log.exception("feedback: poll %s notice not published", poll_id)
+        return False
+    return True

@@ -6,6 +6,7 @@ import datetime as dt
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
                    send_from_directory, url_for)
 
+from portal_server.core import jobs
 from portal_server.core.api import ApiError, iso, parse_ts
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
@@ -164,6 +165,7 @@ def polls():
                                  f.get("region_code") or g.user.region.code, closes,
                                  f.get("kind", "poll"), f.get("description", ""))
             session.commit()
+            jobs.enqueue("portal_server.feedback.tasks:announce_poll", poll.id)
             flash(f"已发起：{poll.title}")
             return redirect(url_for("feedback_staff.polls"))
         except ApiError as e:

@@ -116,3 +116,39 @@ def test_polls_open_vote_once_and_results(client, auth, box, staff_login):
                                                    "closes_at": "2099-01-01T20:00"})
     assert r.status_code == 302, r.get_data(as_text=True)
     assert "议事：广场开放时间" in client.get("/admin/feedback/polls").get_data(as_text=True)
+
+
+def test_opening_a_poll_notifies_the_villages_boxes(client, auth, app):
+    import json
+    import threading
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from portal_server.core.mqtt import parse_url
+
+    got, ready = [], threading.Event()
+    args = parse_url(app.config["SETTINGS"].mqtt_server_url)
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id="fb-test-sub")
+    sub.username_pw_set(args["username"], args["password"])
+    sub.on_connect = lambda c, *a: c.subscribe("ctv/v1/region/990101001001/notice", qos=1)
+    sub.on_subscribe = lambda *a: ready.set()
+    sub.on_message = lambda c, u, m: got.append(json.loads(m.payload))
+    sub.connect(args["host"], args["port"])
+    sub.loop_start()
+    try:
+        assert ready.wait(5)
+        closes = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).isoformat()
+        r = client.post("/api/v1/polls", json={"title": "要不要建村史馆？", "options": ["要", "不要"],
+                                               "region_code": "990101001001", "closes_at": closes},
+                        headers=auth.headers("v001-editor"))
+        pid = r.get_json()["id"]
+        for _ in range(50):
+            if got:
+                break
+            threading.Event().wait(0.1)
+        assert got and got[0]["type"] == "poll" and got[0]["id"] == pid
+        assert got[0]["url"] == f"/tv/feedback/polls/{pid}" and got[0]["title"] == "要不要建村史馆？"
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
