@@ -150,6 +150,15 @@ def action(order_id: int, data: ActionIn):
     return jsonify(queries.order_to_dict(order, resident=g.get("user") is None))
 
 
+@bp.get("/feedback/board")
+@user_or_terminal
+def board():
+    """Supervision board: villages, towns and departments ranked by on-time closure (staff only)."""
+    if g.get("user") is None:
+        raise forbidden("the supervision board is for staff")
+    return jsonify(queries.board(g.user))
+
+
 # Polls ------------------------------------------------------------------------------------
 
 class PollIn(BaseModel):

@@ -80,6 +80,10 @@ def test_board_ranks_with_a_minimum(client, auth, file_order, act, app, staff_lo
     assert ranks["990101001001"] == "2"
     assert "不足" in ranks["990101002001"]
     assert "<svg" in html and "5.0" in villages
+    api = client.get("/api/v1/feedback/board", headers=auth.headers("town01-handler")).get_json()
+    assert [v["code"] for v in api["villages"] if v["rank"]] == ["990101001002", "990101001001"]
+    assert "990101002001" not in [v["code"] for v in api["villages"]]  # outside town 01
+    assert api["villages"][0]["on_time_rate"] == 1.0 and api["villages"][0]["avg_rating"] == 5.0
 
 
 def test_polls_open_vote_once_and_results(client, auth, box, staff_login):
