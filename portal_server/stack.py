@@ -47,32 +47,47 @@ def dynsec_password(password: str, salt: bytes | None = None, iterations: int = 
             "iterations": iterations}
 
 
-def dynsec_document(server_password: str, clients: list[tuple[str, str]] = ()) -> dict:
+def _acl(kind: str, topic: str, allow: bool = True, priority: int = 0) -> dict:
+    return {"acltype": kind, "topic": topic, "allow": allow, "priority": priority}
+
+
+def box_role_name(serial: str) -> str:
+    return f"box-{serial}"
+
+
+def box_role_acls(serial: str) -> list[dict]:
+    """A box's own topics. Mosquitto 2.0.11's dynamic security does not substitute %c/%u in
+    ACL topics (tested), so every box gets its own role naming its serial."""
+    own = f"ctv/v1/dev/{serial}/#"
+    return [_acl("publishClientSend", own), _acl("subscribePattern", own),
+            _acl("publishClientReceive", own)]
+
+
+def dynsec_document(server_password: str, clients=()) -> dict:
     """A dynamic-security config: the server account and roles, plus ``clients`` (serial, secret)
     as terminals. Used when the broker is not running yet; at runtime device_fleet adds clients
-    through ``$CONTROL/dynamic-security/v1``."""
-    acl = lambda kind, topic, allow=True, prio=0: {"acltype": kind, "topic": topic, "allow": allow, "priority": prio}  # noqa: E731
+    through ``$CONTROL/dynamic-security/v1`` with the same roles."""
     roles = [
         {"rolename": SERVER_ROLE, "acls": [
-            acl("publishClientSend", "$CONTROL/dynamic-security/#"),
-            acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
-            acl("subscribePattern", "$CONTROL/dynamic-security/#"),
-            acl("publishClientSend", "ctv/#"), acl("publishClientReceive", "ctv/#"),
-            acl("subscribePattern", "ctv/#"), acl("subscribePattern", "$share/#"),
-            acl("publishClientReceive", "$SYS/#"), acl("subscribePattern", "$SYS/#"),
-            acl("unsubscribePattern", "#")]},
+            _acl("publishClientSend", "$CONTROL/dynamic-security/#"),
+            _acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
+            _acl("subscribePattern", "$CONTROL/dynamic-security/#"),
+            _acl("publishClientSend", "ctv/#"), _acl("publishClientReceive", "ctv/#"),
+            _acl("subscribePattern", "ctv/#"), _acl("subscribePattern", "$share/#"),
+            _acl("publishClientReceive", "$SYS/#"), _acl("subscribePattern", "$SYS/#"),
+            _acl("unsubscribePattern", "#")]},
+        # Shared by every box: region topics (alerts, notices) are readable by all boxes.
         {"rolename": TERMINAL_ROLE, "acls": [
-            acl("publishClientSend", "ctv/v1/dev/%c/#"),
-            acl("subscribePattern", "ctv/v1/dev/%c/#"),
-            acl("subscribePattern", "ctv/v1/region/#"),
-            acl("publishClientReceive", "ctv/v1/dev/%c/#"),
-            acl("publishClientReceive", "ctv/v1/region/#"),
-            acl("unsubscribePattern", "#")]},
+            _acl("subscribePattern", "ctv/v1/region/#"),
+            _acl("publishClientReceive", "ctv/v1/region/#"),
+            _acl("unsubscribePattern", "#")]},
     ]
     docs = [{"username": MQTT_SERVER_USER, "textName": "CommuniTV server",
              "roles": [{"rolename": SERVER_ROLE}], **dynsec_password(server_password)}]
     for serial, secret in clients:
-        docs.append({"username": serial, "clientid": serial, "roles": [{"rolename": TERMINAL_ROLE}],
+        roles.append({"rolename": box_role_name(serial), "acls": box_role_acls(serial)})
+        docs.append({"username": serial, "clientid": serial,
+                     "roles": [{"rolename": TERMINAL_ROLE}, {"rolename": box_role_name(serial)}],
                      **dynsec_password(secret)})
     return {"clients": docs, "groups": [], "roles": roles,
             "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False,

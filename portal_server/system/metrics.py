@@ -31,6 +31,20 @@ def init_app(app) -> None:
         return resp
 
 
+#: Redis hash reason → count, written by the MQTT ingest process (another process than the web).
+MQTT_DROPPED_KEY = "ctv:mqtt:dropped"
+
+
 def render() -> bytes:
     """The text exposition of this process's registry plus what the ingest put in Redis."""
-    return generate_latest(REGISTRY)
+    out = generate_latest(REGISTRY)
+    try:
+        from portal_server.core import redis as core_redis
+        counts = core_redis.client().hgetall(MQTT_DROPPED_KEY)
+    except Exception:
+        counts = {}
+    lines = ["# HELP ctv_ingest_dropped_total MQTT payloads the ingest dropped (malformed, oversized, unknown box)",
+             "# TYPE ctv_ingest_dropped_total counter"]
+    for reason, n in sorted(counts.items()):
+        lines.append(f'ctv_ingest_dropped_total{{reason="{reason.decode()}"}} {int(n)}')
+    return out + ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,213 @@
+"""`communitv ingest`: the MQTT side of the fleet.
+
+Subscribes (as a shared subscription, so several ingest processes may run) to every box's
+hello, hb, status and ack. Answers hello with the retained config; keeps last-seen times and the
+latest heartbeat in Redis, written in batches (never a database row per heartbeat); sends
+``box_acked`` for acks. Malformed or oversized payloads are dropped and counted.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from portal_server.core import redis as core_redis, signals
+from portal_server.core.mqtt import parse_url
+from portal_server.core.terminals import Terminal, portal_url, terminal_by_serial
+from portal_server.core.db import session
+from sqlalchemy import select
+
+from . import presence, protocol
+
+log = logging.getLogger(__name__)
+SHARE = "$share/ctv-ingest/"
+from portal_server.system.metrics import MQTT_DROPPED_KEY as DROPPED  # noqa: E402
+
+
+def config_payload(term: Terminal, settings) -> bytes:
+    if term.paired:
+        return protocol.encode_config(paired=True, region_codes=term.region_codes(),
+                                      heartbeat_s=settings.heartbeat_s, timezone=settings.timezone,
+                                      portal_url=portal_url(term))
+    return protocol.encode_config(paired=False, region_codes=[], heartbeat_s=settings.heartbeat_s,
+                                  timezone=settings.timezone, pairing_code=term.pairing_code)
+
+
+def ensure_pairing_code(term: Terminal) -> None:
+    if term.paired or term.pairing_code:
+        return
+    import secrets
+    while True:
+        code = "".join(secrets.choice("23456789") for _ in range(6))
+        if session.scalar(select(Terminal).where(Terminal.pairing_code == code)) is None:
+            break
+    term.pairing_code = code
+    session.commit()
+
+
+def sync_broker_accounts(app) -> int:
+    """Register every demo terminal whose secret is derivable (the demo seed ran before the broker)."""
+    from portal_server.core.terminals import check_secret
+    from portal_server.demo import terminal_secret
+
+    from .broker import register_boxes
+
+    with app.app_context():
+        boxes = []
+        for term in session.scalars(select(Terminal).order_by(Terminal.id)):
+            secret = terminal_secret(term.serial)
+            if check_secret(term, secret):
+                boxes.append((term.serial, secret))
+        n = register_boxes(app.config["SETTINGS"].mqtt_server_url, boxes)
+        session.remove()
+    return n
+
+
+class Ingest:
+    """The ingest loop: MQTT callbacks only queue; one thread handles hello/ack, one flushes heartbeats."""
+
+    def __init__(self, app, flush_interval: float = 0.5):
+        self.app = app
+        self.settings = app.config["SETTINGS"]
+        self.flush_interval = flush_interval
+        self.stop_event = threading.Event()
+        self.work: queue.Queue = queue.Queue(maxsize=100_000)
+        self.seen: dict[str, tuple[float, bytes | None]] = {}
+        self.status: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        args = parse_url(self.settings.mqtt_server_url)
+        self.client = paho.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"ctv-ingest-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
+        self.client.username_pw_set(args["username"], args["password"])
+        self.client.max_inflight_messages_set(1000)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a: self.ready.set()
+        self.client.on_message = self._on_message
+        self._args = args
+
+    # MQTT callbacks (network thread): parse, count, hand over.
+    def _on_connect(self, client, _u, _f, reason, _p):
+        if reason.is_failure:
+            log.error("ingest: broker refused us: %s", reason)
+            return
+        client.subscribe([(SHARE + protocol.dev_topic("+", k), 1) for k in ("hello", "hb", "status", "ack")])
+
+    def _drop(self, reason: str) -> None:
+        try:
+            with self.app.app_context():
+                core_redis.client().hincrby(DROPPED, reason, 1)
+        except Exception:
+            pass
+
+    def _on_message(self, _c, _u, msg):
+        try:
+            serial, kind = protocol.parse_dev_topic(msg.topic)
+            if kind == "hb":
+                protocol.decode_hb(msg.payload)
+                with self.lock:
+                    self.seen[serial] = (time.time(), msg.payload)
+            elif kind == "status":
+                st = protocol.decode_status(msg.payload) if msg.payload else {"state": "offline"}
+                with self.lock:
+                    self.status[serial] = st["state"]
+                    if st["state"] == "online":
+                        self.seen.setdefault(serial, (time.time(), None))
+            elif kind == "hello":
+                hello = protocol.decode_hello(msg.payload)
+                with self.lock:
+                    self.seen[serial] = (time.time(), self.seen.get(serial, (0, None))[1])
+                self.work.put(("hello", serial, hello))
+            elif kind == "ack":
+                self.work.put(("ack", serial, protocol.decode_ack(msg.payload)))
+        except protocol.ProtocolError as exc:
+            log.warning("dropped %s: %s", msg.topic, exc)
+            self._drop("too_large" if "too large" in str(exc) else "malformed")
+        except queue.Full:
+            self._drop("overload")
+
+    # Workers.
+    def _handle_work(self):
+        with self.app.app_context():
+            while not self.stop_event.is_set():
+                try:
+                    kind, serial, data = self.work.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                try:
+                    if kind == "hello":
+                        self.on_hello(serial, data)
+                    elif kind == "ack":
+                        signals.box_acked.send(serial, kind=data["kind"], id=data["id"], ok=data["ok"],
+                                               detail=data.get("detail"))
+                except Exception:
+                    log.exception("ingest: handling %s from %s failed", kind, serial)
+                finally:
+                    session.remove()
+
+    def on_hello(self, serial: str, hello: dict) -> None:
+        term = terminal_by_serial(serial)
+        if term is None:
+            self._drop("unknown_serial")
+            return
+        if hello.get("fw") and hello["fw"] != term.firmware:
+            term.firmware = hello["fw"]
+            session.commit()
+        ensure_pairing_code(term)
+        self.client.publish(protocol.dev_topic(serial, "config"), config_payload(term, self.settings),
+                            qos=1, retain=True)
+
+    def flush(self) -> None:
+        """Write the buffered presence to Redis in one pipeline."""
+        with self.lock:
+            seen, self.seen = self.seen, {}
+            status, self.status = self.status, {}
+        if not seen and not status:
+            return
+        r = core_redis.client()
+        pipe = r.pipeline(transaction=False)
+        if seen:
+            pipe.zadd(presence.LASTSEEN, {s: ts for s, (ts, _) in seen.items()})
+            pipe.srem(presence.OFFLINE, *seen.keys())
+            for s, (_ts, hb) in seen.items():
+                if hb:
+                    pipe.set(presence.HB + s, hb, ex=86400)
+        for s, st in status.items():
+            if st == "offline" and s not in seen:
+                pipe.sadd(presence.OFFLINE, s)
+        pipe.execute()
+
+    def _flusher(self):
+        with self.app.app_context():
+            while not self.stop_event.wait(self.flush_interval):
+                try:
+                    self.flush()
+                except Exception:
+                    log.exception("ingest: flushing presence failed (will retry)")
+
+    def start(self) -> "Ingest":
+        self.threads = [threading.Thread(target=self._handle_work, daemon=True, name="ingest-work"),
+                        threading.Thread(target=self._flusher, daemon=True, name="ingest-flush")]
+        for t in self.threads:
+            t.start()
+        self.client.reconnect_delay_set(1, 30)
+        self.client.connect_async(self._args["host"], self._args["port"], 30)
+        self.client.loop_start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.client.loop_stop()
+        self.client.disconnect()
+        for t in self.threads:
+            t.join(5)
+
+
+def dropped_counts(r) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in r.hgetall(DROPPED).items()}
