@@ -74,3 +74,12 @@ def register_boxes(server_url: str, boxes: list[tuple[str, str]]) -> int:
     if cmds:
         run_commands(server_url, cmds)
     return len(boxes)
+
+
+def existing_accounts(server_url: str) -> set[str]:
+    """Usernames the broker already knows."""
+    res = run_commands(server_url, [{"command": "listClients", "verbose": False, "count": -1}])
+    for r in res:
+        if r.get("command") == "listClients":
+            return set(r.get("data", {}).get("clients", []))
+    return set()

@@ -56,17 +56,20 @@ def sync_broker_accounts(app) -> int:
     from portal_server.core.terminals import check_secret
     from portal_server.demo import terminal_secret
 
-    from .broker import register_boxes
+    from .broker import existing_accounts, register_boxes
 
+    url = app.config["SETTINGS"].mqtt_server_url
+    have = existing_accounts(url)
     with app.app_context():
         boxes = []
         for term in session.scalars(select(Terminal).order_by(Terminal.id)):
+            if term.serial in have:
+                continue
             secret = terminal_secret(term.serial)
             if check_secret(term, secret):
                 boxes.append((term.serial, secret))
-        n = register_boxes(app.config["SETTINGS"].mqtt_server_url, boxes)
-        session.remove()
-    return n
+        session.remove()  # never hold the database while waiting on the broker
+    return register_boxes(url, boxes)
 
 
 class Ingest:

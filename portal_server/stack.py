@@ -100,8 +100,21 @@ def write_mosquitto(run_dir: Path, port: int, server_password: str, clients=(),
     run_dir.mkdir(parents=True, exist_ok=True)
     dynsec = run_dir / "dynamic-security.json"
     if overwrite_dynsec or not dynsec.exists():
-        dynsec.write_text(json.dumps(dynsec_document(server_password, clients), indent=1))
-        os.chmod(dynsec, 0o600)
+        doc = dynsec_document(server_password, clients)
+    else:
+        # Keep what the broker saved (boxes registered at runtime); add missing boxes. The plugin
+        # rewrites its whole file after every change, so thousands of boxes go in here, before
+        # the broker starts, never one by one over $CONTROL.
+        doc = json.loads(dynsec.read_text())
+        have = {c["username"] for c in doc.get("clients", [])}
+        extra = dynsec_document(server_password, [c for c in clients if c[0] not in have])
+        doc["clients"] += [c for c in extra["clients"] if c["username"] != MQTT_SERVER_USER]
+        have_roles = {r["rolename"] for r in doc.get("roles", [])}
+        doc["roles"] += [r for r in extra["roles"] if r["rolename"] not in have_roles]
+    tmp = dynsec.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, dynsec)
     plugin = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
     for cand in Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"):
         plugin = str(cand)
@@ -250,8 +263,8 @@ def venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def procfile(run_dir: Path, settings: Settings, ports: dict) -> Path:
-    mosq = write_mosquitto(run_dir, ports["mqtt"], settings.mqtt_server_password)
+def procfile(run_dir: Path, settings: Settings, ports: dict, clients=()) -> Path:
+    mosq = write_mosquitto(run_dir, ports["mqtt"], settings.mqtt_server_password, clients)
     redis_conf = write_redis(run_dir, ports["redis"])
     nginx_conf = write_nginx(run_dir, settings, ports["http"], ports["rtmp"], ports["app"])
     pf = run_dir / "Procfile"
@@ -264,6 +277,16 @@ def procfile(run_dir: Path, settings: Settings, ports: dict) -> Path:
         f"worker: {venv_bin('communitv')} worker\n"
         f"ingest: {venv_bin('communitv')} ingest\n")
     return pf
+
+
+def demo_box_accounts(settings: Settings) -> list[tuple[str, str]]:
+    """(serial, secret) of every demo box, from the CSV the seed wrote."""
+    import csv
+    path = settings.data_dir / "demo-terminals.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [(row["serial"], row["secret"]) for row in csv.DictReader(fh)]
 
 
 def run() -> int:
@@ -282,7 +305,6 @@ def run() -> int:
     from portal_server.core import db as core_db
     core_db.upgrade(settings.database_url)
     run_dir = settings.data_dir / "run"
-    pf = procfile(run_dir, settings, ports)
     marker = settings.data_dir / ".seeded"
     env = dict(os.environ, COMMUNITV_DATA_DIR=str(settings.data_dir), PYTHONUNBUFFERED="1")
     if not marker.exists():
@@ -291,6 +313,7 @@ def run() -> int:
         if rc != 0:
             return rc
         marker.write_text("seeded\n")
+    pf = procfile(run_dir, settings, ports, clients=demo_box_accounts(settings))
     print(f"""
 CommuniTV is starting. Open:
   TV portal (a demo box):  {settings.public_url}/tv/   (pairing screen without a box token)
