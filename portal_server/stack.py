@@ -268,9 +268,10 @@ def procfile(run_dir: Path, settings: Settings, ports: dict, clients=()) -> Path
     redis_conf = write_redis(run_dir, ports["redis"])
     nginx_conf = write_nginx(run_dir, settings, ports["http"], ports["rtmp"], ports["app"])
     pf = run_dir / "Procfile"
+    keep = Path(__file__).resolve().parent.parent / "scripts" / "keep"
     pf.write_text(
-        f"redis: redis-server {redis_conf}\n"
-        f"mosquitto: mosquitto -c {mosq}\n"
+        f"redis: {keep} redis-server 30 redis-server {redis_conf}\n"
+        f"mosquitto: {keep} mosquitto 30 mosquitto -c {mosq}\n"
         f"nginx: nginx -c {nginx_conf} -p {run_dir}\n"
         f"web: {venv_bin('gunicorn')} --workers 4 --threads 4 --bind 127.0.0.1:{ports['app']} "
         f"--access-logfile - --graceful-timeout 5 'portal_server.app:create_app()'\n"
