@@ -43,10 +43,10 @@ def _wait_healthy(base, proc, logfile, timeout=180):
             last = requests.get(base + "/healthz", timeout=3)
             if last.status_code == 200:
                 return last.json()
-        except requests.RequestException:
-            pass
+        except requests.RequestException as exc:  # nginx/gunicorn not listening yet
+            last = exc
         time.sleep(1)
-    raise AssertionError(f"not healthy in {timeout}s: {last and last.text}\n" + logfile.read_text()[-3000:])
+    raise AssertionError(f"not healthy in {timeout}s: {getattr(last, 'text', last)}\n" + logfile.read_text()[-3000:])
 
 
 def test_make_run_brings_up_a_healthy_seeded_city(running_stack):
