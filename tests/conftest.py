@@ -242,8 +242,13 @@ class AuthActions:
         import re
         page = self.client.get("/admin/login").get_data(as_text=True)
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        return self.client.post("/admin/login", data={"username": username, "password": self.password,
-                                                      "csrf_token": token})
+        r = self.client.post("/admin/login", data={"username": username, "password": self.password,
+                                                   "csrf_token": token})
+        # Tests share one app context across requests, so Flask-WTF's per-context token cache in
+        # ``g`` would outlive the session that login() just renewed. Real requests never share g.
+        from flask import g
+        g.pop("csrf_token", None)
+        return r
 
 
 @pytest.fixture
@@ -252,8 +257,13 @@ def auth(client, app):
 
 
 def terminal_token(serial: str) -> str:
+    from portal_server.core.db import session
     from portal_server.core.terminals import portal_token, terminal_by_serial
-    return portal_token(terminal_by_serial(serial))
+    token = portal_token(terminal_by_serial(serial))
+    # SQLite transactions start with BEGIN IMMEDIATE: do not hold the write lock while a
+    # live_server thread of the same test wants to write.
+    session.remove()
+    return token
 
 
 @pytest.fixture
