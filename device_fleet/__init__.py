@@ -2,6 +2,23 @@
 
 
 def init_app(app):
-    from . import api
+    from portal_server import admin
+    from portal_server.system import metrics  # noqa: F401
+
+    from . import api, views
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(views.pair_bp)
+    admin.add_nav(app, "noc.overview", "网管中心", ("noc",))
+    admin.add_home_card(app, _home_card)
+
+
+def _home_card(user):
+    if not user.has_role("noc"):
+        return None
+    from flask import url_for
+
+    from . import queries
+    on, total = queries.online_rates(user.scope)["total"]
+    return {"title": "终端在线", "value": f"{on}/{total}", "url": url_for("noc.overview")}

@@ -88,3 +88,190 @@ def get_terminal(serial: str):
                          or t.region_path and t.region_path.startswith(g.user.scope.path)):
         raise not_found(f"terminal {serial}")
     return jsonify(terminal_to_dict(t, presence.presence([serial])[serial]))
+
+
+# Pairing, commands, rollouts ------------------------------------------------------------------
+
+from typing import Any, Literal  # noqa: E402
+
+from pydantic import BaseModel, Field  # noqa: E402
+
+from portal_server.core.api import body, conflict  # noqa: E402
+
+from . import operations, queries  # noqa: E402
+from .models import Command, Rollout  # noqa: E402
+from .operations import FleetError  # noqa: E402
+
+
+def _fleet_error(exc: FleetError) -> ApiError:
+    return bad_request(str(exc), field=exc.field)
+
+
+def _terminal_in_scope(serial: str) -> Terminal:
+    t = terminal_by_serial(serial)
+    if t is None or not (t.region_path is None and g.user.region.level == "city"
+                         or t.region_path and t.region_path.startswith(g.user.scope.path)):
+        raise not_found(f"terminal {serial}")
+    return t
+
+
+class BindBody(BaseModel):
+    household_id: int | None = None
+    region_code: str | None = Field(None, pattern=r"^\d{12}$")
+
+
+@bp.post("/terminals/<serial>/bind")
+@api_user_required("noc", "grid_worker")
+@body(BindBody)
+def bind(serial: str, data: BindBody):
+    """Bind a box to a household (or an institutional terminal to a region); its config flips to paired."""
+    t = _terminal_in_scope(serial)
+    try:
+        operations.bind_terminal(t, g.user, household_id=data.household_id, region_code=data.region_code)
+    except FleetError as exc:
+        raise _fleet_error(exc) from None
+    return jsonify(terminal_to_dict(t, presence.presence([serial])[serial]))
+
+
+def command_to_dict(c: Command) -> dict:
+    return {"id": c.id, "serial": c.serial, "type": c.type, "args": c.args, "status": c.status,
+            "detail": c.detail, "created_at": iso(c.created_at), "expires_at": iso(c.expires_at),
+            "acked_at": iso(c.acked_at), "created_by": c.created_by, "batch_id": c.batch_id}
+
+
+class CommandBody(BaseModel):
+    type: Literal["reboot", "reload", "tune", "message", "upgrade"]
+    args: dict[str, Any] = Field(default_factory=dict)
+    expires_s: int = Field(3600, ge=10, le=7 * 86400)
+
+
+@bp.post("/terminals/<serial>/commands")
+@api_user_required("noc")
+@body(CommandBody)
+def send_command(serial: str, data: CommandBody):
+    """Send a command to one box: → {"id","status":"sent"}; its ack shows in GET /commands/<id>."""
+    t = _terminal_in_scope(serial)
+    try:
+        cmd = operations.send_commands([t], data.type, data.args, g.user, expires_s=data.expires_s)[0]
+    except FleetError as exc:
+        raise _fleet_error(exc) from None
+    return jsonify(command_to_dict(cmd)), 201
+
+
+class BulkCommandBody(CommandBody):
+    region: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    kind: str | None = None
+
+
+@bp.post("/commands")
+@api_user_required("noc")
+@body(BulkCommandBody)
+def send_bulk(data: BulkCommandBody):
+    """Send a command to every box in scope matching region/model/firmware/kind."""
+    selector = {k: v for k, v in data.model_dump().items() if k in ("region", "model", "firmware", "kind") and v}
+    terms = queries.select_terminals(g.user.scope, **selector)
+    try:
+        cmds = operations.send_commands(terms, data.type, data.args, g.user, expires_s=data.expires_s,
+                                        selector=selector)
+    except FleetError as exc:
+        raise _fleet_error(exc) from None
+    return jsonify({"batch_id": cmds[0].batch_id, "total": len(cmds), "status": "sent",
+                    "ids": [c.id for c in cmds]}), 201
+
+
+@bp.get("/commands/<cmd_id>")
+@api_user_required()
+def get_command(cmd_id: str):
+    """One command with its per-box result."""
+    c = queries.command(cmd_id, g.user.scope)
+    if c is None:
+        raise not_found(f"command {cmd_id}")
+    return jsonify(command_to_dict(c))
+
+
+@bp.get("/terminals/<serial>/commands")
+@api_user_required()
+def terminal_commands(serial: str):
+    """The latest commands sent to a box."""
+    _terminal_in_scope(serial)
+    items = [command_to_dict(c) for c in queries.commands_for(serial)]
+    return jsonify({"items": items, "total": len(items), "page": 1, "per_page": len(items)})
+
+
+def rollout_to_dict(ro: Rollout) -> dict:
+    from portal_server.core.db import session as s
+    from .models import Firmware
+    fw = s.get(Firmware, ro.firmware_id)
+    return {"id": ro.id, "version": fw.version, "status": ro.status, "wave": ro.wave, "waves": ro.waves,
+            "success_threshold": ro.success_threshold, "error_threshold": ro.error_threshold,
+            "pause_reason": ro.pause_reason, "previous_version": ro.previous_version,
+            "counts": operations.rollout_counts(ro), "created_at": iso(ro.created_at)}
+
+
+class RolloutBody(BaseModel):
+    version: str
+    waves: list[int] = Field(default_factory=lambda: [5, 15, 80, 100])
+    success_threshold: float = Field(0.9, gt=0, le=1)
+    error_threshold: float = Field(0.1, gt=0, le=1)
+    region: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+
+
+@bp.post("/rollouts")
+@api_user_required("noc")
+@body(RolloutBody)
+def create_rollout(data: RolloutBody):
+    """Roll an uploaded firmware out in waves."""
+    from portal_server.core.db import session as s
+    from sqlalchemy import select as sel
+    from .models import Firmware
+    fw = s.scalar(sel(Firmware).where(Firmware.version == data.version))
+    if fw is None:
+        raise not_found(f"firmware {data.version}")
+    selector = {k: getattr(data, k) for k in ("region", "model", "firmware") if getattr(data, k)}
+    try:
+        ro = operations.start_rollout(fw, g.user, selector, data.waves, data.success_threshold, data.error_threshold)
+    except FleetError as exc:
+        raise _fleet_error(exc) from None
+    return jsonify(rollout_to_dict(ro)), 201
+
+
+@bp.get("/rollouts/<int:rid>")
+@api_user_required("noc")
+def get_rollout(rid: int):
+    """A rollout with its counts per target status."""
+    from portal_server.core.db import session as s
+    ro = s.get(Rollout, rid)
+    if ro is None:
+        raise not_found(f"rollout {rid}")
+    return jsonify(rollout_to_dict(ro))
+
+
+@bp.post("/rollouts/<int:rid>/<action>")
+@api_user_required("noc")
+def rollout_action(rid: int, action: str):
+    """Pause, resume or roll back a rollout."""
+    from portal_server.core.db import session as s
+    ro = s.get(Rollout, rid)
+    if ro is None or action not in ("pause", "resume", "rollback"):
+        raise not_found(f"rollout {rid}/{action}")
+    try:
+        {"pause": operations.pause_rollout, "resume": operations.resume_rollout,
+         "rollback": operations.rollback_rollout}[action](ro, g.user)
+    except FleetError as exc:
+        raise conflict(str(exc)) from None
+    return jsonify(rollout_to_dict(ro))
+
+
+@bp.get("/alarms")
+@api_user_required()
+def list_alarms():
+    """Active NOC alarms in scope (?active=0 for cleared ones)."""
+    active = request.args.get("active", "1") not in ("0", "false")
+    items = [{"id": a.id, "kind": a.kind, "serial": a.serial, "region_code": a.region_code, "message": a.message,
+              "raised_at": iso(a.raised_at), "cleared_at": iso(a.cleared_at)}
+             for a in queries.alarms(g.user.scope, active=active)]
+    return jsonify({"items": items, "total": len(items), "page": 1, "per_page": len(items)})

@@ -1,4 +1,4 @@
-"""`communitv ingest`."""
+"""`communitv ingest`, `communitv terminals import FILE.csv`, `communitv sim`."""
 from __future__ import annotations
 
 import signal
@@ -7,22 +7,47 @@ import threading
 import click
 
 
+def run_import(app, path: str) -> tuple[int, str]:
+    """Import an inventory CSV with a progress bar → (exit code, message)."""
+    from .operations import FleetError, import_terminals, parse_inventory_csv
+
+    with app.app_context():
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            return 2, f"无法读取 {path}: {exc}"
+        try:
+            n = len(parse_inventory_csv(text))
+            with click.progressbar(length=n, label="导入终端") as bar:
+                res = import_terminals(text, progress=bar.update, actor="cli")
+        except FleetError as exc:
+            return 1, f"导入失败，未导入任何终端。{exc}"
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            return 1, f"导入失败，未导入任何终端：无法连接 MQTT 服务器 ({exc})"
+        finally:
+            from portal_server.core.db import session
+            session.remove()
+    return 0, f"已导入 {res.created} 台新终端，更新 {res.updated} 台，并已在 MQTT 服务器注册"
+
+
 def register(main: click.Group) -> None:
     @main.command("ingest")
     @click.option("--no-sync", is_flag=True, help="do not register demo boxes in the broker at start")
     def ingest(no_sync):
-        """Run the MQTT ingest service (hello/config, heartbeats, status, acks)."""
+        """Run the MQTT ingest service (hello/config, heartbeats, status, acks, alarms)."""
         from portal_server.cli import make_app
 
-        from .ingest import Ingest, sync_broker_accounts
+        from .ingest import Ingest
+        from .operations import sync_broker_clients
 
         app = make_app()
         if not no_sync:
             import time
-            for attempt in range(30):
+            for _attempt in range(30):
                 try:
-                    n = sync_broker_accounts(app)
-                    click.echo(f"broker accounts in sync for {n} boxes")
+                    n = sync_broker_clients(app)
+                    click.echo(f"broker accounts in sync ({n} registered now)")
                     break
                 except (ConnectionError, TimeoutError, OSError) as exc:
                     click.echo(f"waiting for the broker ({exc})", err=True)
@@ -34,3 +59,33 @@ def register(main: click.Group) -> None:
         signal.signal(signal.SIGINT, lambda *_: done.set())
         done.wait()
         ing.stop()
+
+    @main.group("terminals")
+    def terminals():
+        """Terminal inventory."""
+
+    @terminals.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    def terminals_import(file):
+        """Import FILE.csv (serial,mac,model,secret): all rows or none; registers each box in the broker."""
+        from portal_server.cli import make_app
+        code, msg = run_import(make_app(), file)
+        click.echo(msg, err=code != 0)
+        raise SystemExit(code)
+
+    @main.command("sim")
+    @click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False),
+                  help="serial,secret CSV (default: $COMMUNITV_DATA_DIR/demo-terminals.csv)")
+    @click.option("--boxes", type=int, default=0, help="how many boxes (0: every row of the CSV)")
+    @click.option("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
+    @click.option("--fetch/--no-fetch", default=True, help="fetch the portal home page once configured")
+    @click.option("--ramp", type=float, default=0, help="spread the first connects over this many seconds")
+    def sim(csv_path, boxes, duration, fetch, ramp):
+        """Fleet simulator: thousands of boxes speaking the real protocol to the real broker."""
+        from portal_server.core.config import Settings
+
+        from .sim import Fleet, load_boxes
+        settings = Settings.from_env()
+        rows = load_boxes(csv_path or settings.data_dir / "demo-terminals.csv", boxes)
+        fleet = Fleet(settings.mqtt_url, rows, fetch=fetch)
+        fleet.run(duration=duration or None, ramp_s=ramp, report=lambda s: click.echo(s))

@@ -34,55 +34,24 @@ SHARE = ""
 from portal_server.system.metrics import MQTT_DROPPED_KEY as DROPPED  # noqa: E402
 
 
-def config_payload(term: Terminal, settings) -> bytes:
-    if term.paired:
-        return protocol.encode_config(paired=True, region_codes=term.region_codes(),
-                                      heartbeat_s=settings.heartbeat_s, timezone=settings.timezone,
-                                      portal_url=portal_url(term))
-    return protocol.encode_config(paired=False, region_codes=[], heartbeat_s=settings.heartbeat_s,
-                                  timezone=settings.timezone, pairing_code=term.pairing_code)
+from .operations import config_payload as _config_payload, ensure_pairing_code  # noqa: E402
+from .operations import sync_broker_clients as sync_broker_accounts  # noqa: E402,F401
 
 
-def ensure_pairing_code(term: Terminal) -> None:
-    if term.paired or term.pairing_code:
-        return
-    import secrets
-    while True:
-        code = "".join(secrets.choice("23456789") for _ in range(6))
-        if session.scalar(select(Terminal).where(Terminal.pairing_code == code)) is None:
-            break
-    term.pairing_code = code
-    session.commit()
-
-
-def sync_broker_accounts(app) -> int:
-    """Register every demo terminal whose secret is derivable (the demo seed ran before the broker)."""
-    from portal_server.core.terminals import check_secret
-    from portal_server.demo import terminal_secret
-
-    from .broker import existing_accounts, register_boxes
-
-    url = app.config["SETTINGS"].mqtt_server_url
-    have = existing_accounts(url)
-    with app.app_context():
-        boxes = []
-        for term in session.scalars(select(Terminal).order_by(Terminal.id)):
-            if term.serial in have:
-                continue
-            secret = terminal_secret(term.serial)
-            if check_secret(term, secret):
-                boxes.append((term.serial, secret))
-        session.remove()  # never hold the database while waiting on the broker
-    return register_boxes(url, boxes)
+def config_payload(term: Terminal, settings=None) -> bytes:
+    return _config_payload(term)
 
 
 class Ingest:
     """The ingest loop: MQTT callbacks only queue; one thread handles hello/ack, one flushes heartbeats."""
 
-    def __init__(self, app, flush_interval: float = 0.5):
+    def __init__(self, app, flush_interval: float = 0.5, watch_interval: float = 1.0):
         self.app = app
         self.settings = app.config["SETTINGS"]
         self.flush_interval = flush_interval
+        self.watch_interval = watch_interval
+        self.last_sample: dict[str, float] = {}
+        self.prev_online: set[str] | None = None
         self.stop_event = threading.Event()
         self.work: queue.Queue = queue.Queue(maxsize=100_000)
         self.seen: dict[str, tuple[float, bytes | None]] = {}
@@ -153,6 +122,9 @@ class Ingest:
                     if kind == "hello":
                         self.on_hello(serial, data)
                     elif kind == "ack":
+                        if data["kind"] == "cmd":
+                            from .operations import command_ack
+                            command_ack(serial, data["id"], data["ok"], data.get("detail"))
                         signals.box_acked.send(serial, kind=data["kind"], id=data["id"], ok=data["ok"],
                                                detail=data.get("detail"))
                 except Exception:
@@ -187,9 +159,21 @@ class Ingest:
         if seen:
             pipe.zadd(presence.LASTSEEN, {s: ts for s, (ts, _) in seen.items()})
             pipe.srem(presence.OFFLINE, *seen.keys())
-            for s, (_ts, hb) in seen.items():
+            step = presence.history_step_s()
+            for s, (ts, hb) in seen.items():
                 if hb:
                     pipe.set(presence.HB + s, hb, ex=86400)
+                    if ts - self.last_sample.get(s, 0) >= step:
+                        # Downsampled history: one sample per step per box, capped list.
+                        self.last_sample[s] = ts
+                        try:
+                            h = json.loads(hb)
+                        except ValueError:
+                            h = {}
+                        sample = json.dumps({"ts": int(ts), "cpu": h.get("cpu"), "mem_free_kb": h.get("mem_free_kb"),
+                                             "uptime_s": h.get("uptime_s"), "fw": h.get("fw")})
+                        pipe.rpush(presence.HIST + s, sample)
+                        pipe.ltrim(presence.HIST + s, -presence.HIST_LEN, -1)
         for s, st in status.items():
             if st == "offline" and s not in seen:
                 pipe.sadd(presence.OFFLINE, s)
@@ -203,8 +187,32 @@ class Ingest:
                 except Exception:
                     log.exception("ingest: flushing presence failed (will retry)")
 
+    def watch(self) -> None:
+        """Presence changes (signal), alarms, command expiry: derived from Redis every watch_interval."""
+        online = presence.online_serials()
+        if self.prev_online is not None:
+            for s in online - self.prev_online:
+                signals.presence_changed.send(s, online=True)
+            for s in self.prev_online - online:
+                signals.presence_changed.send(s, online=False)
+        self.prev_online = online
+        from .operations import evaluate_alarms, expire_commands
+        evaluate_alarms()
+        expire_commands()
+
+    def _watcher(self):
+        with self.app.app_context():
+            while not self.stop_event.wait(self.watch_interval):
+                try:
+                    self.watch()
+                except Exception:
+                    log.exception("ingest: watch failed (will retry)")
+                finally:
+                    session.remove()
+
     def start(self) -> "Ingest":
         self.threads = [threading.Thread(target=self._handle_work, daemon=True, name="ingest-work"),
+                        threading.Thread(target=self._watcher, daemon=True, name="ingest-watch"),
                         threading.Thread(target=self._flusher, daemon=True, name="ingest-flush")]
         for t in self.threads:
             t.start()

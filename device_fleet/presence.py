@@ -2,6 +2,7 @@
 
 - ``ctv:fleet:lastseen`` — sorted set serial → epoch seconds of the last message.
 - ``ctv:fleet:hb:<serial>`` — hash of the latest heartbeat fields.
+- ``ctv:fleet:hist:<serial>`` — downsampled heartbeat history (one per 5 × heartbeat_s, 288 kept).
 - ``ctv:fleet:offline`` — set of serials whose Last Will said offline (cleared on the next message).
 
 Online = seen within 2.5 × heartbeat_s and no Last Will since.
@@ -18,6 +19,9 @@ from portal_server.core import redis as core_redis
 LASTSEEN = "ctv:fleet:lastseen"
 OFFLINE = "ctv:fleet:offline"
 HB = "ctv:fleet:hb:"
+#: ``ctv:fleet:hist:<serial>`` — list of downsampled heartbeats (JSON), newest last, capped.
+HIST = "ctv:fleet:hist:"
+HIST_LEN = 288
 
 
 def offline_after_s() -> float:
@@ -43,9 +47,24 @@ def presence(serials: list[str]) -> dict[str, tuple[bool, float | None, dict | N
     return out
 
 
-def online_serials() -> set[str]:
+def online_serials(now: float | None = None) -> set[str]:
     """Every serial seen within the offline limit and not marked offline by its Last Will."""
     r = core_redis.client()
-    now = time.time()
+    now = now or time.time()
     seen = {m.decode() for m in r.zrangebyscore(LASTSEEN, now - offline_after_s(), "+inf")}
     return seen - {m.decode() for m in r.smembers(OFFLINE)}
+
+
+def last_seen_all() -> dict[str, float]:
+    """serial → last-seen epoch of every box ever seen."""
+    return {m.decode(): float(s) for m, s in core_redis.client().zrange(LASTSEEN, 0, -1, withscores=True)}
+
+
+def history(serial: str) -> list[dict]:
+    """The box's downsampled heartbeat history, oldest first."""
+    return [json.loads(x) for x in core_redis.client().lrange(HIST + serial, 0, -1)]
+
+
+def history_step_s() -> float:
+    """One history sample per 5 heartbeats (5 minutes at the default 60 s)."""
+    return 5 * current_app.config["SETTINGS"].heartbeat_s

@@ -115,3 +115,73 @@ def encode_config(*, paired: bool, region_codes: list[str], heartbeat_s: int, ti
     else:
         data["pairing_code"] = pairing_code
     return encode(data)
+
+
+def encode_cmd(*, id: str, type: str, args: dict, expires: int) -> bytes:
+    """A command to a box (INTERFACES §5)."""
+    return encode({"id": id, "type": type, "args": args, "expires": expires})
+
+
+def decode_cmd(payload: bytes) -> dict:
+    d = _load(payload)
+    if not isinstance(d.get("id"), str) or not d["id"]:
+        raise ProtocolError("missing field: id")
+    if d.get("type") not in ("reboot", "reload", "tune", "message", "upgrade"):
+        raise ProtocolError("field type must be reboot, reload, tune, message or upgrade")
+    if not isinstance(d.get("args", {}), dict):
+        raise ProtocolError("field args must be an object")
+    return {"id": d["id"], "type": d["type"], "args": d.get("args") or {}, "expires": _num(d, "expires"),
+            "ts": _num(d, "ts")}
+
+
+def decode_config(payload: bytes) -> dict:
+    d = _load(payload)
+    if d.get("state") not in ("paired", "unpaired"):
+        raise ProtocolError("field state must be paired or unpaired")
+    if not isinstance(d.get("region_codes", []), list):
+        raise ProtocolError("field region_codes must be a list")
+    hb = _num(d, "heartbeat_s", required=True)
+    if hb <= 0:
+        raise ProtocolError("field heartbeat_s must be positive")
+    if d["state"] == "paired" and not isinstance(d.get("portal_url"), str):
+        raise ProtocolError("a paired config needs portal_url")
+    if d["state"] == "unpaired" and not isinstance(d.get("pairing_code"), str):
+        raise ProtocolError("an unpaired config needs pairing_code")
+    return d
+
+
+def decode_alert(payload: bytes) -> dict | None:
+    """A region alert; an empty (retained-clearing) payload → None."""
+    if not payload:
+        return None
+    d = _load(payload)
+    if d.get("id") in (None, ""):
+        raise ProtocolError("missing field: id")
+    if d.get("display", "fullscreen") not in ("fullscreen", "banner"):
+        raise ProtocolError("field display must be fullscreen or banner")
+    return d
+
+
+def encode_status(state: str) -> bytes:
+    if state not in ("online", "offline"):
+        raise ProtocolError("state must be online or offline")
+    return encode({"state": state})
+
+
+def encode_hello(*, model: str, fw: str, mac: str | None = None, ip: str | None = None) -> bytes:
+    return encode({"model": model, "fw": fw, "mac": mac, "ip": ip})
+
+
+def encode_hb(*, uptime_s: int, fw: str, cpu: float | None = None, mem_free_kb: int | None = None,
+              playing: str | None = None, page: str | None = None) -> bytes:
+    return encode({"uptime_s": uptime_s, "fw": fw, "cpu": cpu, "mem_free_kb": mem_free_kb,
+                   "playing": playing, "page": page})
+
+
+def encode_ack(*, kind: str, id: str, ok: bool, detail: str | None = None) -> bytes:
+    if kind not in ("cmd", "alert"):
+        raise ProtocolError("kind must be cmd or alert")
+    data = {"kind": kind, "id": id, "ok": bool(ok)}
+    if detail is not None:
+        data["detail"] = detail
+    return encode(data)

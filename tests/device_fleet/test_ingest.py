@@ -5,39 +5,9 @@ import time
 
 import pytest
 
-from device_fleet.broker import register_boxes
-from device_fleet.ingest import Ingest
-from portal_server.demo import terminal_secret
 
 
-@pytest.fixture
-def ingest(app):
-    ing = Ingest(app, flush_interval=0.2).start()
-    assert ing.ready.wait(10), "ingest did not subscribe"
-    yield ing
-    ing.stop()
-
-
-@pytest.fixture
-def port(mosquitto_server):
-    return str(mosquitto_server["port"])
-
-
-def boxes(app, *serials):
-    register_boxes(app.config["SETTINGS"].mqtt_server_url, [(s, terminal_secret(s)) for s in serials])
-    return {s: terminal_secret(s) for s in serials}
-
-
-def pub(port, serial, secret, kind, payload, **kw):
-    return subprocess.run(["mosquitto_pub", "-p", port, "-u", serial, "-P", secret, "-i", serial,
-                           "-t", f"ctv/v1/dev/{serial}/{kind}", "-q", "1", "-m", payload],
-                          capture_output=True, text=True, timeout=10, **kw)
-
-
-def sub_one(port, serial, secret, topic, wait=5):
-    return subprocess.run(["mosquitto_sub", "-p", port, "-u", serial, "-P", secret, "-i", serial + "-s",
-                           "-t", topic, "-C", "1", "-W", str(wait)], capture_output=True, text=True,
-                          timeout=wait + 5)
+from .conftest import boxes, pub, sub_one  # noqa: F401
 
 
 def test_hello_gets_retained_paired_config_with_region_chain(app, ingest, port):

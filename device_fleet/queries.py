@@ -1,0 +1,122 @@
+"""Fleet reads, always within the caller's scope."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from portal_server.core.db import session
+from portal_server.core.regions import Region, Scope, region_by_code
+from portal_server.core.terminals import Terminal
+
+from . import presence
+from .models import Alarm, Command, CommandBatch, Firmware, Rollout
+
+
+def terminals_query(scope: Scope, region: str | None = None, model: str | None = None,
+                    firmware: str | None = None, kind: str | list[str] | None = None, q: str | None = None,
+                    include_unbound: bool = False):
+    """select() of the terminals in ``scope`` matching the filters (region code, model, firmware, kind)."""
+    stmt = select(Terminal).order_by(Terminal.serial)
+    cond = scope.region_filter(Terminal.region_path)
+    if include_unbound and scope.level == "city":
+        cond = cond | Terminal.region_path.is_(None)
+    stmt = stmt.where(cond)
+    if region:
+        r = region_by_code(region)
+        if r is None or not scope.covers(r):
+            return stmt.where(False)
+        stmt = stmt.where(Terminal.region_path.startswith(r.path))
+    if model:
+        stmt = stmt.where(Terminal.model == model)
+    if firmware:
+        stmt = stmt.where(Terminal.firmware == firmware)
+    if kind:
+        kinds = kind.split(",") if isinstance(kind, str) else list(kind)
+        stmt = stmt.where(Terminal.kind.in_(kinds))
+    if q:
+        stmt = stmt.where(Terminal.serial.contains(q.strip(), autoescape=True))
+    return stmt
+
+
+def select_terminals(scope: Scope, **filters) -> list[Terminal]:
+    filters = {k: v for k, v in filters.items() if k in ("region", "model", "firmware", "kind") and v}
+    return list(session.scalars(terminals_query(scope, **filters)))
+
+
+def online_rates(scope: Scope) -> dict:
+    """Online counts per town and per village inside ``scope``: {code: (online, total)} plus the whole."""
+    online = presence.online_serials()
+    rows = session.execute(select(Terminal.serial, Terminal.region_path)
+                           .where(scope.region_filter(Terminal.region_path))).all()
+    per: dict[str, list[int]] = {}
+    total = [0, 0]
+    for serial, path in rows:
+        codes = [c for c in path.split("/") if c]
+        is_on = serial in online
+        total[0] += is_on
+        total[1] += 1
+        for c in codes[1:]:
+            per.setdefault(c, [0, 0])
+            per[c][0] += is_on
+            per[c][1] += 1
+    return {"total": tuple(total), "regions": {k: tuple(v) for k, v in per.items()}}
+
+
+def regions_in(scope: Scope, level: str) -> list[Region]:
+    return list(session.scalars(select(Region).where(Region.level == level, scope.region_filter(Region.path))
+                                .order_by(Region.code)))
+
+
+def alarms(scope: Scope, active: bool | None = True, serial: str | None = None, limit: int = 200) -> list[Alarm]:
+    stmt = select(Alarm).where(scope.region_filter(Alarm.region_path)).order_by(Alarm.raised_at.desc()).limit(limit)
+    if active is True:
+        stmt = stmt.where(Alarm.cleared_at.is_(None))
+    elif active is False:
+        stmt = stmt.where(Alarm.cleared_at.is_not(None))
+    if serial:
+        stmt = stmt.where(Alarm.serial == serial)
+    return list(session.scalars(stmt))
+
+
+def command(cmd_id: str, scope: Scope) -> Command | None:
+    c = session.get(Command, cmd_id)
+    if c is None:
+        return None
+    t = session.get(Terminal, c.terminal_id)
+    if t is None or not (t.region_path and t.region_path.startswith(scope.path)
+                         or t.region_path is None and scope.level == "city"):
+        return None
+    return c
+
+
+def commands_for(serial: str, limit: int = 50) -> list[Command]:
+    return list(session.scalars(select(Command).where(Command.serial == serial)
+                                .order_by(Command.created_at.desc()).limit(limit)))
+
+
+def recent_batches(limit: int = 30) -> list[CommandBatch]:
+    return list(session.scalars(select(CommandBatch).order_by(CommandBatch.id.desc()).limit(limit)))
+
+
+def batch_counts(batch_id: int) -> dict[str, int]:
+    rows = session.execute(select(Command.status, func.count()).where(Command.batch_id == batch_id)
+                           .group_by(Command.status)).all()
+    return {s: n for s, n in rows}
+
+
+def firmware_list() -> list[Firmware]:
+    return list(session.scalars(select(Firmware).order_by(Firmware.id.desc())))
+
+
+def rollouts() -> list[Rollout]:
+    return list(session.scalars(select(Rollout).order_by(Rollout.id.desc())))
+
+
+def firmware_versions(scope: Scope) -> list[tuple[str, int]]:
+    return [(v or "?", n) for v, n in session.execute(
+        select(Terminal.firmware, func.count()).where(scope.region_filter(Terminal.region_path))
+        .group_by(Terminal.firmware).order_by(Terminal.firmware))]
+
+
+def models(scope: Scope) -> list[str]:
+    return [m for m in session.scalars(select(Terminal.model).where(scope.region_filter(Terminal.region_path))
+                                       .distinct().order_by(Terminal.model)) if m]
