@@ -1,0 +1,381 @@
+"""Every write of the service catalogue: items, CSV import, slots, bookings.
+
+validate → change → flush → signal → audit. The caller commits. Errors are core ``ApiError``s
+(400 bad input, 403 scope, 404, 409 state) so the API, the staff web and the TV show the same text.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from portal_server.core import audit
+from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
+from portal_server.core.db import session, utcnow
+from portal_server.core.regions import Region
+from portal_server.core.terminals import Terminal
+
+from .models import (ITEM_TYPES, MAX_CATEGORY_DEPTH, Booking, BookingSlot, ServiceCategory,
+                     ServiceItem)
+
+#: Material forms accepted (原件 / 复印件 / both).
+FORMS = ("原件", "复印件", "原件和复印件")
+#: Daily windows (city time) of the booking calendar; weekdays only.
+SLOT_WINDOWS = (("09:00", "10:30"), ("10:30", "12:00"), ("14:00", "15:30"), ("15:30", "17:00"))
+#: Capacity per window: a village hall has one clerk, a town centre several counters.
+CAPACITY = {"village": 4, "town": 10}
+#: Columns of the catalogue CSV (header row required, UTF-8, optional BOM).
+CSV_COLUMNS = ("code", "name", "type", "category", "department", "implementer", "basis", "conditions",
+               "materials", "steps", "statutory_days", "promised_days", "fee", "fee_basis", "location",
+               "hours", "visits", "phone", "local")
+
+
+def tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["SETTINGS"].timezone)
+
+
+def _aware(ts: dt.datetime) -> dt.datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+
+
+# Categories --------------------------------------------------------------------------------
+
+def ensure_category_path(names: list[str]) -> ServiceCategory:
+    """The category at the end of ``names`` (top level first), creating missing nodes."""
+    names = [n.strip() for n in names if n and n.strip()]
+    if not names:
+        raise bad_request("category is required", field="category")
+    if len(names) > MAX_CATEGORY_DEPTH:
+        raise bad_request(f"category has {len(names)} levels; at most {MAX_CATEGORY_DEPTH} are allowed",
+                          field="category")
+    parent = None
+    for level, name in enumerate(names, start=1):
+        if len(name) > 64:
+            raise bad_request("category name is too long (at most 64 characters)", field="category")
+        q = select(ServiceCategory).where(ServiceCategory.name == name, ServiceCategory.level == level)
+        q = q.where(ServiceCategory.parent_id == parent.id) if parent else q.where(ServiceCategory.parent_id.is_(None))
+        node = session.scalar(q)
+        if node is None:
+            code = (parent.code + "." if parent else "") + name
+            sort = session.query(ServiceCategory).filter(ServiceCategory.parent_id == (parent.id if parent else None)).count()
+            node = ServiceCategory(code=code, name=name, parent=parent, level=level, sort=sort)
+            session.add(node)
+            session.flush()
+        parent = node
+    return parent
+
+
+# Items ------------------------------------------------------------------------------------
+
+def parse_materials(text: str) -> list[dict]:
+    """``身份证:1:原件;户口簿:1:原件和复印件`` → [{"name","quantity","form"}]."""
+    out = []
+    for i, part in enumerate([p.strip() for p in (text or "").replace("；", ";").split(";") if p.strip()], 1):
+        bits = [b.strip() for b in part.replace("：", ":").split(":")]
+        if len(bits) != 3:
+            raise bad_request(f"material {i} ({part}) must be name:quantity:form", field="materials")
+        name, qty, form = bits
+        if not name:
+            raise bad_request(f"material {i} has no name", field="materials")
+        try:
+            q = int(qty)
+        except ValueError:
+            raise bad_request(f"material {i} ({name}): quantity {qty!r} is not a number", field="materials") from None
+        if q < 1 or q > 99:
+            raise bad_request(f"material {i} ({name}): quantity must be 1–99", field="materials")
+        if form not in FORMS:
+            raise bad_request(f"material {i} ({name}): form must be one of {'/'.join(FORMS)}", field="materials")
+        out.append({"name": name, "quantity": q, "form": form, "original": form != "复印件",
+                    "copy": form != "原件"})
+    return out
+
+
+def format_materials(materials: list[dict]) -> str:
+    return ";".join(f"{m['name']}:{m['quantity']}:{m['form']}" for m in materials)
+
+
+def _int(value, field: str, lo: int = 0, hi: int = 3650) -> int:
+    try:
+        v = int(str(value).strip() or 0)
+    except (TypeError, ValueError):
+        raise bad_request(f"{field} must be a whole number", field=field) from None
+    if not lo <= v <= hi:
+        raise bad_request(f"{field} must be between {lo} and {hi}", field=field)
+    return v
+
+
+def _bool(value, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    s = str(value or "").strip().lower()
+    if s in ("1", "true", "yes", "y", "是", "可", "on"):
+        return True
+    if s in ("", "0", "false", "no", "n", "否"):
+        return False
+    raise bad_request(f"{field} must be 是 or 否", field=field)
+
+
+def validate_item(raw: dict) -> dict:
+    """Check one item's fields (a CSV row or a staff form) → clean values; 400 naming the field."""
+    v = {k: (raw.get(k) if not isinstance(raw.get(k), str) else raw.get(k).strip()) for k in CSV_COLUMNS}
+    code = v["code"] or ""
+    if not code or len(code) > 64 or any(c.isspace() for c in code):
+        raise bad_request("code is required (no spaces, at most 64 characters)", field="code")
+    if not v["name"] or len(v["name"]) > 128:
+        raise bad_request("name is required (at most 128 characters)", field="name")
+    if v["type"] not in ITEM_TYPES:
+        raise bad_request(f"type must be one of {'/'.join(ITEM_TYPES)}", field="type")
+    for f in ("department", "implementer"):
+        if not v[f]:
+            raise bad_request(f"{f} is required", field=f)
+    cat = [c for c in str(v["category"] or "").replace("＞", "/").replace(">", "/").split("/") if c.strip()]
+    if not cat:
+        raise bad_request("category is required (levels separated by /)", field="category")
+    if len(cat) > MAX_CATEGORY_DEPTH:
+        raise bad_request(f"category has {len(cat)} levels; at most {MAX_CATEGORY_DEPTH} are allowed", field="category")
+    materials = v["materials"] if isinstance(v["materials"], list) else parse_materials(v["materials"] or "")
+    steps = v["steps"] if isinstance(v["steps"], list) else [s.strip() for s in str(v["steps"] or "").split("|") if s.strip()]
+    if not steps:
+        raise bad_request("steps are required (separated by |)", field="steps")
+    statutory = _int(v["statutory_days"], "statutory_days")
+    promised = _int(v["promised_days"], "promised_days")
+    if statutory and promised > statutory:
+        raise bad_request("promised_days cannot exceed statutory_days", field="promised_days")
+    return {"code": code, "name": v["name"], "item_type": v["type"], "category": cat,
+            "department": v["department"], "implementer": v["implementer"], "basis": v["basis"] or "",
+            "conditions": v["conditions"] or "", "materials": materials, "steps": steps,
+            "statutory_days": statutory, "promised_days": promised, "fee": v["fee"] or "不收费",
+            "fee_basis": v["fee_basis"] or "", "location": v["location"] or "", "hours": v["hours"] or "",
+            "visits": _int(v["visits"] if v["visits"] not in (None, "") else 1, "visits", 0, 9),
+            "phone": v["phone"] or "", "local": _bool(v["local"], "local")}
+
+
+def _apply(item: ServiceItem, clean: dict) -> None:
+    item.name, item.item_type = clean["name"], clean["item_type"]
+    item.category = ensure_category_path(clean["category"])
+    for f in ("department", "implementer", "basis", "conditions", "statutory_days", "promised_days",
+              "fee", "fee_basis", "location", "hours", "visits", "phone", "local"):
+        setattr(item, f, clean[f])
+    item.materials_json = json.dumps(clean["materials"], ensure_ascii=False)
+    item.steps_json = json.dumps(clean["steps"], ensure_ascii=False)
+    item.active = True
+    item.updated_at = utcnow()
+
+
+def save_item(raw: dict, actor: str) -> tuple[ServiceItem, bool]:
+    """Create or update (by code) one item. Returns (item, created)."""
+    clean = validate_item(raw)
+    item = session.scalar(select(ServiceItem).where(ServiceItem.code == clean["code"]))
+    created = item is None
+    if created:
+        item = ServiceItem(code=clean["code"])
+    _apply(item, clean)
+    session.add(item)
+    session.flush()
+    audit.record("services.item_saved", "service_item", item.code, None, actor=actor,
+                 name=item.name, created=created)
+    return item, created
+
+
+class CsvImportError(ApiError):
+    """A bad row: nothing of the file was imported."""
+
+    def __init__(self, row: int, message: str, field: str | None = None):
+        super().__init__(400, "bad_csv", f"第 {row} 行：{message}（整个文件未导入）", row=row,
+                         **({"field": field} if field else {}))
+        self.row = row
+
+
+def import_csv(data: bytes | str, actor: str) -> dict:
+    """Import a catalogue CSV; all rows or none. Row numbers count the header as row 1."""
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise CsvImportError(1, f"表头缺少列 {', '.join(missing)}")
+    cleaned, seen = [], {}
+    for rowno, row in enumerate(reader, start=2):
+        if None in row:
+            raise CsvImportError(rowno, "列数多于表头")
+        try:
+            clean = validate_item(row)
+        except ApiError as e:
+            raise CsvImportError(rowno, e.message, e.extra.get("field")) from None
+        if clean["code"] in seen:
+            raise CsvImportError(rowno, f"事项编码 {clean['code']} 与第 {seen[clean['code']]} 行重复", "code")
+        seen[clean["code"]] = rowno
+        cleaned.append(clean)
+    if not cleaned:
+        raise CsvImportError(2, "文件中没有事项")
+    created = updated = 0
+    with session.begin_nested():
+        for clean in cleaned:
+            item = session.scalar(select(ServiceItem).where(ServiceItem.code == clean["code"]))
+            if item is None:
+                item = ServiceItem(code=clean["code"])
+                created += 1
+            else:
+                updated += 1
+            _apply(item, clean)
+            session.add(item)
+        session.flush()
+    audit.record("services.csv_import", "service_catalogue", "csv", None, actor=actor,
+                 created=created, updated=updated)
+    return {"created": created, "updated": updated}
+
+
+def withdraw_item(item: ServiceItem, actor: str) -> None:
+    item.active = False
+    item.updated_at = utcnow()
+    session.flush()
+    audit.record("services.item_withdrawn", "service_item", item.code, None, actor=actor)
+
+
+# Slots ------------------------------------------------------------------------------------
+
+def ensure_slots(regions: list[Region], days: int = 7, today: dt.date | None = None) -> int:
+    """Weekday slots for the next ``days`` days at each place (village hall / town centre)."""
+    zone = tz()
+    today = today or utcnow().astimezone(zone).date()
+    made = 0
+    for region in regions:
+        if region.level not in CAPACITY:
+            continue
+        first = dt.datetime.combine(today, dt.time(0), zone)
+        have = set(_aware(s).astimezone(zone) for s in session.scalars(
+            select(BookingSlot.starts_at).where(BookingSlot.region_id == region.id,
+                                                BookingSlot.starts_at >= first)))
+        for d in range(days):
+            day = today + dt.timedelta(days=d)
+            if day.weekday() >= 5:
+                continue
+            for start, end in SLOT_WINDOWS:
+                s = dt.datetime.combine(day, dt.time.fromisoformat(start), zone)
+                if s in have:
+                    continue
+                e = dt.datetime.combine(day, dt.time.fromisoformat(end), zone)
+                session.add(BookingSlot(region_id=region.id, region_path=region.path, starts_at=s,
+                                        ends_at=e, capacity=CAPACITY[region.level]))
+                made += 1
+    session.flush()
+    return made
+
+
+def add_slot(region: Region, starts_at: dt.datetime, ends_at: dt.datetime, capacity: int, actor: str) -> BookingSlot:
+    """A staff-made slot (e.g. an extra Saturday morning)."""
+    if region.level not in CAPACITY:
+        raise bad_request("slots are at a village hall or a town service centre", field="region_code")
+    if ends_at <= starts_at:
+        raise bad_request("ends_at must be after starts_at", field="ends_at")
+    if not 1 <= capacity <= 200:
+        raise bad_request("capacity must be 1–200", field="capacity")
+    slot = BookingSlot(region_id=region.id, region_path=region.path, starts_at=starts_at,
+                       ends_at=ends_at, capacity=capacity)
+    session.add(slot)
+    session.flush()
+    audit.record("services.slot_added", "booking_slot", slot.id, region.code, actor=actor,
+                 starts_at=starts_at.isoformat(), capacity=capacity)
+    return slot
+
+
+def set_slot_closed(slot: BookingSlot, closed: bool, actor: str) -> None:
+    slot.closed = closed
+    session.flush()
+    audit.record("services.slot_closed" if closed else "services.slot_opened", "booking_slot", slot.id,
+                 slot.region.code, actor=actor)
+
+
+# Bookings ---------------------------------------------------------------------------------
+
+def places_for(terminal: Terminal, item: ServiceItem) -> list[Region]:
+    """Where this box's household may book the item: its village hall when the item is local
+    (全市通办 at village level), and always its town's service centre."""
+    village = terminal.region
+    if village is None:
+        return []
+    if village.level != "village":
+        return [village] if village.level == "town" else []
+    out = [village] if item.local else []
+    if village.parent is not None:
+        out.append(village.parent)
+    return out
+
+
+def book(terminal: Terminal, service_code: str, slot_id: int, now: dt.datetime | None = None) -> Booking:
+    """Book ``slot_id`` for ``service_code`` from a box. 404 unknown, 400 wrong place,
+    409 full / past / closed / already booked."""
+    now = now or utcnow()
+    item = session.scalar(select(ServiceItem).where(ServiceItem.code == service_code, ServiceItem.active.is_(True)))
+    if item is None:
+        raise not_found(f"service {service_code}")
+    slot = session.get(BookingSlot, slot_id)
+    if slot is None:
+        raise not_found(f"slot {slot_id}")
+    if slot.region_id not in [r.id for r in places_for(terminal, item)]:
+        if slot.region.level == "village" and not item.local:
+            raise bad_request(f"「{item.name}」不能在村便民服务站办理，请预约镇便民服务中心", field="slot_id")
+        raise bad_request("这个时段不在您所在村或镇的办理点", field="slot_id")
+    if slot.closed:
+        raise conflict("该时段已停止预约（办理点关闭），请选择其他时段", reason="closed")
+    if _aware(slot.starts_at) <= now:
+        raise conflict("该时段已经过去，请选择以后的时段", reason="past")
+    dup = session.scalar(select(Booking).where(Booking.household_id == terminal.household_id,
+                                               Booking.slot_id == slot.id,
+                                               Booking.service_code == item.code,
+                                               Booking.status == "booked")) if terminal.household_id else None
+    if dup is not None:
+        raise conflict(f"您已预约该时段，预约码 {dup.code}", reason="duplicate", booking_id=dup.id)
+    # One conditional UPDATE takes a place: two boxes racing for the last place cannot both win.
+    taken = session.execute(update(BookingSlot).where(BookingSlot.id == slot.id,
+                                                       BookingSlot.booked < BookingSlot.capacity,
+                                                       BookingSlot.closed.is_(False))
+                            .values(booked=BookingSlot.booked + 1)).rowcount
+    if not taken:
+        raise conflict("该时段已约满，请选择其他时段", reason="full")
+    session.refresh(slot)
+    b = Booking(code="tmp", slot_id=slot.id, service_code=item.code, household_id=terminal.household_id,
+                terminal_serial=terminal.serial, status="booked", created_at=now)
+    session.add(b)
+    session.flush()
+    local_day = _aware(slot.starts_at).astimezone(tz())
+    b.code = f"YY{local_day:%m%d}{b.id:05d}"
+    session.flush()
+    audit.record("services.booked", "booking", b.id, slot.region.code, actor=f"terminal:{terminal.serial}",
+                 code=b.code, service=item.code, slot=slot.id)
+    return b
+
+
+def cancel(booking: Booking, actor: str) -> Booking:
+    """Cancel a booking (frees its place). 409 when it is no longer booked or its time has passed."""
+    if booking.status != "booked":
+        raise conflict(f"预约 {booking.code} 已{'取消' if booking.status == 'cancelled' else '办结'}，不能再取消")
+    if _aware(booking.slot.starts_at) <= utcnow():
+        raise conflict(f"预约 {booking.code} 的时段已经开始，不能取消")
+    booking.status = "cancelled"
+    booking.cancelled_at = utcnow()
+    session.execute(update(BookingSlot).where(BookingSlot.id == booking.slot_id, BookingSlot.booked > 0)
+                    .values(booked=BookingSlot.booked - 1))
+    session.flush()
+    audit.record("services.booking_cancelled", "booking", booking.id, booking.slot.region.code, actor=actor,
+                 code=booking.code)
+    return booking
+
+
+def serve(booking: Booking, user) -> Booking:
+    """Staff mark a booking as served at the counter."""
+    if not user.scope.covers(booking.slot.region):
+        raise forbidden("this booking is outside your scope")
+    if booking.status != "booked":
+        raise conflict(f"预约 {booking.code} 当前状态不能办结")
+    booking.status = "served"
+    booking.served_at = utcnow()
+    booking.served_by = user.username
+    session.flush()
+    audit.record("services.booking_served", "booking", booking.id, booking.slot.region.code,
+                 actor=user.username, code=booking.code)
+    return booking

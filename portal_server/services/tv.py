@@ -1,0 +1,134 @@
+"""TV pages of 下沉服务 (/tv/services/...) and the phone page of an item (/m/services/<code>).
+
+Categories in at most three levels, each item on one screen of large text with a QR code to
+the same item on the phone, slot booking with the remote (booking code on screen, cancellable).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+from markupsafe import Markup
+
+from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+
+from . import operations as ops, queries
+
+bp = Blueprint("services_tv", __name__, url_prefix="/tv/services", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+phone_bp = Blueprint("services_phone", __name__, url_prefix="/m/services", template_folder="templates")
+
+WEEKDAYS = "一二三四五六日"
+
+
+def remember_box(resp):
+    """A page opened with ``?token=`` keeps the box's identity in the portal cookie."""
+    token = request.args.get("token")
+    if token and g.get("terminal") is not None:
+        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
+    return resp
+
+
+bp.after_request(remember_box)
+
+
+def terminal():
+    term = request_terminal()
+    if term is None:
+        abort(401)
+    g.terminal = term
+    return term
+
+
+def qr_svg(data: str, size: int = 220) -> Markup:
+    import qrcode
+    import qrcode.image.svg
+
+    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    svg = img.to_string(encoding="unicode")
+    svg = re.sub(r'width="[^"]+" height="[^"]+"', f'width="{size}" height="{size}"', svg, count=1)
+    return Markup(svg)
+
+
+def when(ts) -> str:
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    local = ts.astimezone(ops.tz())
+    return f"{local.month}月{local.day}日 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
+
+
+@bp.get("/")
+def index():
+    """Top-level categories and 我的预约."""
+    terminal()
+    return render_template("services/tv_index.html", cats=queries.children(None), section_name="下沉服务")
+
+
+@bp.get("/c/<path:code>")
+def category(code: str):
+    """A category: its sub-categories (tiles) and the items directly in it (rows)."""
+    terminal()
+    cat = queries.category_by_code(code)
+    if cat is None:
+        abort(404)
+    back = f"/tv/services/c/{cat.parent.code}" if cat.parent else "/tv/services/"
+    return render_template("services/tv_category.html", cat=cat, subs=queries.children(cat),
+                           items=queries.items_directly_in(cat), back=back)
+
+
+@bp.get("/item/<code>")
+def item(code: str):
+    """One item on one screen: conditions, materials, where/when, time limit, fee; QR to the phone."""
+    terminal()
+    it = queries.item_by_code(code)
+    if it is None:
+        abort(404)
+    link = current_app.config["SETTINGS"].public_url.rstrip("/") + f"/m/services/{it.code}"
+    return render_template("services/tv_item.html", it=it, d=queries.item_to_dict(it), qr=qr_svg(link),
+                           back=f"/tv/services/c/{it.category.code}")
+
+
+@bp.get("/item/<code>/book")
+def book(code: str):
+    """The slots this household may book for the item (its village hall if local, its town centre)."""
+    term = terminal()
+    it = queries.item_by_code(code)
+    if it is None:
+        abort(404)
+    slots = queries.slots_at([p.id for p in ops.places_for(term, it)])
+    return render_template("services/tv_book.html", it=it, slots=slots, when=when,
+                           slot_to_dict=queries.slot_to_dict)
+
+
+@bp.get("/bookings")
+def bookings():
+    """我的预约: codes, places and times; cancel with OK."""
+    term = terminal()
+    rows = queries.household_bookings(term.household_id, term.serial)
+    names = {}
+    for b in rows:
+        it = queries.item_by_code(b.service_code, include_withdrawn=True)
+        names[b.service_code] = it.name if it else b.service_code
+    return render_template("services/tv_bookings.html", rows=rows, when=when, names=names,
+                           highlight=request.args.get("new"))
+
+
+@phone_bp.get("/<code>")
+def phone_item(code: str):
+    """The same item on a phone (reached from the TV's QR code): everything, selectable text."""
+    it = queries.item_by_code(code)
+    if it is None:
+        abort(404)
+    return render_template("services/phone_item.html", it=it, d=queries.item_to_dict(it))
+
+
+def register_tv_hooks(app) -> None:
+    """Tiles on the services section page, when the TV portal offers the hook."""
+    try:
+        import stb_app
+    except ImportError:  # pragma: no cover
+        return
+    add_action = getattr(stb_app, "add_section_action", None)
+    if add_action is not None:
+        add_action(app, "services", "办事指南", "/tv/services/")
+        add_action(app, "services", "我的预约", "/tv/services/bookings")

@@ -1,0 +1,145 @@
+"""Staff web of 下沉服务: the catalogue (edit, CSV import), slots and the bookings counter."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from portal_server.core.api import ApiError
+from portal_server.core.auth import roles_required
+from portal_server.core.db import session, utcnow
+from portal_server.core.regions import Region
+
+from . import operations as ops, queries
+from .models import BOOKING_STATUS_NAMES, ITEM_TYPES, BookingSlot
+
+bp = Blueprint("services_staff", __name__, url_prefix="/admin/services", template_folder="templates")
+
+STAFF = ("editor", "handler", "grid_worker", "reviewer", "analyst")
+
+
+def _local(ts) -> str:
+    if ts is None:
+        return ""
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts.astimezone(ops.tz()).strftime("%m-%d %H:%M")
+
+
+def home_card(user):
+    if not user.has_role("handler", "editor", "grid_worker"):
+        return None
+    today = utcnow().astimezone(ops.tz()).date()
+    n = len(session.scalars(queries.bookings_in(user.scope, today, "booked", ops.tz())).all())
+    return {"title": "今日服务预约", "value": n, "url": url_for("services_staff.bookings")}
+
+
+@bp.get("/")
+@roles_required(*STAFF)
+def catalogue():
+    """The catalogue: every active item, grouped by category; CSV import form."""
+    items = session.scalars(queries.items_query()).all()
+    return render_template("services/catalogue.html", items=items, columns=ops.CSV_COLUMNS)
+
+
+@bp.post("/import")
+@roles_required("editor")
+def import_csv():
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        flash("请选择要导入的 CSV 文件", "error")
+        return redirect(url_for("services_staff.catalogue"))
+    try:
+        result = ops.import_csv(f.read(), g.user.username)
+        session.commit()
+        flash(f"导入成功：新增 {result['created']} 项，更新 {result['updated']} 项", "ok")
+    except ApiError as e:
+        session.rollback()
+        flash(f"导入失败：{e.message}", "error")
+    return redirect(url_for("services_staff.catalogue"))
+
+
+@bp.route("/item/<code>", methods=["GET", "POST"])
+@bp.route("/new", methods=["GET", "POST"], defaults={"code": None})
+@roles_required("editor")
+def edit(code: str | None):
+    """Edit or create an item with every element of the national catalogue."""
+    item = queries.item_by_code(code) if code else None
+    if code and item is None:
+        return render_template("services/catalogue.html", items=[], columns=ops.CSV_COLUMNS), 404
+    error = None
+    form = {}
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in ops.CSV_COLUMNS}
+        form["local"] = "是" if request.form.get("local") else "否"
+        if code:
+            form["code"] = code
+        try:
+            item, _ = ops.save_item(form, g.user.username)
+            session.commit()
+            flash(f"已保存「{item.name}」", "ok")
+            return redirect(url_for("services_staff.catalogue"))
+        except ApiError as e:
+            session.rollback()
+            error = e.message
+    elif item is not None:
+        d = queries.item_to_dict(item)
+        form = dict(d, type=item.item_type, category="/".join(item.category.path_names()),
+                    materials=ops.format_materials(item.materials), steps="|".join(item.steps))
+    return render_template("services/edit.html", item=item, form=form, error=error, types=ITEM_TYPES,
+                           forms=ops.FORMS), (400 if error else 200)
+
+
+@bp.get("/bookings")
+@roles_required(*STAFF)
+def bookings():
+    """The counter: bookings at places in my scope for a day (today by default)."""
+    zone = ops.tz()
+    try:
+        day = dt.date.fromisoformat(request.args.get("day", "")) if request.args.get("day") else utcnow().astimezone(zone).date()
+    except ValueError:
+        day = utcnow().astimezone(zone).date()
+    rows = session.scalars(queries.bookings_in(g.user.scope, None if request.args.get("all") else day,
+                                               None, zone)).all()
+    slots = session.scalars(select(BookingSlot).where(
+        g.user.scope.region_filter(BookingSlot.region_path),
+        BookingSlot.starts_at >= dt.datetime.combine(day, dt.time(0), zone),
+        BookingSlot.starts_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone))
+        .order_by(BookingSlot.region_id, BookingSlot.starts_at).limit(200)).all()
+    names = {i.code: i.name for i in session.scalars(queries.items_query())}
+    return render_template("services/bookings.html", rows=rows, day=day, names=names, local=_local,
+                           STATUS=BOOKING_STATUS_NAMES, slots=slots, all=bool(request.args.get("all")))
+
+
+@bp.post("/bookings/<int:booking_id>/<action>")
+@roles_required("handler", "editor", "grid_worker")
+def booking_action(booking_id: int, action: str):
+    b = queries.booking_get(booking_id)
+    if b is None or not g.user.scope.covers(b.slot.region):
+        flash("预约不存在或不在您的辖区", "error")
+        return redirect(url_for("services_staff.bookings"))
+    try:
+        if action == "serve":
+            ops.serve(b, g.user)
+        elif action == "cancel":
+            ops.cancel(b, g.user.username)
+        session.commit()
+        flash(f"预约 {b.code} 已{'办结' if action == 'serve' else '取消'}", "ok")
+    except ApiError as e:
+        session.rollback()
+        flash(e.message, "error")
+    return redirect(request.referrer or url_for("services_staff.bookings"))
+
+
+@bp.post("/slots/<int:slot_id>/toggle")
+@roles_required("handler", "editor", "grid_worker")
+def slot_toggle(slot_id: int):
+    slot = session.get(BookingSlot, slot_id)
+    if slot is not None and g.user.scope.covers(slot.region):
+        ops.set_slot_closed(slot, not slot.closed, g.user.username)
+        session.commit()
+        flash("时段已" + ("关闭" if slot.closed else "开放"), "ok")
+    return redirect(request.referrer or url_for("services_staff.bookings"))
+
+
+__all__ = ["bp", "Region"]
