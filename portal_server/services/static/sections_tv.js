@@ -109,20 +109,26 @@
     return '操作失败（' + status + '），请稍后再试';
   };
 
-  /* Read aloud: ask for the speech file of data-speech, then play it. */
+  /* Read aloud: ask for the speech file of data-speech (made by a worker: poll while 202), then play it. */
+  function playSpeech(url) {
+    var audio = document.getElementById('speech-audio');
+    audio.src = url;
+    try { audio.play(); } catch (e) { /* autoplay refused: nothing else to do */ }
+    S.status('正在朗读');
+  }
   S.actions.speak = function (el) {
-    var ref = el.getAttribute('data-speech');
+    var ref = el.getAttribute('data-speech'), tries = 0;
     S.status('正在准备朗读……');
-    S.request('POST', '/api/v1/speech', {ref: ref}, function (status, data) {
-      if (status >= 200 && status < 300 && data && data.url) {
-        var audio = document.getElementById('speech-audio');
-        audio.src = data.url;
-        try { audio.play(); } catch (e) { /* autoplay refused: the controls stay */ }
-        S.status('正在朗读');
-      } else {
-        S.status(S.errorText(status, data), true);
+    function answer(status, data) {
+      if (status === 200 && data && data.url) { playSpeech(data.url); return; }
+      if ((status === 202 || (status === 200 && data && data.status === 'pending')) && tries < 30) {
+        tries = tries + 1;
+        setTimeout(function () { S.request('GET', '/api/v1/speech?ref=' + encodeURIComponent(ref), null, answer); }, 1000);
+        return;
       }
-    });
+      S.status(S.errorText(status, data), true);
+    }
+    S.request('POST', '/api/v1/speech', {ref: ref}, answer);
   };
 
   document.onkeydown = function (ev) {

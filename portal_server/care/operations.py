@@ -1,0 +1,330 @@
+"""Every write of elderly care: check-ins, care tasks (missed check-in, help), escalation,
+elderly services, speech clips. validate → change → flush → signal → audit; the caller commits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal_server.core import audit
+from portal_server.core.api import bad_request, conflict, forbidden
+from portal_server.core.db import session, utcnow
+from portal_server.core.households import Household, unmask_phone
+from portal_server.core.regions import Region
+from portal_server.core.terminals import Terminal
+
+from .models import SERVICE_KINDS, CareTask, CheckIn, ElderlyService, SpeechClip
+
+log = logging.getLogger(__name__)
+
+#: Households with this tag get the daily check-in.
+CHECKIN_TAG = "elderly_alone"
+#: By this city time a household must have checked in or used the TV (app config CARE_CHECKIN_DEADLINE).
+DEFAULT_CHECKIN_DEADLINE = "10:00"
+#: Still-open tasks of the day go to the village head at this time (app config CARE_ESCALATE_AT).
+DEFAULT_ESCALATE_AT = "18:00"
+#: Heartbeat pages that do not mean somebody is watching.
+IDLE_PAGES = (None, "", "boot", "pairing", "standby", "off")
+#: A second help press within this many minutes returns the same task.
+HELP_DEDUPE_MIN = 30
+
+
+def tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["SETTINGS"].timezone)
+
+
+def _setting_time(name: str, default: str) -> dt.time:
+    return dt.time.fromisoformat(str(current_app.config.get(name, default)))
+
+
+def checkin_deadline() -> dt.time:
+    return _setting_time("CARE_CHECKIN_DEADLINE", DEFAULT_CHECKIN_DEADLINE)
+
+
+def escalate_at() -> dt.time:
+    return _setting_time("CARE_ESCALATE_AT", DEFAULT_ESCALATE_AT)
+
+
+def local_day(now: dt.datetime | None = None) -> dt.date:
+    return (now or utcnow()).astimezone(tz()).date()
+
+
+def needs_checkin(household: Household | None) -> bool:
+    return household is not None and CHECKIN_TAG in household.tag_list
+
+
+def _box_household(terminal: Terminal, household_id: int | None) -> Household:
+    if terminal.household_id is None:
+        raise forbidden("this box belongs to no household")
+    if household_id is not None and int(household_id) != terminal.household_id:
+        raise forbidden("a box may only check in its own household")
+    return terminal.household
+
+
+# Check-ins --------------------------------------------------------------------------------
+
+def check_in(terminal: Terminal, household_id: int | None = None,
+             now: dt.datetime | None = None) -> tuple[CheckIn, bool]:
+    """Today's 报平安 of the box's household (idempotent per day); clears today's open task.
+
+    Returns (checkin, created). 403 for another household's id or a box of no household."""
+    hh = _box_household(terminal, household_id)
+    now = now or utcnow()
+    day = local_day(now)
+    existing = session.scalar(select(CheckIn).where(CheckIn.household_id == hh.id, CheckIn.day == day))
+    if existing is not None:
+        return existing, False
+    ci = CheckIn(household_id=hh.id, day=day, at=now, terminal_serial=terminal.serial)
+    try:
+        with session.begin_nested():
+            session.add(ci)
+            session.flush()
+    except IntegrityError:  # the same box pressed OK twice at once
+        return session.scalar(select(CheckIn).where(CheckIn.household_id == hh.id, CheckIn.day == day)), False
+    cleared = []
+    for task in session.scalars(select(CareTask).where(CareTask.household_id == hh.id,
+                                                       CareTask.kind == "missed_checkin",
+                                                       CareTask.day == day,
+                                                       CareTask.status != "done")):
+        task.status, task.closed_at, task.closed_by = "done", now, "checkin"
+        task.note = "本人已通过电视报平安"
+        cleared.append(task.id)
+    session.flush()
+    audit.record("care.checkin", "household", hh.id, hh.region.code, actor=f"terminal:{terminal.serial}",
+                 day=day.isoformat(), cleared_tasks=cleared)
+    return ci, True
+
+
+def _tv_used_since(households: list[Household], since: dt.datetime) -> set[int]:
+    """Households whose box sent a heartbeat from a portal page since ``since``."""
+    serials = {t.serial: t.household_id for t in session.scalars(
+        select(Terminal).where(Terminal.household_id.in_([h.id for h in households])))}
+    if not serials:
+        return set()
+    try:
+        from device_fleet.presence import presence
+        seen = presence(list(serials))
+    except Exception:  # Redis down: nobody counts as seen, so nobody is missed silently
+        log.warning("care: presence unavailable; TV use not taken into account", exc_info=True)
+        return set()
+    used = set()
+    for serial, (_online, last_seen, hb) in seen.items():
+        if last_seen is None or last_seen < since.timestamp():
+            continue
+        if hb is not None and hb.get("page") in IDLE_PAGES and not hb.get("playing"):
+            continue
+        used.add(serials[serial])
+    return used
+
+
+def check_missed(now: dt.datetime | None = None) -> dict:
+    """The daily check: after the deadline, a task for every elderly_alone household neither
+    checked in nor seen on the TV today; after the escalation hour, today's open tasks go to the
+    village head. Idempotent: safe to run every few minutes."""
+    now = now or utcnow()
+    zone = tz()
+    local = now.astimezone(zone)
+    day = local.date()
+    made, escalated = [], []
+    if local.time() >= checkin_deadline():
+        households = [h for h in session.scalars(select(Household).where(Household.tags.contains(CHECKIN_TAG)))
+                      if needs_checkin(h)]
+        done = set(session.scalars(select(CheckIn.household_id).where(CheckIn.day == day)))
+        have = set(session.scalars(select(CareTask.household_id).where(CareTask.kind == "missed_checkin",
+                                                                       CareTask.day == day)))
+        todo = [h for h in households if h.id not in done and h.id not in have]
+        midnight = dt.datetime.combine(day, dt.time(0), zone)
+        used = _tv_used_since(todo, midnight) if todo else set()
+        for h in todo:
+            if h.id in used:
+                continue
+            task = CareTask(kind="missed_checkin", household_id=h.id, region_id=h.region_id,
+                            region_path=h.region_path, day=day, status="open", created_at=now,
+                            dedupe_key=f"missed_checkin:{h.id}:{day.isoformat()}")
+            session.add(task)
+            session.flush()
+            made.append(task.id)
+            audit.record("care.task_opened", "care_task", task.id, h.region.code, actor="system",
+                         kind="missed_checkin", household=h.id)
+    if local.time() >= escalate_at():
+        for task in session.scalars(select(CareTask).where(CareTask.status == "open", CareTask.day <= day)):
+            task.status, task.escalated_at = "escalated", now
+            escalated.append(task.id)
+            audit.record("care.task_escalated", "care_task", task.id, task.region.code, actor="system",
+                         kind=task.kind)
+    session.flush()
+    return {"opened": made, "escalated": escalated}
+
+
+# Help -------------------------------------------------------------------------------------
+
+def request_help(terminal: Terminal, now: dt.datetime | None = None) -> tuple[CareTask, bool]:
+    """One-key 求助: an urgent work order through the feedback loop (when that feature is
+    installed) and a help task for the grid worker. A repeat press within 30 minutes returns
+    the same task. Returns (task, created)."""
+    hh = _box_household(terminal, None)
+    now = now or utcnow()
+    recent = session.scalar(select(CareTask).where(
+        CareTask.household_id == hh.id, CareTask.kind == "help", CareTask.status != "done",
+        CareTask.created_at >= now - dt.timedelta(minutes=HELP_DEDUPE_MIN)).order_by(CareTask.id.desc()))
+    if recent is not None:
+        return recent, False
+    task = CareTask(kind="help", household_id=hh.id, region_id=hh.region_id, region_path=hh.region_path,
+                    day=local_day(now), status="open", created_at=now)
+    session.add(task)
+    session.flush()
+    order = _file_work_order(terminal, hh, task)
+    if order is not None:
+        task.work_order_id, task.work_order_code = order.id, order.code
+    session.flush()
+    audit.record("care.help", "care_task", task.id, hh.region.code, actor=f"terminal:{terminal.serial}",
+                 work_order=task.work_order_code)
+    return task, True
+
+
+def _file_work_order(terminal: Terminal, hh: Household, task: CareTask):
+    """File the help call as a feedback work order; None when the feedback feature is absent."""
+    try:
+        from portal_server.feedback import operations as fb
+    except ImportError:
+        return None
+    order, _ = fb.submit("elderly", f"【一键求助】{hh.address} 的独居老人通过电视一键求助，请立即电话联系或上门查看。",
+                         True, channel="tv", actor=fb.Actor(terminal=terminal), region=hh.region,
+                         household_id=hh.id, idem_owner=f"hh:{hh.id}",
+                         idempotency_key=f"care-help-{task.id}")
+    return order
+
+
+# Working the tasks ------------------------------------------------------------------------
+
+def can_work(user, task: CareTask) -> bool:
+    """Grid workers in scope work every task; handlers (the village head) the escalated ones."""
+    if not user.scope.covers(task.region):
+        return False
+    if user.has_role("grid_worker"):
+        return True
+    return user.has_role("handler") and task.status == "escalated"
+
+
+def close_task(task: CareTask, user, note: str | None) -> CareTask:
+    if not can_work(user, task):
+        raise forbidden("this task is not yours to handle")
+    if task.status == "done":
+        raise conflict("该任务已处理")
+    note = (note or "").strip()
+    if not note:
+        raise bad_request("请填写处理情况（例如：已上门，老人身体无恙）", field="note")
+    task.status, task.closed_at, task.closed_by, task.note = "done", utcnow(), user.username, note[:2000]
+    session.flush()
+    audit.record("care.task_closed", "care_task", task.id, task.region.code, actor=user.username, note=note[:200])
+    return task
+
+
+def reveal_phone(task: CareTask, user) -> str | None:
+    """The household's clear phone number for this task (audited through core.households)."""
+    if not can_work(user, task):
+        raise forbidden("this task is not yours to handle")
+    return unmask_phone(task.household, reason=f"care task {task.id} ({task.kind}) by {user.username}")
+
+
+# Elderly services -------------------------------------------------------------------------
+
+def add_service(region: Region, kind: str, title: str, place: str, schedule: str, phone: str,
+                details: str, actor: str) -> ElderlyService:
+    if kind not in SERVICE_KINDS:
+        raise bad_request(f"kind must be one of {', '.join(SERVICE_KINDS)}", field="kind")
+    if not (title or "").strip():
+        raise bad_request("title is required", field="title")
+    s = ElderlyService(region_id=region.id, region_path=region.path, kind=kind, title=title.strip()[:128],
+                       place=(place or "")[:255], schedule=(schedule or "")[:255], phone=(phone or "")[:32],
+                       details=details or "")
+    session.add(s)
+    session.flush()
+    audit.record("care.service_added", "elderly_service", s.id, region.code, actor=actor, title=s.title)
+    return s
+
+
+# Speech -----------------------------------------------------------------------------------
+
+def speech_clip(ref: str, text: str) -> SpeechClip:
+    """The clip for ``text`` (made once per distinct text); a job synthesises pending ones."""
+    text = (text or "").strip()
+    if not text:
+        raise bad_request("nothing to read aloud", field="ref")
+    text = text[:3000]
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    clip = session.scalar(select(SpeechClip).where(SpeechClip.text_sha == sha))
+    if clip is not None:
+        if clip.status == "ready" and not (speech_dir() / (clip.filename or "-")).exists():
+            clip.status = "pending"  # media wiped: make it again
+        if clip.status == "failed":
+            clip.status, clip.error = "pending", None
+        session.flush()
+        return clip
+    clip = SpeechClip(ref=ref[:96], text_sha=sha, text=text, status="pending")
+    try:
+        with session.begin_nested():
+            session.add(clip)
+            session.flush()
+    except IntegrityError:
+        clip = session.scalar(select(SpeechClip).where(SpeechClip.text_sha == sha))
+    return clip
+
+
+def speech_dir():
+    d = current_app.config["SETTINGS"].media_dir / "speech"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def synthesise(clip: SpeechClip, timeout_s: int = 120) -> SpeechClip:
+    """espeak-ng (Mandarin) → WAV → ffmpeg → AAC in .m4a under media_dir/speech/. Hard time limits."""
+    import os
+    import subprocess
+    import tempfile
+
+    out_dir = speech_dir()
+    name = f"{clip.text_sha[:32]}.m4a"
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        wav = os.path.join(tmp, "speech.wav")
+        txt = os.path.join(tmp, "speech.txt")
+        with open(txt, "w", encoding="utf-8") as fh:
+            fh.write(clip.text)
+        try:
+            subprocess.run(["espeak-ng", "-v", "cmn", "-s", "150", "-f", txt, "-w", wav], check=True,
+                           timeout=timeout_s, capture_output=True)
+            part = os.path.join(tmp, "speech.m4a")
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", wav, "-ac", "1",
+                            "-ar", "22050", "-c:a", "aac", "-b:a", "48k", "-movflags", "+faststart", part],
+                           check=True, timeout=timeout_s, capture_output=True)
+            os.replace(part, out_dir / name)
+        except (subprocess.SubprocessError, OSError) as e:
+            detail = getattr(e, "stderr", b"") or b""
+            clip.status, clip.error = "failed", f"{e}: {detail.decode(errors='replace')[:500]}"
+            session.flush()
+            log.warning("speech clip %s failed: %s", clip.id, clip.error)
+            return clip
+    clip.status, clip.filename, clip.error = "ready", name, None
+    clip.duration_s = _probe_duration(out_dir / name)
+    session.flush()
+    log.info("speech clip %s ready (%s, %.1fs to make)", clip.id, name, time.monotonic() - started)
+    return clip
+
+
+def _probe_duration(path) -> float | None:
+    import json
+    import subprocess
+    try:
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json",
+                              str(path)], capture_output=True, timeout=30, check=True).stdout
+        return float(json.loads(out)["format"]["duration"])
+    except Exception:
+        return None

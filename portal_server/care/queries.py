@@ -1,0 +1,87 @@
+"""Reads of elderly care, always scoped by the caller."""
+from __future__ import annotations
+
+import html
+import re
+
+from sqlalchemy import or_, select
+
+from portal_server.core.api import iso
+from portal_server.core.db import session
+from portal_server.core.regions import Region
+
+from . import operations as ops
+from .models import (SERVICE_KIND_NAMES, TASK_KIND_NAMES, TASK_STATUS_NAMES, CareTask, CheckIn,
+                     ElderlyService, SpeechClip)
+
+
+def task_get(task_id: int) -> CareTask | None:
+    return session.get(CareTask, task_id)
+
+
+def tasks_query(user, status: str = "open"):
+    """Tasks in the user's scope: grid workers see all of theirs, handlers (village heads) the
+    escalated ones. ``status``: open (open + escalated), done, or all."""
+    q = select(CareTask).where(user.scope.region_filter(CareTask.region_path))
+    if status == "open":
+        q = q.where(CareTask.status.in_(("open", "escalated")))
+    elif status in ("done", "escalated"):
+        q = q.where(CareTask.status == status)
+    if not user.has_role("grid_worker"):
+        q = q.where(or_(CareTask.status == "escalated", CareTask.escalated_at.is_not(None)))
+    return q.order_by(CareTask.kind.desc(), CareTask.created_at, CareTask.id)
+
+
+def task_to_dict(t: CareTask) -> dict:
+    h = t.household
+    return {"id": t.id, "kind": t.kind, "kind_name": TASK_KIND_NAMES[t.kind], "status": t.status,
+            "status_name": TASK_STATUS_NAMES[t.status], "day": t.day.isoformat(),
+            "household": {"id": h.id, "number": h.number, "name": h.head_name, "address": h.address,
+                          "phone": h.phone_masked, "region_code": t.region.code},
+            "name": h.head_name, "address": h.address, "phone": h.phone_masked,
+            "work_order": {"id": t.work_order_id, "code": t.work_order_code} if t.work_order_id else None,
+            "created_at": iso(t.created_at), "escalated_at": iso(t.escalated_at),
+            "closed_at": iso(t.closed_at), "closed_by": t.closed_by, "note": t.note}
+
+
+def checked_in_today(household_id: int | None) -> CheckIn | None:
+    if household_id is None:
+        return None
+    return session.scalar(select(CheckIn).where(CheckIn.household_id == household_id,
+                                                CheckIn.day == ops.local_day()))
+
+
+def checkin_state(terminal) -> dict:
+    """The per-box state the home screen's 报平安 button reads."""
+    hh = terminal.household
+    required = ops.needs_checkin(hh)
+    ci = checked_in_today(hh.id) if hh is not None else None
+    return {"required": required, "done_today": ci is not None, "at": iso(ci.at) if ci else None,
+            "url": "/api/v1/checkins", "page": "/tv/care/checkin", "deadline": ops.checkin_deadline().strftime("%H:%M")}
+
+
+def services_for(region: Region) -> list[ElderlyService]:
+    """Elderly services of a village (and those its town or city run for everybody)."""
+    codes = region.chain_codes()
+    rows = session.scalars(select(ElderlyService).join(Region, Region.id == ElderlyService.region_id)
+                           .where(Region.code.in_(codes)).order_by(ElderlyService.kind, ElderlyService.id))
+    return list(rows)
+
+
+def service_to_dict(s: ElderlyService) -> dict:
+    return {"id": s.id, "kind": s.kind, "kind_name": SERVICE_KIND_NAMES.get(s.kind, s.kind), "title": s.title,
+            "place": s.place, "schedule": s.schedule, "phone": s.phone, "details": s.details,
+            "region_code": s.region.code}
+
+
+def clip_to_dict(c: SpeechClip) -> dict:
+    return {"id": c.id, "ref": c.ref, "status": c.status,
+            "url": f"/media/speech/{c.filename}" if c.status == "ready" and c.filename else None,
+            "duration_s": c.duration_s, "error": c.error}
+
+
+def plain(text: str | None) -> str:
+    """HTML to plain text for reading aloud."""
+    text = re.sub(r"<(br|/p|/li|/h\d|/tr)[^>]*>", "。", text or "", flags=re.I)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()

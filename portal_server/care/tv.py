@@ -1,0 +1,62 @@
+"""TV pages of 养老助老 (/tv/care/...): 报平安, 一键求助, elderly services; the checkin state."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, render_template, request
+
+from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+
+from . import queries
+
+bp = Blueprint("care_tv", __name__, url_prefix="/tv/care", template_folder="templates")
+
+
+@bp.after_request
+def _remember_box(resp):
+    token = request.args.get("token")
+    if token and g.get("terminal") is not None:
+        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
+    return resp
+
+
+def _terminal():
+    term = request_terminal()
+    if term is None:
+        abort(401)
+    g.terminal = term
+    return term
+
+
+@bp.get("/")
+def index():
+    """The elderly-care section: 报平安 (for households that have it), 一键求助, services."""
+    term = _terminal()
+    rows = queries.services_for(term.region) if term.region else []
+    return render_template("care/tv_index.html", state=queries.checkin_state(term), services=rows,
+                           focus_help=request.args.get("focus") == "help")
+
+
+@bp.get("/checkin")
+def checkin():
+    """One screen with one big OK button: 报平安."""
+    term = _terminal()
+    return render_template("care/tv_checkin.html", state=queries.checkin_state(term))
+
+
+def state(terminal) -> dict:
+    """The ``checkin`` state of INTERFACES §6's home button."""
+    return queries.checkin_state(terminal)
+
+
+def register_tv_hooks(app) -> None:
+    try:
+        import stb_app
+    except ImportError:  # pragma: no cover
+        return
+    add_action = getattr(stb_app, "add_section_action", None)
+    if add_action is not None:
+        add_action(app, "elderly", "报平安", "/tv/care/checkin")
+        add_action(app, "elderly", "一键求助", "/tv/care/?focus=help")
+        add_action(app, "elderly", "养老服务", "/tv/care/")
+    add_state = getattr(stb_app, "add_state_provider", None)
+    if add_state is not None:
+        add_state(app, "checkin", state)
