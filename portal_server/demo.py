@@ -98,7 +98,8 @@ class SeedContext:
         return session.scalar(select(Region).where(Region.code == code))
 
     def count(self, what: str, n: int = 1) -> None:
-        self.created[what] = self.created.get(what, 0) + n
+        if n:
+            self.created[what] = self.created.get(what, 0) + n
 
 
 def _get_or_create_region(code, name, level, parent) -> tuple[Region, bool]:

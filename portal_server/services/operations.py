@@ -259,8 +259,10 @@ def ensure_slots(regions: list[Region], days: int = 7, today: dt.date | None = N
                 if s in have:
                     continue
                 e = dt.datetime.combine(day, dt.time.fromisoformat(end), zone)
-                session.add(BookingSlot(region_id=region.id, region_path=region.path, starts_at=s,
-                                        ends_at=e, capacity=CAPACITY[region.level]))
+                # Stored in UTC: SQLite keeps no offset, and _aware() reads naive values as UTC.
+                session.add(BookingSlot(region_id=region.id, region_path=region.path,
+                                        starts_at=s.astimezone(dt.timezone.utc),
+                                        ends_at=e.astimezone(dt.timezone.utc), capacity=CAPACITY[region.level]))
                 made += 1
     session.flush()
     return made
