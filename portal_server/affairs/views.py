@@ -1,0 +1,149 @@
+"""Staff web of 社区管理 (村务公开), the town's supervision board, safety contacts and party records."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from portal_server.core.api import ApiError
+from portal_server.core.auth import roles_required
+from portal_server.core.db import session
+from portal_server.core.regions import Region, region_by_code
+
+from . import operations as ops, queries
+from .models import CONTACT_ROLE_NAMES, CONTACT_ROLES, KIND_NAMES
+
+bp = Blueprint("affairs_staff", __name__, url_prefix="/admin/affairs", template_folder="templates")
+
+STAFF = ("editor", "reviewer", "handler", "grid_worker", "analyst")
+
+
+def _villages():
+    return session.scalars(select(Region).where(g.user.scope.region_filter(Region.path), Region.level == "village")
+                           .order_by(Region.code)).all()
+
+
+def home_card(user):
+    if not user.has_role("reviewer", "editor", "analyst") or user.region.level == "village":
+        return None
+    b = queries.board(user.scope)
+    return {"title": "村务公开逾期村", "value": b["late_count"], "url": url_for("affairs_staff.board")}
+
+
+@bp.get("/")
+@roles_required(*STAFF)
+def index():
+    rows = session.scalars(queries.in_scope(g.user.scope).limit(300)).all()
+    return render_template("affairs/index.html", rows=rows, villages=_villages(), KIND=KIND_NAMES,
+                           period_name=queries.period_name)
+
+
+def _redirect_index():
+    return redirect(url_for("affairs_staff.index"))
+
+
+@bp.post("/import/<kind>")
+@roles_required("editor")
+def import_csv(kind: str):
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        flash("请选择 CSV 文件", "error")
+        return _redirect_index()
+    region = region_by_code(request.form.get("region_code", ""))
+    try:
+        if kind == "finance":
+            d = ops.import_finance(region, f.read(), g.user)
+        elif kind == "subsidy":
+            d = ops.import_subsidy(region, request.form.get("period", ""), f.read(), g.user,
+                                   request.form.get("title", ""))
+        else:
+            abort(404)
+        session.commit()
+        flash(f"已导入「{d.title}」，等待审核公开", "ok")
+        return redirect(url_for("affairs_staff.show", disclosure_id=d.id))
+    except ApiError as e:
+        session.rollback()
+        flash(f"导入失败：{e.message}", "error")
+    return _redirect_index()
+
+
+@bp.post("/new")
+@roles_required("editor")
+def new_text():
+    try:
+        d = ops.create_text(region_by_code(request.form.get("region_code", "")), request.form.get("kind", ""),
+                            request.form.get("period", ""), request.form.get("title", ""),
+                            request.form.get("body", ""), g.user)
+        session.commit()
+        flash("已保存，等待审核公开", "ok")
+        return redirect(url_for("affairs_staff.show", disclosure_id=d.id))
+    except ApiError as e:
+        session.rollback()
+        flash(e.message, "error")
+    return _redirect_index()
+
+
+@bp.get("/d/<int:disclosure_id>")
+@roles_required(*STAFF)
+def show(disclosure_id: int):
+    d = queries.get(disclosure_id)
+    if d is None or not g.user.scope.covers(d.region):
+        abort(404)
+    return render_template("affairs/show.html", d=queries.to_dict(d), raw=d)
+
+
+@bp.post("/d/<int:disclosure_id>/<action>")
+@roles_required("reviewer", "editor")
+def act(disclosure_id: int, action: str):
+    d = queries.get(disclosure_id)
+    if d is None or not g.user.scope.covers(d.region):
+        abort(404)
+    try:
+        if action == "publish":
+            ops.publish(d, g.user)
+        elif action == "withdraw":
+            ops.withdraw(d, g.user)
+        else:
+            abort(404)
+        session.commit()
+        flash("已公开" if action == "publish" else "已撤回", "ok")
+    except ApiError as e:
+        session.rollback()
+        flash(e.message, "error")
+    return redirect(url_for("affairs_staff.show", disclosure_id=d.id))
+
+
+@bp.get("/board")
+@roles_required(*STAFF)
+def board():
+    """The supervision board: villages late with their disclosures on top."""
+    return render_template("affairs/board.html", board=queries.board(g.user.scope), KIND=KIND_NAMES,
+                           period_name=queries.period_name)
+
+
+@bp.route("/safety", methods=["GET", "POST"])
+@roles_required("editor", "handler", "grid_worker")
+def safety():
+    if request.method == "POST":
+        try:
+            ops.add_contact(region_by_code(request.form.get("region_code", "")), request.form.get("role", ""),
+                            request.form.get("name", ""), request.form.get("phone", ""),
+                            request.form.get("duty", ""), g.user)
+            session.commit()
+            flash("已添加", "ok")
+        except ApiError as e:
+            session.rollback()
+            flash(e.message, "error")
+        return redirect(url_for("affairs_staff.safety"))
+    from .models import SafetyContact
+    rows = session.scalars(select(SafetyContact).where(g.user.scope.region_filter(SafetyContact.region_path))
+                           .order_by(SafetyContact.region_path, SafetyContact.role).limit(500)).all()
+    return render_template("affairs/safety.html", rows=rows, villages=_villages(), roles=CONTACT_ROLES,
+                           ROLE=CONTACT_ROLE_NAMES)
+
+
+@bp.get("/party")
+@roles_required(*STAFF)
+def party():
+    """Study records of the households in scope (branch secretaries)."""
+    month = request.args.get("month") or None
+    return render_template("affairs/party.html", rows=queries.records_in(g.user.scope, month), month=month)
