@@ -189,7 +189,7 @@ def publish(d: Disclosure, user, now: dt.datetime | None = None) -> Disclosure:
         raise forbidden("this disclosure is outside your scope")
     if d.status != "draft":
         raise conflict(f"disclosure is {d.status}; only drafts can be published")
-    d.status, d.published_at, d.published_by = "published", now or utcnow(), user.username
+    d.status, d.published_at, d.published_by = "published", (now or utcnow()).astimezone(dt.timezone.utc), user.username
     session.flush()
     audit.record("affairs.published", "disclosure", d.id, d.region.code, actor=user.username,
                  kind=d.kind, period=d.period)

@@ -246,7 +246,7 @@ def ensure_slots(regions: list[Region], days: int = 7, today: dt.date | None = N
     for region in regions:
         if region.level not in CAPACITY:
             continue
-        first = dt.datetime.combine(today, dt.time(0), zone)
+        first = dt.datetime.combine(today, dt.time(0), zone).astimezone(dt.timezone.utc)
         have = set(_aware(s).astimezone(zone) for s in session.scalars(
             select(BookingSlot.starts_at).where(BookingSlot.region_id == region.id,
                                                 BookingSlot.starts_at >= first)))
@@ -276,8 +276,9 @@ def add_slot(region: Region, starts_at: dt.datetime, ends_at: dt.datetime, capac
         raise bad_request("ends_at must be after starts_at", field="ends_at")
     if not 1 <= capacity <= 200:
         raise bad_request("capacity must be 1–200", field="capacity")
-    slot = BookingSlot(region_id=region.id, region_path=region.path, starts_at=starts_at,
-                       ends_at=ends_at, capacity=capacity)
+    # Stored in UTC: SQLite keeps no offset, and _aware() reads naive values as UTC.
+    slot = BookingSlot(region_id=region.id, region_path=region.path, starts_at=_aware(starts_at).astimezone(dt.timezone.utc),
+                       ends_at=_aware(ends_at).astimezone(dt.timezone.utc), capacity=capacity)
     session.add(slot)
     session.flush()
     audit.record("services.slot_added", "booking_slot", slot.id, region.code, actor=actor,
@@ -311,7 +312,7 @@ def places_for(terminal: Terminal, item: ServiceItem) -> list[Region]:
 def book(terminal: Terminal, service_code: str, slot_id: int, now: dt.datetime | None = None) -> Booking:
     """Book ``slot_id`` for ``service_code`` from a box. 404 unknown, 400 wrong place,
     409 full / past / closed / already booked."""
-    now = now or utcnow()
+    now = (now or utcnow()).astimezone(dt.timezone.utc)
     item = session.scalar(select(ServiceItem).where(ServiceItem.code == service_code, ServiceItem.active.is_(True)))
     if item is None:
         raise not_found(f"service {service_code}")

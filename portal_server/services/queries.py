@@ -84,7 +84,7 @@ def category_to_dict(c: ServiceCategory) -> dict:
 
 def slots_at(region_ids: list[int], now: dt.datetime | None = None, days: int = 7) -> list[BookingSlot]:
     """Future slots at these places within ``days`` days, earliest first."""
-    now = now or utcnow()
+    now = (now or utcnow()).astimezone(dt.timezone.utc)
     if not region_ids:
         return []
     return list(session.scalars(select(BookingSlot).where(
@@ -126,7 +126,7 @@ def bookings_in(scope: Scope, day: dt.date | None = None, status: str | None = N
     q = select(Booking).join(BookingSlot, BookingSlot.id == Booking.slot_id).where(
         scope.region_filter(BookingSlot.region_path))
     if day is not None:
-        start = dt.datetime.combine(day, dt.time(0), zone)
+        start = dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.timezone.utc)
         q = q.where(BookingSlot.starts_at >= start, BookingSlot.starts_at < start + dt.timedelta(days=1))
     if status:
         q = q.where(Booking.status == status)

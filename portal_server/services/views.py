@@ -103,8 +103,8 @@ def bookings():
                                                None, zone)).all()
     slots = session.scalars(select(BookingSlot).where(
         g.user.scope.region_filter(BookingSlot.region_path),
-        BookingSlot.starts_at >= dt.datetime.combine(day, dt.time(0), zone),
-        BookingSlot.starts_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone))
+        BookingSlot.starts_at >= dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.timezone.utc),
+        BookingSlot.starts_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone).astimezone(dt.timezone.utc))
         .order_by(BookingSlot.region_id, BookingSlot.starts_at).limit(200)).all()
     names = {i.code: i.name for i in session.scalars(queries.items_query())}
     return render_template("services/bookings.html", rows=rows, day=day, names=names, local=_local,
