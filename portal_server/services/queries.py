@@ -87,9 +87,11 @@ def slots_at(region_ids: list[int], now: dt.datetime | None = None, days: int = 
     now = (now or utcnow()).astimezone(dt.timezone.utc)
     if not region_ids:
         return []
-    return list(session.scalars(select(BookingSlot).where(
+    rows = session.scalars(select(BookingSlot).where(
         BookingSlot.region_id.in_(region_ids), BookingSlot.starts_at > now,
-        BookingSlot.starts_at < now + dt.timedelta(days=days)).order_by(BookingSlot.starts_at, BookingSlot.region_id)))
+        BookingSlot.starts_at < now + dt.timedelta(days=days)).order_by(BookingSlot.starts_at, BookingSlot.region_id))
+    # At the same time, the village hall (nearer for old people) comes before the town centre.
+    return sorted(rows, key=lambda s: (s.starts_at, s.region.level != "village"))
 
 
 def slot_to_dict(s: BookingSlot) -> dict:
