@@ -1,0 +1,478 @@
+"""Every write of emergency alerts: create (two-person rule), approve/confirm, reject, update, cancel,
+expire, acks. validate → change → flush → signal → audit; the caller ends with ``commit()`` (below),
+which commits and then delivers: one retained message per targeted region on
+``ctv/v1/region/<code>/alert`` (the newest live alert of that region, or an empty payload that clears
+it), then the spoken version through a worker job.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal_server.core import audit, mqtt, redis as core_redis, signals
+from portal_server.core.api import ApiError, bad_request, conflict, forbidden, parse_ts
+from portal_server.core.db import session, utcnow
+from portal_server.core.regions import Region, region_by_code
+
+from .models import (CATEGORIES, CATEGORY_NAMES, CERTAINTIES, SEVERITIES, TWO_PERSON, URGENCIES, Alert,
+                     AlertAck, AlertRegion)
+from .texts import template as text_template
+
+log = logging.getLogger(__name__)
+
+#: Who may send, approve, update and cancel alerts (admins hold every role).
+SENDER_ROLES = ("noc", "reviewer")
+#: Who may read an alert's delivery figures (grid workers need the unacked households).
+READER_ROLES = ("noc", "reviewer", "grid_worker", "handler")
+#: An alert lives at most this long.
+MAX_LIFETIME = dt.timedelta(days=7)
+DEFAULT_LIFETIME = dt.timedelta(hours=6)
+#: Redis: set of live alert ids; hash per alert of serial → first ack time (epoch seconds).
+LIVE_KEY = "ctv:alerts:live"
+ACKS_KEY = "ctv:alert:{}:acks"
+ACKS_TTL_S = 8 * 86400
+_OUTBOX = "ctv_alerts_outbox"
+
+# Count an ack only for a live alert: one round trip, no key for a forged id.
+_ACK_SCRIPT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
+  local n = redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  return n
+end
+return -1
+"""
+
+
+def topic(code: str) -> str:
+    return f"ctv/v1/region/{code}/alert"
+
+
+def _aware(ts: dt.datetime) -> dt.datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+
+
+# Validation -------------------------------------------------------------------------------
+
+def _text(data: dict, key: str, limit: int, required: bool = False) -> str:
+    v = data.get(key)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise bad_request(f"missing field: {key}", field=key)
+        return ""
+    if not isinstance(v, str):
+        raise bad_request(f"invalid field {key}: must be a string", field=key)
+    v = v.strip()
+    if len(v) > limit:
+        raise bad_request(f"invalid field {key}: at most {limit} characters", field=key)
+    return v
+
+
+def _choice(data: dict, key: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+    v = data.get(key, default)
+    if v in (None, ""):
+        raise bad_request(f"missing field: {key}", field=key)
+    if v not in allowed:
+        raise bad_request(f"invalid field {key}: {v!r} is not one of {', '.join(allowed)}", field=key)
+    return v
+
+
+def validate(data: dict, now: dt.datetime | None = None, partial: bool = False) -> dict:
+    """Clean alert values from ``data`` (API body, form or CLI); 400 naming the first bad field.
+
+    ``template`` (a key of texts.TEMPLATES) fills the fields that are not given. With ``partial``
+    (an update) only the given fields are checked and returned."""
+    now = now or utcnow()
+    if not isinstance(data, dict):
+        raise bad_request("request body must be a JSON object")
+    if data.get("template"):
+        t = text_template(str(data["template"]))
+        if t is None:
+            raise bad_request(f"invalid field template: unknown template {data['template']!r}", field="template")
+        hours = t.pop("expires_h")
+        t.pop("name")
+        data = {**t, "expires": (now + dt.timedelta(hours=hours)).isoformat(),
+                **{k: v for k, v in data.items() if v not in (None, "")}}
+    out: dict = {}
+    given = (lambda k: k in data and data[k] not in (None, "")) if partial else (lambda k: True)
+    if given("headline"):
+        out["headline"] = _text(data, "headline", 160, required=True)
+    if given("category"):
+        out["category"] = _choice(data, "category", CATEGORIES)
+    if given("severity"):
+        out["severity"] = _choice(data, "severity", SEVERITIES)
+    if given("urgency"):
+        out["urgency"] = _choice(data, "urgency", URGENCIES)
+    if given("certainty"):
+        out["certainty"] = _choice(data, "certainty", CERTAINTIES)
+    for key, limit in (("description", 4000), ("instruction", 2000)):
+        if given(key):
+            out[key] = _text(data, key, limit)
+    if given("event"):
+        out["event"] = _text(data, "event", 128) or (CATEGORY_NAMES[out["category"]] + "预警"
+                                                     if "category" in out else "")
+    if given("expires"):
+        raw = data.get("expires")
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            expires = dt.datetime.fromtimestamp(raw, dt.timezone.utc)
+        else:
+            expires = parse_ts(raw, "expires") or (now + DEFAULT_LIFETIME)
+        if expires <= now:
+            raise bad_request("invalid field expires: the expiry is in the past", field="expires")
+        if expires - now > MAX_LIFETIME:
+            raise bad_request("invalid field expires: an alert lives at most 7 days", field="expires")
+        out["expires_at"] = expires.astimezone(dt.timezone.utc)
+    if given("display"):
+        d = data.get("display")
+        if d not in (None, "", "fullscreen", "banner"):
+            raise bad_request("invalid field display: must be fullscreen or banner", field="display")
+        out["display"] = d or None
+    return out
+
+
+def _default_display(severity: str, urgency: str) -> str:
+    return "fullscreen" if severity in TWO_PERSON or severity == "Moderate" or urgency == "Immediate" else "banner"
+
+
+def target_regions(codes, user) -> list[Region]:
+    """The regions of ``codes``: 400 for a missing list or an unknown code, 403 naming a region outside
+    the sender's scope (``user`` None: the command line, the whole city)."""
+    if isinstance(codes, str):
+        codes = [c for c in codes.replace(",", " ").split() if c]
+    if not codes or not isinstance(codes, list):
+        raise bad_request("missing field: regions (a list of region codes)", field="regions")
+    regions: list[Region] = []
+    for code in dict.fromkeys(codes):
+        if not isinstance(code, str):
+            raise bad_request("invalid field regions: codes must be strings", field="regions")
+        r = region_by_code(code)
+        if r is None:
+            raise bad_request(f"invalid field regions: unknown region {code}", field="regions")
+        if user is not None and not user.scope.covers(r):
+            raise forbidden(f"region {code} ({r.name}) is outside your scope")
+        regions.append(r)
+    # A region inside another targeted region adds nothing (its boxes get the parent's topic).
+    return [r for r in regions if not any(o is not r and r.path.startswith(o.path) for o in regions)]
+
+
+def _check_sender(user) -> None:
+    if user is not None and not user.has_role(*SENDER_ROLES):
+        raise forbidden("sending alerts needs the role admin, noc or reviewer")
+
+
+def _actor(user) -> str:
+    return user.username if user is not None else "cli"
+
+
+def _may_act_on(alert: Alert, user) -> None:
+    """Approve, update, cancel: a sender whose scope covers every targeted region."""
+    _check_sender(user)
+    if user is None:
+        return
+    for ar in alert.regions:
+        if not ar.path.startswith(user.scope.path):
+            raise forbidden(f"region {ar.code} is outside your scope")
+
+
+# Writes -----------------------------------------------------------------------------------
+
+def create(data: dict, user, idempotency_key: str | None = None, now: dt.datetime | None = None,
+           actor: str | None = None) -> tuple[Alert, bool]:
+    """A new alert → (alert, created). Severe/Extreme wait for a second person (``pending_approval``)
+    unless the sender marked them Immediate: then they go out at once and are confirmed afterwards."""
+    now = now or utcnow()
+    _check_sender(user)
+    actor = actor or _actor(user)
+    idem = None
+    if idempotency_key:
+        if not isinstance(idempotency_key, str) or len(idempotency_key) > 80:
+            raise bad_request("invalid field idempotency_key: a string of at most 80 characters",
+                              field="idempotency_key")
+        idem = f"{actor}:{idempotency_key}"
+        existing = session.scalar(select(Alert).where(Alert.idem_key == idem))
+        if existing is not None:
+            return existing, False
+    values = validate(data, now)
+    regions = target_regions((data or {}).get("regions"), user)
+    two_person = values["severity"] in TWO_PERSON
+    immediate = values["urgency"] == "Immediate"
+    status = "pending_approval" if two_person and not immediate else "active"
+    alert = Alert(msg_type="Alert", status=status, category=values["category"], event=values["event"],
+                  severity=values["severity"], urgency=values["urgency"], certainty=values["certainty"],
+                  headline=values["headline"], description=values["description"],
+                  instruction=values["instruction"],
+                  display=values.get("display") or _default_display(values["severity"], values["urgency"]),
+                  sent_at=now, expires_at=values["expires_at"], created_by=actor,
+                  sender_region_path=user.region.path if user is not None else "", idem_key=idem,
+                  needs_confirmation=two_person and immediate, targeted_at_send=0)
+    alert.regions = [AlertRegion(region_id=r.id, code=r.code, path=r.path) for r in regions]
+    try:
+        with session.begin_nested():
+            session.add(alert)
+            session.flush()
+    except IntegrityError:  # the same key submitted twice at once
+        return session.scalar(select(Alert).where(Alert.idem_key == idem)), False
+    if status == "active":
+        _went_live(alert)
+    signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state=alert.status)
+    audit.record("alert.create", "alert", alert.id, regions[0].code, actor=actor, status=status,
+                 severity=alert.severity, urgency=alert.urgency, regions=alert.region_codes,
+                 headline=alert.headline, second_person=("after" if alert.needs_confirmation else
+                                                         "before" if status == "pending_approval" else None))
+    return alert, True
+
+
+def _went_live(alert: Alert) -> None:
+    from . import queries
+    alert.targeted_at_send = queries.targeted_count(alert)
+    session.flush()
+    _queue("live", alert.id)
+    _queue("topics", *alert.region_codes)
+    _queue("speech", alert.id)
+
+
+def approve(alert: Alert, user) -> Alert:
+    """The second person: a pending alert goes out now; an Immediate one sent at once is confirmed."""
+    _may_act_on(alert, user)
+    actor = _actor(user)
+    if actor == alert.created_by:
+        raise forbidden("the second person must be someone other than the sender")
+    if alert.status == "pending_approval":
+        now = utcnow()
+        if _aware(alert.expires_at) <= now:
+            raise conflict("this alert expired before it was approved")
+        alert.status, alert.sent_at = "active", now
+        alert.approved_by, alert.approved_at = actor, now
+        session.flush()
+        _went_live(alert)
+        action = "alert.approve"
+    elif alert.needs_confirmation:
+        alert.needs_confirmation = False
+        alert.approved_by, alert.approved_at = actor, utcnow()
+        session.flush()
+        action = "alert.confirm"
+    else:
+        raise conflict("nothing to approve: the alert is not waiting for a second person")
+    signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state=alert.status)
+    audit.record(action, "alert", alert.id, alert.region_codes[0], actor=actor, sender=alert.created_by)
+    return alert
+
+
+def reject(alert: Alert, user, reason: str = "") -> Alert:
+    """The second person refuses a pending alert: it never goes out."""
+    _may_act_on(alert, user)
+    if alert.status != "pending_approval":
+        raise conflict("only an alert waiting for approval can be rejected")
+    alert.status, alert.ended_at = "rejected", utcnow()
+    alert.approved_by, alert.approved_at = _actor(user), alert.ended_at
+    session.flush()
+    signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state=alert.status)
+    audit.record("alert.reject", "alert", alert.id, alert.region_codes[0], actor=_actor(user),
+                 reason=(reason or "")[:200])
+    return alert
+
+
+def _end(alert: Alert, status: str) -> None:
+    alert.status, alert.ended_at = status, utcnow()
+    session.flush()
+    persist_acks(alert.id)
+    _queue("ended", alert.id)
+    _queue("topics", *alert.region_codes)
+
+
+def cancel(alert: Alert, user, reason: str = "") -> Alert:
+    """CAP Cancel: boxes clear the alert (the retained message is cleared or replaced by another live
+    alert of the region). A pending alert is simply withdrawn."""
+    _may_act_on(alert, user)
+    if alert.status not in ("active", "pending_approval"):
+        raise conflict(f"this alert is already {alert.status}")
+    alert.cancelled_by, alert.cancelled_at = _actor(user), utcnow()
+    _end(alert, "cancelled")
+    signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state="cancelled")
+    audit.record("alert.cancel", "alert", alert.id, alert.region_codes[0], actor=_actor(user),
+                 reason=(reason or "")[:200])
+    return alert
+
+
+def update(alert: Alert, data: dict, user) -> Alert:
+    """CAP Update: a new message referencing ``alert`` replaces it on the same regions (boxes show and
+    ack the new one). Fields not given are kept."""
+    _may_act_on(alert, user)
+    if alert.status != "active":
+        raise conflict("only an active alert can be updated")
+    now = utcnow()
+    values = validate(data, now, partial=True)
+    if not values:
+        raise bad_request("nothing to update: give at least one field", field="headline")
+    keep = {k: getattr(alert, k) for k in ("category", "event", "severity", "urgency", "certainty", "headline",
+                                           "description", "instruction", "expires_at", "display")}
+    keep.update({k: v for k, v in values.items() if v is not None})
+    new = Alert(msg_type="Update", references_id=alert.id, status="active", sent_at=now, created_by=_actor(user),
+                sender_region_path=user.region.path if user is not None else "", targeted_at_send=0,
+                needs_confirmation=False, approved_by=alert.approved_by, approved_at=alert.approved_at, **keep)
+    new.regions = [AlertRegion(region_id=r.region_id, code=r.code, path=r.path) for r in alert.regions]
+    session.add(new)
+    session.flush()
+    _end(alert, "superseded")
+    _went_live(new)
+    signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state="superseded")
+    signals.alert_changed.send(new.id, region_codes=new.region_codes, state="active")
+    audit.record("alert.update", "alert", new.id, new.region_codes[0], actor=_actor(user), references=alert.id,
+                 changed=sorted(values))
+    return new
+
+
+def expire_due(now: dt.datetime | None = None) -> list[int]:
+    """Periodic: live alerts past their expiry end (retained messages cleared); pending ones lapse."""
+    now = now or utcnow()
+    done = []
+    for alert in session.scalars(select(Alert).where(Alert.status.in_(("active", "pending_approval")),
+                                                     Alert.expires_at <= now)):
+        _end(alert, "expired")
+        signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state="expired")
+        audit.record("alert.expire", "alert", alert.id, alert.region_codes[0], actor="system")
+        done.append(alert.id)
+    return done
+
+
+# Acks -------------------------------------------------------------------------------------
+
+def record_ack(alert_id: int, serial: str, ts: float | None = None) -> bool | None:
+    """Count a box's ack in Redis (never a database write here). True: first ack of this box;
+    False: already counted; None: no such live alert."""
+    r = core_redis.client()
+    n = r.eval(_ACK_SCRIPT, 2, LIVE_KEY, ACKS_KEY.format(alert_id), str(alert_id), serial,
+               f"{ts or time.time():.3f}", ACKS_TTL_S)
+    return None if n == -1 else bool(n)
+
+
+def on_box_acked(serial, kind=None, id=None, ok=True, **_kw) -> None:
+    """Receiver of ``box_acked`` (sent by the MQTT ingest for every ack a box publishes)."""
+    if kind != "alert" or not ok:
+        return
+    try:
+        alert_id = int(str(id))
+    except (TypeError, ValueError):
+        return
+    try:
+        record_ack(alert_id, serial)
+    except Exception:  # Redis down: the box will ack again when it shows the alert next time
+        log.warning("alerts: ack of %s for %s not counted", serial, alert_id, exc_info=True)
+
+
+def redis_acks(alert_id: int) -> dict[str, float]:
+    raw = core_redis.client().hgetall(ACKS_KEY.format(alert_id))
+    return {k.decode(): float(v) for k, v in raw.items()}
+
+
+def persist_acks(alert_id: int) -> int:
+    """Copy the alert's acks from Redis into alert_acks (only the new ones) → how many."""
+    acks = redis_acks(alert_id)
+    if not acks:
+        return 0
+    have = set(session.scalars(select(AlertAck.serial).where(AlertAck.alert_id == alert_id)))
+    rows = [{"alert_id": alert_id, "serial": s, "at": dt.datetime.fromtimestamp(ts, dt.timezone.utc)}
+            for s, ts in acks.items() if s not in have]
+    if rows:
+        session.execute(AlertAck.__table__.insert(), rows)
+    return len(rows)
+
+
+def persist_live_acks() -> int:
+    """Periodic: persist the acks of every live alert in one batch per alert."""
+    n = 0
+    for aid in session.scalars(select(Alert.id).where(Alert.status == "active")):
+        n += persist_acks(aid)
+    return n
+
+
+# Delivery ---------------------------------------------------------------------------------
+
+def _queue(kind: str, *values) -> None:
+    box = session().info.setdefault(_OUTBOX, [])
+    box.extend((kind, v) for v in values)
+
+
+def commit() -> None:
+    """Commit, then deliver what the writes queued: retained messages, Redis live set, speech."""
+    session.commit()
+    box = session().info.pop(_OUTBOX, [])
+    if not box:
+        return
+    live = [v for k, v in box if k == "live"]
+    ended = [v for k, v in box if k == "ended"]
+    codes = list(dict.fromkeys(v for k, v in box if k == "topics"))
+    speech = [v for k, v in box if k == "speech"]
+    r = core_redis.client()
+    if live:
+        r.sadd(LIVE_KEY, *map(str, live))
+    if ended:
+        r.srem(LIVE_KEY, *map(str, ended))
+        r.delete(*[ACKS_KEY.format(a) for a in ended])
+    if codes:
+        refresh_topics(codes)
+    if speech and current_app.config.get("ALERTS_SPEECH", True):
+        from portal_server.core.jobs import enqueue
+        for aid in speech:
+            try:
+                enqueue("portal_server.alerts.tasks:speak", aid, queue_name="media", timeout_s=300)
+            except Exception:  # the alert is out; the spoken version is a bonus
+                log.warning("alerts: speech job for %s not queued", aid, exc_info=True)
+
+
+def mqtt_payload(alert: Alert, audio_url: str | None = None) -> dict:
+    """The retained region message of INTERFACES §5 (plus ``audio_url`` once the speech is ready)."""
+    base = current_app.config["SETTINGS"].public_url.rstrip("/")
+    out = {"id": alert.id, "severity": alert.severity, "urgency": alert.urgency, "headline": alert.headline,
+           "description": alert.description, "instruction": alert.instruction,
+           "expires": int(_aware(alert.expires_at).timestamp()), "display": alert.display,
+           "cap_url": f"{base}/api/v1/alerts/{alert.id}.cap", "ts": int(time.time())}
+    if audio_url:
+        out["audio_url"] = audio_url
+    return out
+
+
+def refresh_topics(codes: list[str]) -> None:
+    """Each region topic carries the newest live alert targeting exactly that region (retained, QoS 1,
+    MQTT 5 message expiry = the alert's), or an empty retained payload that clears it."""
+    from . import queries
+    now = utcnow()
+    newest = queries.newest_live_by_code(codes, now)
+    pub = mqtt.publisher()
+    infos = []
+    for code in codes:
+        alert = newest.get(code)
+        if alert is None:
+            infos.append(pub.publish(topic(code), b"", qos=1, retain=True, wait=False))
+        else:
+            ttl = int((_aware(alert.expires_at) - now).total_seconds())
+            infos.append(pub.publish(topic(code), mqtt_payload(alert, queries.audio_url(alert)), qos=1,
+                                     retain=True, expiry_s=max(ttl, 1), wait=False))
+    for info in infos:
+        info.wait_for_publish(5)
+
+
+def attach_speech(alert: Alert) -> str:
+    """Make the spoken version (care's espeak-ng → AAC clip) and republish with its ``audio_url``."""
+    from portal_server.care import operations as care_ops
+
+    text = "。".join(t for t in (f"紧急通知：{alert.headline}", alert.description, alert.instruction) if t)
+    clip = care_ops.speech_clip(f"alert:{alert.id}", text)
+    alert.speech_clip_id = clip.id
+    session.flush()
+    if clip.status != "ready":
+        care_ops.synthesise(clip)
+    session.commit()
+    if clip.status == "ready" and alert.status == "active":
+        refresh_topics(alert.region_codes)
+        signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state=alert.status)
+    return clip.status
+
+
+__all__ = ["ApiError", "approve", "cancel", "commit", "create", "expire_due", "on_box_acked", "record_ack",
+           "reject", "update"]
