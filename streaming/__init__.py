@@ -1,1 +1,13 @@
-"""streaming"""
+"""streaming: RTMP ingest authorisation (nginx-rtmp callbacks), the ffmpeg HLS job, recordings
+→ VOD replays with thumbnails, and the VLC playback probe."""
+
+
+def init_app(app):
+    from portal_server.core.jobs import PeriodicJob, register_periodic
+
+    from . import api
+
+    app.register_blueprint(api.bp)
+    if "hls_files" not in app.blueprints:
+        app.register_blueprint(api.files_bp)
+    register_periodic(PeriodicJob("streaming-reap", "streaming.tasks:reap", every_s=60, queue="media"))

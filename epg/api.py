@@ -1,0 +1,90 @@
+"""The guide over HTTP: ``/epg/xmltv.xml`` (XMLTV, +0800 times), ``/epg/channels.m3u`` (tvg-id =
+XMLTV channel id), ``/epg/live/<channel>.m3u8`` (a village hall channel → its live meeting) and
+``GET /api/v1/epg/now-next``."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, redirect, request
+
+from portal_server.core.api import bad_request, make_blueprint, not_found
+from portal_server.core.auth import request_terminal, user_or_terminal
+
+from . import queries
+
+bp = Blueprint("epg", __name__, url_prefix="/epg")
+api_bp = make_blueprint("epg_api", __name__, "/epg")
+
+
+@bp.get("/xmltv.xml")
+def xmltv_xml():
+    """The programme guide in XMLTV for ``?days=`` (1–14, default 7) from today."""
+    try:
+        days = int(request.args.get("days", 7))
+    except ValueError:
+        return Response("days must be an integer\n", 400, mimetype="text/plain")
+    if not 1 <= days <= 14:
+        return Response("days must be 1–14\n", 400, mimetype="text/plain")
+    resp = Response(queries.xmltv_document(days), mimetype="application/xml")
+    resp.headers["Cache-Control"] = "max-age=300"
+    return resp
+
+
+@bp.get("/channels.m3u")
+def channels_m3u():
+    """Extended M3U of every channel (a box's token limits village halls to its own)."""
+    term = request_terminal()
+    region = term.region_codes()[-1] if term is not None and term.region_codes() else None
+    resp = Response(queries.m3u_document(region), mimetype="audio/x-mpegurl")
+    resp.headers["Content-Disposition"] = 'inline; filename="channels.m3u"'
+    return resp
+
+
+@bp.get("/live/<xmltv_id>.m3u8")
+def live_channel(xmltv_id: str):
+    """A village hall channel plays its live meeting (404 when nothing is live)."""
+    url = queries.live_meeting_url(xmltv_id)
+    if url is None:
+        return Response("nothing live on this channel\n", 404, mimetype="text/plain")
+    return redirect(url, 302)
+
+
+def _programme_json(p: dict | None) -> dict | None:
+    if p is None:
+        return None
+    from portal_server.core.api import iso
+    return {"title": p["title"], "start": iso(p["start"]), "stop": iso(p["stop"]), "category": p.get("category"),
+            "meeting_id": p.get("meeting_id"), "url": p.get("url")}
+
+
+@api_bp.get("/now-next")
+@user_or_terminal
+def now_next():
+    """Now and next on every channel (``?channel=`` xmltv id to restrict, repeatable)."""
+    ids = request.args.getlist("channel") or None
+    items = [{"id": c["id"], "number": c["number"], "name": c["name"], "kind": c["kind"], "url": c["url"],
+              "now": _programme_json(c["now"]), "next": _programme_json(c["next"])}
+             for c in queries.now_next(channel_ids=ids)]
+    if ids and not items:
+        raise not_found("channel")
+    return {"items": items, "total": len(items), "page": 1, "per_page": len(items)}
+
+
+@api_bp.get("/programmes")
+@user_or_terminal
+def programmes():
+    """Programmes of one ``channel`` (xmltv id) for ``days`` (1–7) from today."""
+    from portal_server.core.api import iso
+    cid = request.args.get("channel")
+    if not cid:
+        raise bad_request("give ?channel=", field="channel")
+    try:
+        days = int(request.args.get("days", 7))
+    except ValueError:
+        raise bad_request("days must be an integer", field="days") from None
+    z = queries.tz()
+    start = dt.datetime.combine(dt.datetime.now(z).date(), dt.time(0, 0), z)
+    items = [_programme_json(p) for p in queries.programmes(start, start + dt.timedelta(days=max(1, min(days, 7))), [cid])]
+    return {"items": items, "total": len(items), "page": 1, "per_page": len(items)}
+
+

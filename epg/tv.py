@@ -1,0 +1,74 @@
+"""The guide on the TV (/tv/guide): now/next of the box's channels, and a channel's week."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+
+from portal_server.core.auth import request_terminal
+
+from . import queries
+
+bp = Blueprint("epg_tv", __name__, url_prefix="/tv/guide", template_folder="templates")
+WEEKDAYS = "一二三四五六日"
+
+
+def _terminal():
+    term = request_terminal()
+    if term is None:
+        abort(401)
+    g.terminal = term
+    return term
+
+
+def _base() -> str:
+    try:
+        current_app.jinja_env.get_template("tv/base.html")
+        return "tv/base.html"
+    except Exception:
+        return "meetings/tv_base.html"
+
+
+def _hm(ts) -> str:
+    return ts.astimezone(queries.tz()).strftime("%H:%M")
+
+
+@bp.get("/")
+def index():
+    """Now and next on the box's channels (city, county relays, its village hall)."""
+    term = _terminal()
+    village = term.region_codes()[-1] if term.region_codes() else None
+    ids = [c["id"] for c in queries.channels(village)]
+    rows = queries.now_next(channel_ids=ids)
+    return render_template("epg/tv_guide.html", base=_base(), rows=rows, hm=_hm)
+
+
+@bp.get("/<xmltv_id>")
+def week(xmltv_id: str):
+    """One channel's week, a day per page (``?day=0..6``)."""
+    term = _terminal()
+    village = term.region_codes()[-1] if term.region_codes() else None
+    chans = {c["id"]: c for c in queries.channels(village)}
+    if xmltv_id not in chans:
+        abort(404)
+    try:
+        day = max(0, min(6, int(request.args.get("day", 0))))
+    except ValueError:
+        day = 0
+    z = queries.tz()
+    today = dt.datetime.now(z).date()
+    start = dt.datetime.combine(today + dt.timedelta(days=day), dt.time(0, 0), z)
+    progs = queries.programmes(start, start + dt.timedelta(days=1), [xmltv_id])
+    days = [(i, f"周{WEEKDAYS[(today + dt.timedelta(days=i)).weekday()]}" if i else "今天") for i in range(7)]
+    return render_template("epg/tv_week.html", base=_base(), ch=chans[xmltv_id], progs=progs, hm=_hm, days=days,
+                           day=day, now=dt.datetime.now(z))
+
+
+def register_tv_hooks(app) -> None:
+    try:
+        import stb_app
+    except ImportError:  # pragma: no cover
+        return
+    add_action = getattr(stb_app, "add_section_action", None)
+    if add_action is not None:
+        add_action(app, "live", "节目指南", "/tv/guide/")

@@ -1,0 +1,113 @@
+"""TV pages of 社区会议 (/tv/meetings/...): the list (live, upcoming, past with replays), the live
+page (video with the vote overlay; green 赞成, red 反对, yellow 弃权) and the replay page.
+
+Video plays through hls.js (vendored ES5 build): Chromium on the boxes has no native HLS.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+
+from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+
+from . import queries
+from .models import CHOICE_NAMES, STATUS_NAMES, aware
+
+bp = Blueprint("meetings_tv", __name__, url_prefix="/tv/meetings", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+WEEKDAYS = "一二三四五六日"
+
+
+@bp.after_request
+def remember_box(resp):
+    """A page opened with ``?token=`` keeps the box's identity in the portal cookie."""
+    token = request.args.get("token")
+    if token and g.get("terminal") is not None:
+        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
+    return resp
+
+
+def terminal():
+    term = request_terminal()
+    if term is None:
+        abort(401)
+    g.terminal = term
+    return term
+
+
+def when(ts) -> str:
+    from zoneinfo import ZoneInfo
+    local = aware(ts).astimezone(ZoneInfo(current_app.config["SETTINGS"].timezone))
+    return f"{local.month}月{local.day}日 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
+
+
+def base_template() -> str:
+    """The portal's TV base when the TV portal provides it, else our own minimal one."""
+    try:
+        current_app.jinja_env.get_template("tv/base.html")
+        return "tv/base.html"
+    except Exception:
+        return "meetings/tv_base.html"
+
+
+@bp.get("/")
+def index():
+    """直播中 / 即将开始 / 往期回放 of the box's village and town."""
+    term = terminal()
+    secs = queries.box_sections(term.region_path)
+    return render_template("meetings/tv_index.html", base=base_template(), secs=secs, when=when,
+                           STATUS=STATUS_NAMES)
+
+
+def _meeting(meeting_id: int):
+    term = terminal()
+    m = queries.meeting_by_id(meeting_id)
+    if m is None or not queries.visible_to_box(m, term):
+        abort(404)
+    return term, m
+
+
+@bp.get("/<int:meeting_id>/live")
+def live(meeting_id: int):
+    """The live video full screen; a motion shows over it with the colour keys."""
+    _term, m = _meeting(meeting_id)
+    return render_template("meetings/tv_player.html", base=base_template(), m=m, mode="live",
+                           src=queries.hls_path(m.id, "live.m3u8"), CHOICES=CHOICE_NAMES, when=when)
+
+
+@bp.get("/<int:meeting_id>/replay")
+def replay(meeting_id: int):
+    """The replay (VOD) with the results of its motions."""
+    _term, m = _meeting(meeting_id)
+    if not m.replay_ready:
+        abort(404)
+    motions = [queries.motion_to_dict(x) for x in m.motions]
+    return render_template("meetings/tv_player.html", base=base_template(), m=m, mode="replay",
+                           src=queries.hls_path(m.id, "replay.m3u8"), motions=motions, CHOICES=CHOICE_NAMES,
+                           when=when)
+
+
+def live_notices(terminal) -> dict:
+    """State for the TV portal: a notice per live meeting of the box's village."""
+    if terminal is None or not terminal.region_path:
+        return {}
+    notices = [{"text": f"{m.region.name} {m.title} 正在直播", "url": f"/tv/meetings/{m.id}/live",
+                "meeting_id": m.id} for m in queries.live_for_box(terminal.region_path)]
+    return {"notices": notices} if notices else {}
+
+
+def register_tv_hooks(app) -> None:
+    """Tiles on the meetings and live sections, and the live notice, when the portal offers hooks."""
+    try:
+        import stb_app
+    except ImportError:  # pragma: no cover
+        return
+    add_action = getattr(stb_app, "add_section_action", None)
+    if add_action is not None:
+        add_action(app, "meetings", "社区会议", "/tv/meetings/")
+        add_action(app, "live", "会议直播", "/tv/meetings/")
+    add_state = getattr(stb_app, "add_state_provider", None)
+    if add_state is not None:
+        add_state(app, "meetings", live_notices)

@@ -1,0 +1,203 @@
+"""The HLS job of a live meeting and the reaper.
+
+``start_live(meeting_id)`` is what on_publish calls: in production it queues ``run_live`` on the
+``media`` queue, where the RQ worker holds ffmpeg for the whole meeting under a hard time limit
+(the end of the admission window); with ``jobs_inline`` (tests, a machine without a worker) the
+same supervisor runs in a daemon thread so the callback returns at once.
+
+The supervisor restarts ffmpeg when it dies while the meeting is still live (the encoder still
+publishes), ends the meeting when ffmpeg is lost for good, and closes the recording into a VOD
+playlist with a thumbnail when the encoder stops.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal_server.core.db import session, utcnow
+from portal_server.meetings import operations as meeting_ops, queries as meeting_queries
+from portal_server.meetings.models import Meeting
+
+from . import hls
+
+log = logging.getLogger(__name__)
+
+MAX_RESTARTS = 5
+#: Extra seconds the RQ job may run beyond the window (closing the recording).
+JOB_MARGIN_S = 600
+_threads: dict[int, threading.Thread] = {}
+
+
+def start_live(meeting_id: int) -> None:
+    """Start the HLS job of a meeting that just went live (never blocks the callback)."""
+    settings = current_app.config["SETTINGS"]
+    if settings.jobs_inline:
+        app = current_app._get_current_object()
+        t = _threads.get(meeting_id)
+        if t is not None and t.is_alive():
+            return
+        t = threading.Thread(target=_thread_main, args=(app, meeting_id), name=f"hls-meeting-{meeting_id}",
+                             daemon=True)
+        _threads[meeting_id] = t
+        t.start()
+        return
+    from portal_server.core import jobs
+    m = meeting_queries.meeting_by_id(meeting_id)
+    _start, end = meeting_queries.window(m)
+    limit = max(60, int((end - utcnow()).total_seconds())) + JOB_MARGIN_S
+    jobs.enqueue("streaming.tasks:run_live", meeting_id, queue_name="media", job_id=f"hls-meeting-{meeting_id}-{int(time.time())}",
+                 timeout_s=limit)
+
+
+def _thread_main(app, meeting_id: int) -> None:
+    with app.app_context():
+        try:
+            run_live(meeting_id)
+        except Exception:
+            log.exception("hls meeting %s: supervisor failed", meeting_id)
+        finally:
+            session.remove()
+
+
+def _status(meeting_id: int) -> str | None:
+    """The meeting's status, read without holding a transaction (SQLite write lock)."""
+    try:
+        return session.scalar(select(Meeting.status).where(Meeting.id == meeting_id))
+    finally:
+        session.rollback()
+
+
+def _stop(proc: subprocess.Popen, grace: float = 8.0) -> None:
+    """SIGINT lets ffmpeg finish the segment and the playlist; SIGKILL if it does not."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
+    """Hold ffmpeg for the live meeting until the encoder stops or the window ends (hard limit);
+    then close the recording. Returns facts for logs and tests."""
+    settings = current_app.config["SETTINGS"]
+    m = meeting_queries.meeting_by_id(meeting_id)
+    if m is None:
+        return {"error": "no such meeting"}
+    key = m.stream_key
+    _start, hard_end = meeting_queries.window(m)
+    out_dir = meeting_queries.hls_dir(meeting_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    session.rollback()
+    url = settings.rtmp_url.rstrip("/") + "/" + key
+    info = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _status(meeting_id) == "live":
+        try:
+            info = hls.probe(url)
+            if info.video_codec:
+                break
+        except Exception as e:  # the publish is admitted only once on_publish has answered
+            log.info("hls meeting %s: probe not ready (%s)", meeting_id, str(e)[:200])
+        time.sleep(0.3)
+    restarts = 0
+    log_path = settings.log_dir / f"ffmpeg-meeting-{meeting_id}.log"
+    facts = {"restarts": 0, "mode": None}
+    while True:
+        append = (out_dir / "record.m3u8").exists()
+        argv, mode = hls.build_command(url, out_dir, info, append=append)
+        facts["mode"] = mode
+        with open(log_path, "a") as logf:
+            logf.write(f"--- {utcnow().isoformat()} {' '.join(argv)}\n")
+            logf.flush()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logf,
+                                    start_new_session=True)
+        meeting_ops.set_stream_facts(meeting_id, ffmpeg_pid=proc.pid, hls_mode=mode, ffmpeg_restarts=restarts)
+        log.info("hls meeting %s: ffmpeg pid %s (%s)", meeting_id, proc.pid, mode)
+        last_check = 0.0
+        stopping_since = None
+        while proc.poll() is None:
+            hls.write_live_playlist(out_dir)
+            now = time.monotonic()
+            if utcnow() >= hard_end:
+                log.warning("hls meeting %s: window over, stopping ffmpeg (hard limit)", meeting_id)
+                _stop(proc)
+                break
+            if now - last_check >= 1.0:
+                last_check = now
+                if _status(meeting_id) != "live":
+                    stopping_since = stopping_since or now
+                    # The encoder stopped: ffmpeg sees the end of the stream by itself; make sure.
+                    if now - stopping_since > 6:
+                        _stop(proc)
+                        break
+            time.sleep(poll_s)
+        hls.write_live_playlist(out_dir)
+        rc = proc.returncode
+        status = _status(meeting_id)
+        if status == "live" and utcnow() < hard_end and restarts < MAX_RESTARTS:
+            restarts += 1
+            facts["restarts"] = restarts
+            log.warning("hls meeting %s: ffmpeg exited (%s) while live; restart %d", meeting_id, rc, restarts)
+            time.sleep(min(2.0, 0.5 * restarts))
+            if _status(meeting_id) == "live":
+                continue
+        if _status(meeting_id) == "live":
+            m = meeting_queries.meeting_by_id(meeting_id)
+            meeting_ops.end(m, "ffmpeg_lost")
+            session.commit()
+        break
+    facts.update(finalize(meeting_id))
+    return facts
+
+
+def finalize(meeting_id: int) -> dict:
+    """Close the recording: live playlist ended, VOD replay playlist, thumbnail; replay_ready."""
+    out_dir = meeting_queries.hls_dir(meeting_id)
+    hls.write_live_playlist(out_dir, ended=True)
+    n = hls.write_replay(out_dir)
+    thumb = hls.make_thumbnail(out_dir) if n else False
+    meeting_ops.set_stream_facts(meeting_id, ffmpeg_pid=None, replay_ready=bool(n and thumb))
+    log.info("hls meeting %s: replay %s segments, thumbnail %s", meeting_id, n, thumb)
+    return {"segments": n, "thumbnail": thumb}
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def reap() -> dict:
+    """Periodic: a live meeting without a running ffmpeg past its window is ended; an ended one
+    whose recording was never closed (the worker died) gets its replay."""
+    now = utcnow()
+    ended, closed = 0, 0
+    for m in session.scalars(select(Meeting).where(Meeting.status.in_(("live", "ended")),
+                                                  Meeting.replay_ready.is_(False))).all():
+        if _alive(m.ffmpeg_pid):
+            continue
+        _s, end = meeting_queries.window(m)
+        if m.status == "live" and now > end + dt.timedelta(minutes=5):
+            meeting_ops.end(m, "window_over")
+            session.commit()
+            ended += 1
+        if m.status == "ended" and (meeting_queries.hls_dir(m.id) / "record.m3u8").exists():
+            finalize(m.id)
+            closed += 1
+    return {"ended": ended, "closed": closed}
