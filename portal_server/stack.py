@@ -234,15 +234,28 @@ http {{
             alias {STB_STATIC}/;
             expires 7d;
         }}
-        # Pre-rendered TV pages per village (snapshots written atomically by the app).
-        location /tv/snap/ {{
-            internal;
-            alias {settings.snapshot_dir}/;
+        # The TV pages of a region (rendered once per change by the app, stb_app.snapshots), for the
+        # boxes holding that region's key: secure_link recomputes the cookie ctv_vk from the code in
+        # the URL, so no Python runs for them; a missing page falls back to the app, which renders it.
+        location ~ "^/tv/v/(?<vcode>[0-9]{{12}})/(?<vfile>[a-z0-9-]+[.](html|json))$" {{
+            secure_link $cookie_ctv_vk;
+            secure_link_md5 "$vcode {settings.tv_link_secret}";
+            if ($secure_link = "") {{ return 302 /tv/; }}
+            root {settings.snapshot_dir};
             add_header Cache-Control no-cache;
+            try_files /$vcode/$vfile @app;
         }}
         location /media/ {{
             alias {settings.media_dir}/;
             expires 1d;
+        }}
+        location @app {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
         }}
         location / {{
             proxy_pass http://app;

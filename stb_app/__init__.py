@@ -1,1 +1,54 @@
-"""stb_app"""
+"""The set-top-box portal (/tv/): home screen, the eight sections, item pages, the player,
+the pairing and error screens, the ES5 remote-control engine and the per-village snapshots.
+
+Other features put their own TV pages into the portal through two hooks:
+
+* ``add_section_action(app, section, label, url)`` — a tile on a section page
+  (e.g. feedback adds 我要反映 to 政民互动);
+* ``add_state_provider(app, name, fn)`` — ``fn(terminal) -> dict`` of personal facts that the
+  home screen fetches as JSON (``/tv/api/me``); a dict may carry
+  ``"notices": [{"text", "url"}]`` shown in the home screen's notice area.
+"""
+from __future__ import annotations
+
+from .sections import SECTIONS, SECTION_KEYS  # noqa: F401
+
+
+def _registry(app) -> dict:
+    return app.extensions.setdefault("stb_app", {"actions": {}, "state": {}})
+
+
+def add_section_action(app, section: str, label: str, url: str) -> None:
+    """A tile labelled ``label`` on the page of ``section`` leading to ``url``."""
+    if section not in SECTION_KEYS:
+        raise ValueError(f"unknown TV section {section!r}")
+    actions = _registry(app)["actions"].setdefault(section, [])
+    if (label, url) not in actions:
+        actions.append((label, url))
+
+
+def add_state_provider(app, name: str, fn) -> None:
+    """``fn(terminal) -> dict``: personal facts for the home screen under ``name``."""
+    _registry(app)["state"][name] = fn
+
+
+def render_item_page(item: dict, village_name: str) -> str:
+    """The real TV detail page of a content item (used by the staff preview)."""
+    from .snapshots import render_item
+
+    return render_item(item, {"code": "", "name": village_name}, preview=True)
+
+
+def init_app(app):
+    from portal_server.core.jobs import PeriodicJob, register_periodic
+
+    from . import snapshots, views
+
+    _registry(app)
+    app.add_template_filter(views.tv_date, "tv_date")
+    app.register_blueprint(views.bp)
+    app.register_blueprint(views.static_bp)
+    app.register_blueprint(views.m_bp)
+    app.extensions.setdefault("html_error_pages", []).append(("/tv/", views.tv_error))
+    snapshots.connect_signals()
+    register_periodic(PeriodicJob("tv-warm", "stb_app.snapshots:warm_homes", every_s=30))

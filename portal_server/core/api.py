@@ -63,6 +63,10 @@ def register_error_handlers(app) -> None:
         if is_api_request():
             code = re.sub(r"[^a-z]+", "_", (err.name or "error").lower()).strip("_")
             return error_response(err.code or 500, code, err.description or err.name)
+        # Features with their own error screens (the TV portal) register (path prefix, renderer).
+        for prefix, render in current_app.extensions.get("html_error_pages", ()):
+            if request.path.startswith(prefix):
+                return render(err)
         return err
 
 

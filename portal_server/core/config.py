@@ -95,6 +95,13 @@ class Settings:
         import hmac
         return hmac.new(self.secret_key.encode(), b"mqtt-server", hashlib.sha256).hexdigest()[:32]
 
+    @property
+    def tv_link_secret(self) -> str:
+        """Shared by the app and nginx's secure_link to sign the TV pages of a region (stb_app)."""
+        import hashlib
+        import hmac
+        return hmac.new(self.secret_key.encode(), b"tv-village-link", hashlib.sha256).hexdigest()[:32]
+
     # Derived paths -------------------------------------------------------------------------
     @property
     def media_dir(self) -> Path:

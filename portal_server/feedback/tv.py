@@ -15,8 +15,7 @@ from portal_server.core.auth import request_terminal
 from . import phone, queries
 from .models import CATEGORIES, CATEGORY_NAMES, STATUS_NAMES
 
-bp = Blueprint("feedback_tv", __name__, url_prefix="/tv/feedback", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint("feedback_tv", __name__, url_prefix="/tv/feedback", template_folder="templates")
 
 #: Preset phrases per category (optional second step on the TV).
 PHRASES = {

@@ -15,8 +15,7 @@ from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
 
 from . import operations as ops, queries
 
-bp = Blueprint("services_tv", __name__, url_prefix="/tv/services", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint("services_tv", __name__, url_prefix="/tv/services", template_folder="templates")
 phone_bp = Blueprint("services_phone", __name__, url_prefix="/m/services", template_folder="templates")
 
 WEEKDAYS = "一二三四五六日"

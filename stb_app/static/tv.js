@@ -1,0 +1,415 @@
+/* CommuniTV set-top-box portal: the remote-control engine shared by every TV page.
+   ES5 only (old QtWebKit-era STB browsers): no let/const, arrow functions, classes,
+   template literals, fetch or Promises.
+
+   Focus: every .focusable can take focus; the focused one has class "focused".
+   OK on an element: data-ok="name" calls TV.actions[name](el); data-href navigates.
+   Pages hook TV.onKey(key) for colour keys ('red','green','yellow','blue') and
+   TV.onDigit(n) for digits; returning true from them means "handled". */
+(function () {
+  var KEYMAP = {37: 'left', 38: 'up', 39: 'right', 40: 'down', 3: 'left', 1: 'up', 4: 'right', 2: 'down',
+    13: 'ok', 8: 'back', 27: 'back', 461: 'back', 10009: 'back', 640: 'back', 340: 'back',
+    33: 'pageup', 34: 'pagedown', 372: 'pageup', 373: 'pagedown',
+    403: 'red', 404: 'green', 405: 'yellow', 406: 'blue', 275: 'red', 276: 'green', 277: 'yellow', 278: 'blue',
+    82: 'red', 71: 'green', 89: 'yellow', 66: 'blue'};  /* r g y b on a keyboard, for testing */
+  var HOLD_MS = 120;           /* a held key repeats at most this often */
+  var STACK_MAX = 20;
+  var TV = window.TV = window.TV || {};
+  TV.actions = TV.actions || {};
+  var focused = null, lastKeyAt = 0, lastCode = -1, modal = null;
+
+  /* ---- small DOM helpers ---- */
+  function hasClass(el, c) { return (' ' + el.className + ' ').indexOf(' ' + c + ' ') >= 0; }
+  function addClass(el, c) { if (!hasClass(el, c)) { el.className = (el.className + ' ' + c).replace(/^\s+/, ''); } }
+  function removeClass(el, c) { el.className = (' ' + el.className + ' ').replace(' ' + c + ' ', ' ').replace(/^\s+|\s+$/g, ''); }
+  function byId(id) { return document.getElementById(id); }
+  function setText(el, text) { if (el) { el.innerHTML = ''; el.appendChild(document.createTextNode(text)); } }
+  TV.addClass = addClass;
+  TV.removeClass = removeClass;
+  TV.hasClass = hasClass;
+  TV.setText = setText;
+
+  function visible(el) {
+    if (!(el.offsetWidth > 0 || el.offsetHeight > 0)) { return false; }
+    for (var p = el; p && p !== document.body; p = p.parentNode) {
+      if (p.style && p.style.display === 'none') { return false; }
+    }
+    return true;
+  }
+
+  function focusables() {
+    var scope = modal || document;
+    var all = scope.querySelectorAll('.focusable'), out = [];
+    for (var i = 0; i < all.length; i++) { if (visible(all[i])) { out.push(all[i]); } }
+    return out;
+  }
+  TV.focusables = focusables;
+
+  /* ---- cookies and the per-window navigation stack (window.name survives page loads) ---- */
+  TV.cookie = function (name) {
+    var parts = document.cookie.split(/;\s*/);
+    for (var i = 0; i < parts.length; i++) {
+      if (parts[i].indexOf(name + '=') === 0) { return decodeURIComponent(parts[i].substring(name.length + 1)); }
+    }
+    return null;
+  };
+  TV.setCookie = function (name, value) {
+    document.cookie = name + '=' + encodeURIComponent(value) + '; path=/; max-age=31536000';
+  };
+
+  function readStack() {
+    var n = window.name || '';
+    if (n.indexOf('ctv:') !== 0) { return []; }
+    try { return JSON.parse(n.substring(4)) || []; } catch (e) { return []; }
+  }
+  function writeStack(s) {
+    while (s.length > STACK_MAX) { s.shift(); }
+    window.name = 'ctv:' + JSON.stringify(s);
+  }
+  function here() { return window.location.pathname + window.location.search; }
+  function focusIndex() {
+    var list = focusables();
+    for (var i = 0; i < list.length; i++) { if (list[i] === focused) { return i; } }
+    return 0;
+  }
+
+  /* ---- focus and spatial movement ---- */
+  TV.focused = function () { return focused; };
+  TV.focus = function (el) {
+    if (!el) { return; }
+    if (focused) { removeClass(focused, 'focused'); }
+    focused = el;
+    addClass(el, 'focused');
+    var box = byId('scroller');
+    if (box && box.contains && box.contains(el) && el.offsetParent) {
+      var top = el.offsetTop - box.offsetTop;
+      if (top < box.scrollTop) { box.scrollTop = top; }
+      else if (top + el.offsetHeight > box.scrollTop + box.clientHeight) { box.scrollTop = top + el.offsetHeight - box.clientHeight; }
+    }
+    if (TV.onFocus) { TV.onFocus(el); }
+  };
+
+  function center(el) {
+    var r = el.getBoundingClientRect();
+    return {x: r.left + r.width / 2, y: r.top + r.height / 2, r: r};
+  }
+
+  function move(dir) {
+    var list = focusables();
+    if (!list.length) { return false; }
+    if (!focused || !visible(focused)) { TV.focus(list[0]); return true; }
+    var c = center(focused), best = null, bestScore = 1e9;
+    for (var i = 0; i < list.length; i++) {
+      var el = list[i];
+      if (el === focused) { continue; }
+      var p = center(el), dx = p.x - c.x, dy = p.y - c.y, main, side, overlap;
+      if (dir === 'left') { main = c.r.left - p.r.right; side = dy; overlap = p.r.bottom > c.r.top && p.r.top < c.r.bottom; }
+      else if (dir === 'right') { main = p.r.left - c.r.right; side = dy; overlap = p.r.bottom > c.r.top && p.r.top < c.r.bottom; }
+      else if (dir === 'up') { main = c.r.top - p.r.bottom; side = dx; overlap = p.r.right > c.r.left && p.r.left < c.r.right; }
+      else { main = p.r.top - c.r.bottom; side = dx; overlap = p.r.right > c.r.left && p.r.left < c.r.right; }
+      if (main < -4) { continue; }
+      if ((dir === 'left' && dx >= 0) || (dir === 'right' && dx <= 0) || (dir === 'up' && dy >= 0) || (dir === 'down' && dy <= 0)) { continue; }
+      var score = Math.max(main, 0) + Math.abs(side) * (overlap ? 0.5 : 2.5);
+      if (score < bestScore) { bestScore = score; best = el; }
+    }
+    if (best) { TV.focus(best); return true; }
+    return false;
+  }
+  TV.move = move;
+
+  function scrollText(sign) {
+    var box = byId('scroller');
+    if (!box) { return false; }
+    var before = box.scrollTop;
+    box.scrollTop = box.scrollTop + sign * (box.clientHeight - 60);
+    return box.scrollTop !== before;
+  }
+
+  /* ---- navigation: check the server answers before leaving a working page ---- */
+  TV.go = function (url, push) {
+    if (push !== false) {
+      var s = readStack();
+      s.push({u: here(), f: focusIndex(), p: TV.pageNo || 0});
+      writeStack(s);
+    }
+    TV.status('');
+    TV.request('GET', url, null, function (status) {
+      if (status === 0) {
+        if (push !== false) { var s2 = readStack(); s2.pop(); writeStack(s2); }
+        TV.offline(true);
+        return;
+      }
+      window.location.href = url;
+    }, true);
+  };
+
+  TV.back = function () {
+    if (TV.onBack && TV.onBack() === true) { return; }
+    var s = readStack();
+    var prev = s.pop();
+    if (prev) {
+      prev.restore = 1;
+      s.push(prev);
+      writeStack(s);
+      TV.go(prev.u, false);
+      return;
+    }
+    var b = document.body.getAttribute('data-back');
+    if (b === 'exit') { TV.confirmExit(); return; }
+    if (b) { TV.go(b, false); } else { window.history.back(); }
+  };
+
+  TV.home = function () {
+    writeStack([]);
+    TV.go(document.body.getAttribute('data-home') || '/tv/', false);
+  };
+
+  function activate(el) {
+    if (!el) { return; }
+    var name = el.getAttribute('data-ok');
+    if (name && TV.actions[name]) { TV.actions[name](el); return; }
+    var href = el.getAttribute('data-href');
+    if (href) { TV.go(href); }
+  }
+  TV.activate = activate;
+
+  /* ---- feedback on screen ---- */
+  TV.status = function (text, bad) {
+    var s = byId('status-line');
+    if (s) { setText(s, text); s.className = bad ? 'bad' : ''; }
+  };
+  TV.offline = function (on) {
+    var b = byId('offline');
+    if (b) { b.style.display = on ? 'block' : 'none'; }
+    TV.isOffline = !!on;
+  };
+
+  /* JSON request with the box's cookie; done(status, body). status 0 = no answer. */
+  TV.request = function (method, url, body, done, raw) {
+    var xhr = new XMLHttpRequest(), finished = false;
+    xhr.open(method, url, true);
+    if (!raw) { xhr.setRequestHeader('Content-Type', 'application/json'); }
+    xhr.timeout = 15000;
+    function finish(status) {
+      if (finished) { return; }
+      finished = true;
+      var data = null;
+      if (!raw) { try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; } }
+      if (status === 0) { TV.offline(true); } else if (TV.isOffline) { TV.offline(false); }
+      done(status, data);
+    }
+    xhr.onreadystatechange = function () { if (xhr.readyState === 4) { finish(xhr.status); } };
+    xhr.ontimeout = function () { finish(0); };
+    xhr.send(body ? JSON.stringify(body) : null);
+  };
+
+  /* The same request retried (same body, so the same idempotency key) on network trouble. */
+  TV.requestWithRetry = function (method, url, body, done, tries) {
+    tries = tries || 0;
+    TV.request(method, url, body, function (status, data) {
+      if ((status === 0 || status >= 500) && tries < 4) {
+        TV.status('网络不稳定，正在重试……');
+        setTimeout(function () { TV.requestWithRetry(method, url, body, done, tries + 1); }, 1000 * (tries + 1));
+        return;
+      }
+      done(status, data);
+    });
+  };
+
+  TV.errorText = function (status, data) {
+    if (data && data.error && data.error.message) { return data.error.message; }
+    if (status === 0) { return '网络连接异常，请稍后再试'; }
+    return '操作失败（' + status + '），请稍后再试';
+  };
+
+  /* ---- modal dialogs (exit confirmation, alerts): focus stays inside ---- */
+  TV.openModal = function (el, focusEl) {
+    TV.saved = focused;
+    modal = el;
+    el.style.display = 'block';
+    TV.focus(focusEl || focusables()[0]);
+  };
+  TV.closeModal = function () {
+    if (!modal) { return; }
+    modal.style.display = 'none';
+    modal = null;
+    if (TV.saved) { TV.focus(TV.saved); }
+  };
+
+  TV.confirmExit = function () {
+    var d = byId('exit-dialog');
+    if (!d) { window.history.back(); return; }
+    TV.openModal(d, byId('exit-stay'));
+  };
+  TV.actions.stay = function () { TV.closeModal(); };
+  TV.actions.exit = function () {
+    TV.closeModal();
+    writeStack([]);
+    if (window.ctvBridge && window.ctvBridge.exitPortal) { window.ctvBridge.exitPortal(); return; }
+    if (window.history.length > 1) { window.history.back(); } else { window.location.href = 'about:blank'; }
+  };
+
+  /* ---- large-text "simple mode" (on unless the household turned it off) ---- */
+  TV.simple = function () { return TV.cookie('ctv_simple') !== '0'; };
+  TV.toggleSimple = function () {
+    var on = !TV.simple();
+    TV.setCookie('ctv_simple', on ? '1' : '0');
+    if (on) { addClass(document.body, 'simple'); } else { removeClass(document.body, 'simple'); }
+    TV.status(on ? '已切换为大字模式' : '已切换为标准模式');
+    if (TV.onLayout) { TV.onLayout(); }
+  };
+
+  /* ---- read aloud: the server makes the speech file (poll while 202), then it plays ---- */
+  TV.actions.speak = function (el) {
+    var ref = el.getAttribute('data-speech'), tries = 0;
+    TV.status('正在准备朗读……');
+    function answer(status, data) {
+      if (status === 200 && data && data.url) {
+        var audio = byId('speech-audio');
+        audio.src = data.url;
+        try { audio.play(); } catch (e) { /* autoplay refused */ }
+        TV.status('正在朗读');
+        return;
+      }
+      if ((status === 202 || (status === 200 && data && data.status === 'pending')) && tries < 30) {
+        tries = tries + 1;
+        setTimeout(function () { TV.request('GET', '/api/v1/speech?ref=' + encodeURIComponent(ref), null, answer); }, 1000);
+        return;
+      }
+      TV.status(TV.errorText(status, data), true);
+    }
+    TV.request('POST', '/api/v1/speech', {ref: ref}, answer);
+  };
+
+  /* ---- emergency alerts: full screen, OK acknowledges, cannot be dismissed otherwise ---- */
+  var shownAlert = null;
+  function ackedIds() { return (TV.cookie('ctv_acked') || '').split('.'); }
+  TV.showAlert = function (a) {
+    var box = byId('alert');
+    if (!box || !a) { return; }
+    shownAlert = a;
+    box.className = 'sev-' + (a.severity || 'Unknown');
+    setText(byId('alert-event'), (a.event || '紧急通知') + (a.severity ? '　' + ({Extreme: '特别严重', Severe: '严重', Moderate: '较重', Minor: '一般'}[a.severity] || '') : ''));
+    setText(byId('alert-headline'), a.headline || '');
+    setText(byId('alert-description'), a.description || '');
+    setText(byId('alert-instruction'), a.instruction || '');
+    var audio = byId('alert-audio');
+    if (audio && a.audio_url && audio.getAttribute('data-src') !== a.audio_url) {
+      audio.setAttribute('data-src', a.audio_url);
+      audio.src = a.audio_url;
+      try { audio.play(); } catch (e) { /* autoplay refused: the text is on screen */ }
+    }
+    if (modal !== box) { TV.openModal(box, byId('alert-ok')); }
+  };
+  TV.clearAlert = function () {
+    var box = byId('alert');
+    shownAlert = null;
+    var audio = byId('alert-audio');
+    if (audio && audio.pause) { audio.pause(); audio.removeAttribute('data-src'); }
+    if (box && modal === box) { TV.closeModal(); }
+  };
+  TV.actions.ackAlert = function () {
+    var a = shownAlert;
+    if (!a) { TV.clearAlert(); return; }
+    var ids = ackedIds();
+    ids.push(String(a.id));
+    TV.setCookie('ctv_acked', ids.slice(-10).join('.'));
+    TV.clearAlert();
+    TV.request('POST', '/api/v1/alerts/' + a.id + '/ack', {}, function () { pollAlerts(); });
+  };
+  function applyAlerts(list) {
+    var acked = ackedIds(), next = null;
+    for (var i = 0; i < list.length; i++) {
+      var known = false;
+      for (var j = 0; j < acked.length; j++) { if (acked[j] === String(list[i].id)) { known = true; } }
+      if (!known) { next = list[i]; break; }
+    }
+    var banner = byId('alert-banner');
+    if (banner) {
+      banner.style.display = list.length ? 'block' : 'none';
+      if (list.length) { setText(banner, '⚠ ' + list[0].headline); }
+    }
+    if (next) { TV.showAlert(next); } else if (shownAlert) { TV.clearAlert(); }
+  }
+  function pollAlerts() {
+    var url = document.body.getAttribute('data-alerts');
+    if (!url) { return; }
+    TV.request('GET', url + (url.indexOf('?') < 0 ? '?' : '&') + 't=' + new Date().getTime(), null, function (status, data) {
+      if (status === 200 && data && data.alerts) { applyAlerts(data.alerts); }
+    });
+  }
+  TV.pollAlerts = pollAlerts;
+
+  /* ---- keys ---- */
+  document.onkeydown = function (ev) {
+    ev = ev || window.event;
+    var code = ev.keyCode || ev.which;
+    var now = new Date().getTime();
+    var key = KEYMAP[code];
+    if (code >= 96 && code <= 105) { code = code - 48; }
+    if (code >= 48 && code <= 57) { key = 'digit'; }
+    if (!key) { return true; }
+    if (code === lastCode && now - lastKeyAt < HOLD_MS) { return false; }
+    lastKeyAt = now;
+    lastCode = code;
+    if (ev.preventDefault) { ev.preventDefault(); }
+    if (modal && modal.id === 'alert') {   /* an alert takes every key but OK */
+      if (key === 'ok') { activate(focused); }
+      return false;
+    }
+    if (key === 'ok') { activate(focused); }
+    else if (key === 'back') { if (modal) { TV.closeModal(); } else { TV.back(); } }
+    else if (key === 'digit') { if (TV.onDigit) { TV.onDigit(code - 48); } }
+    else if (key === 'left' || key === 'right') { move(key); }
+    else if (key === 'up' || key === 'down') {
+      if (!move(key)) {
+        if (TV.onEdge && TV.onEdge(key) === true) { return false; }
+        scrollText(key === 'down' ? 1 : -1);
+      }
+    }
+    else if (key === 'pageup' || key === 'pagedown') {
+      if (!(TV.onPage && TV.onPage(key === 'pagedown' ? 1 : -1) === true)) { scrollText(key === 'pagedown' ? 1 : -1); }
+    }
+    else if (!(TV.onKey && TV.onKey(key) === true)) {
+      if (key === 'blue') { TV.toggleSimple(); }
+      else if (key === 'red' && document.body.getAttribute('data-back') !== 'exit') { TV.home(); }
+    }
+    return false;
+  };
+
+  /* ---- clock ---- */
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+  function tick() {
+    var el = byId('clock');
+    if (!el) { return; }
+    var d = new Date(), w = '日一二三四五六'.charAt(d.getDay());
+    setText(el, (d.getMonth() + 1) + '月' + d.getDate() + '日 星期' + w + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes()));
+  }
+
+  TV.start = function () {
+    if (TV.simple()) { addClass(document.body, 'simple'); }
+    if (TV.onLayout) { TV.onLayout(); }
+    var list = focusables(), first = null, s = readStack(), top = s.length ? s[s.length - 1] : null;
+    if (top && top.restore && top.u === here()) {
+      s.pop();
+      writeStack(s);
+      if (TV.onRestore) { TV.onRestore(top.p || 0); }
+      list = focusables();
+      first = list[top.f] || null;
+    }
+    if (!first) {
+      for (var i = 0; i < list.length; i++) {
+        if (list[i].getAttribute('data-autofocus') !== null) { first = list[i]; break; }
+      }
+    }
+    TV.focus(first || list[0]);
+    var all = document.querySelectorAll('.focusable');
+    for (var j = 0; j < all.length; j++) {
+      all[j].onclick = (function (el) { return function (e) { TV.focus(el); activate(el); if (e && e.preventDefault) { e.preventDefault(); } return false; }; })(all[j]);
+    }
+    tick();
+    setInterval(tick, 15000);
+    pollAlerts();
+    setInterval(pollAlerts, 5000);
+  };
+})();
