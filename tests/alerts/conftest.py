@@ -69,14 +69,14 @@ def port(mosquitto_server):
 
 def sub(port, serial, secret, topic, count=1, wait=5, client_id=None):
     """mosquitto_sub as the box (its own credentials): waits for ``count`` messages."""
-    return subprocess.run(["mosquitto_sub", "-p", port, "-u", serial, "-P", secret, "-i", client_id or serial + "-t",
+    return subprocess.run(["mosquitto_sub", "-p", port, "-u", serial, "-P", secret, "-i", client_id or serial,
                            "-t", topic, "-C", str(count), "-W", str(wait), "-V", "mqttv5", "-F", FMT],
                           capture_output=True, text=True, timeout=wait + 5)
 
 
 def sub_bg(port, serial, secret, topic, count=1, wait=8):
     """A mosquitto_sub already connected (background); ``.communicate()`` for its output."""
-    return subprocess.Popen(["mosquitto_sub", "-p", port, "-u", serial, "-P", secret, "-i", serial + "-bg",
+    return subprocess.Popen(["mosquitto_sub", "-p", port, "-u", serial, "-P", secret, "-i", serial,
                              "-t", topic, "-C", str(count), "-W", str(wait), "-V", "mqttv5", "-F", FMT],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

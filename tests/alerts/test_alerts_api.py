@@ -37,12 +37,12 @@ def test_village_subscribers_get_the_alert_live_and_retained(app, client, auth, 
     [(payload, retained, _e)] = messages(later.stdout)
     assert retained and payload["id"] == a["id"]
     # A village-002 box sees nothing of it.
-    s2, k2, _ = demo_box("CTV-HH-000005")
+    s2, k2, _ = demo_box("CTV-HH-010001")
     assert sub(port, s2, k2, f"ctv/v1/region/{V002}/alert", wait=1).stdout == ""
 
 
 def test_city_wide_alert_is_one_message_on_the_city_topic(app, client, auth, demo_box, port):
-    serial, secret, _ = demo_box("CTV-HH-000009")
+    serial, secret, _ = demo_box("CTV-HH-070001")
     every = sub_bg(port, serial, secret, "ctv/v1/region/+/alert", count=100, wait=3)
     time.sleep(0.7)
     r = send(client, auth, user="city-reviewer", regions=[CITY, TOWN01, V001])
@@ -118,7 +118,7 @@ def test_template_fills_the_chinese_text(app, client, auth):
     r = client.post("/api/v1/alerts", json={"regions": [V001], "template": "water_cut"},
                     headers=auth.headers("v001-reviewer"))
     a = r.get_json()
-    assert r.status_code == 201 and a["event"] == "停水通知" and "储水" in a["instruction"]
+    assert r.status_code == 201 and a["event"] == "停水通知" and "储备生活用水" in a["instruction"]
     assert a["severity"] == "Minor" and a["display"] == "banner"
 
 
