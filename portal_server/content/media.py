@@ -91,6 +91,8 @@ def add(user: User, c: Content, file, kind: str, alt: str = "") -> ContentMedia:
     if not ops.can_edit(user, c):
         from portal_server.core.api import forbidden
         raise forbidden(f"content {c.id} is outside your scope or needs the editor role")
+    # State first (409 for an item under review, withdrawn or expired): no file is written in vain.
+    version, _new = ops._work_version_for_edit(user, c)
     name = Path(file.filename).name[:200] or "file"
     ext = Path(name).suffix.lower()
     token = secrets.token_hex(8)
@@ -123,7 +125,6 @@ def add(user: User, c: Content, file, kind: str, alt: str = "") -> ContentMedia:
     if kind == "video" and not _has_video_stream(d / f"{token}-source{ext}"):
         (d / f"{token}-source{ext}").unlink(missing_ok=True)
         raise bad_request("invalid field file: no video stream in this file (不是视频文件)", field="file")
-    version, _new = ops._work_version_for_edit(user, c)
     m = ContentMedia(content_id=c.id, kind=kind, name=name, alt=(alt or "")[:200], path=path_rel,
                      phone_path=phone_rel, state=state, size_bytes=size, created_by=user.username)
     session.add(m)
