@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy import func, select
 
+from portal_server.alerts.queries import history_for_region
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
@@ -141,29 +142,9 @@ def contact_to_dict(c: SafetyContact) -> dict:
 
 
 def alert_history(village: Region, limit: int = 20) -> list[dict]:
-    """The village's alerts, newest first, from the alerts feature when it is installed."""
-    try:
-        from portal_server.alerts import queries as aq
-    except ImportError:
-        return []
-    for name in ("history_for_region", "alerts_for_region", "history", "for_region"):
-        fn = getattr(aq, name, None)
-        if fn is None:
-            continue
-        try:
-            rows = fn(village.code, limit=limit) if "limit" in fn.__code__.co_varnames else fn(village.code)
-        except Exception:  # a sibling feature's bug must not break the safety page
-            log.warning("alerts history unavailable", exc_info=True)
-            return []
-        out = []
-        for a in list(rows)[:limit]:
-            get = a.get if isinstance(a, dict) else (lambda k, d=None, a=a: getattr(a, k, d))
-            sent = get("sent_at") or get("created_at") or get("sent")
-            out.append({"headline": get("headline", ""), "severity": get("severity", ""),
-                        "event": get("event", ""), "status": get("status", ""),
-                        "sent_at": sent if isinstance(sent, str) else iso(sent)})
-        return out
-    return []
+    """The village's alerts (its own and those of the town and city above it), newest first."""
+    return [{"headline": a["headline"], "severity": a["severity"], "event": a["event"], "status": a["status"],
+             "sent_at": a["sent_at"]} for a in history_for_region(village.code, limit=limit)]
 
 
 # Party study ------------------------------------------------------------------------------
