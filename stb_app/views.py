@@ -188,8 +188,7 @@ def item(item_id: int):
 
 
 def _tags(term) -> list[str]:
-    hh = term.household
-    return list(hh.tags or []) if hh is not None and getattr(hh, "tags", None) else []
+    return term.household.tag_list if term.household is not None else []
 
 
 @bp.get("/api/me")

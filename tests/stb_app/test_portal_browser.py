@@ -1,0 +1,178 @@
+"""The TV portal in headless Chromium at 1280×720 with keyboard events only (a remote control)."""
+import os
+
+import pytest
+
+from tests.conftest import terminal_token
+from stb_app.sections import SECTION_KEYS
+
+from .conftest import BOX_V001, V001
+
+pytestmark = pytest.mark.browser
+SHOTS = os.environ.get("CTV_SHOTS", "/tmp/tv-shots")
+
+#: Checks every page: the focused element is visible with an obvious style; no visible element's
+#: box (clipped by scrolling containers) leaves the 5% safe area; no rendered text under 24 px.
+PAGE_CHECK = """() => {
+  const safe = {l: 64 - 0.5, t: 36 - 0.5, r: 1216 + 0.5, b: 684 + 0.5};
+  const problems = [];
+  const f = document.querySelectorAll('.focusable.focused');
+  if (f.length !== 1) problems.push('focused elements: ' + f.length);
+  const clipOf = (el) => {
+    let r = el.getBoundingClientRect(), box = {l: r.left, t: r.top, r: r.right, b: r.bottom};
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const cs = getComputedStyle(p);
+      if (cs.overflow !== 'visible' && p !== document.body && p !== document.documentElement) {
+        const q = p.getBoundingClientRect();
+        box = {l: Math.max(box.l, q.left), t: Math.max(box.t, q.top), r: Math.min(box.r, q.right), b: Math.min(box.b, q.bottom)};
+      }
+    }
+    return box;
+  };
+  if (f.length === 1) {
+    const el = f[0], cs = getComputedStyle(el), b = clipOf(el);
+    if (b.r - b.l < 1 || b.b - b.t < 1) problems.push('focused element not visible');
+    if (cs.borderTopColor === 'rgba(0, 0, 0, 0)' && cs.outlineStyle === 'none') problems.push('focus has no visible style');
+  }
+  const modalOpen = [...document.querySelectorAll('.modal, #alert')].some(m => getComputedStyle(m).display !== 'none');
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('.modal, #alert, .player, script, style, audio') && !modalOpen) continue;
+    const cs = getComputedStyle(el);
+    if (cs.display === 'none' || cs.visibility === 'hidden') continue;
+    const b = clipOf(el);
+    if (b.r - b.l < 1 || b.b - b.t < 1) continue;
+    if (el.closest('.modal, #alert, .player')) continue;
+    if (b.l < safe.l || b.t < safe.t || b.r > safe.r || b.b > safe.b)
+      problems.push('outside safe area: ' + el.tagName + '.' + el.className + ' ' + JSON.stringify(b));
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (own && parseFloat(cs.fontSize) < 24) problems.push('text under 24px: ' + el.tagName + ' ' + cs.fontSize + ' ' + el.textContent.slice(0, 20));
+  }
+  return problems;
+}"""
+
+
+def check(page, name):
+    page.screenshot(path=f"{SHOTS}/{name}.png")
+    problems = page.evaluate(PAGE_CHECK)
+    assert problems == [], f"{name}: {problems[:5]}"
+
+
+def focused(page, attr):
+    return page.evaluate(f"() => {{ const f = document.querySelector('.focused'); return f && f.getAttribute('{attr}'); }}")
+
+
+def press(page, *keys):
+    for k in keys:
+        page.keyboard.press(k)
+        page.wait_for_timeout(150)   # a remote's key repeat is throttled; people press slower
+
+
+def wait_url(page, part):
+    page.wait_for_function(f"() => location.pathname.indexOf({part!r}) >= 0", timeout=10000)
+    page.wait_for_load_state("load")
+
+
+def test_every_section_with_the_remote_alone(live_server, tv_page, publish):
+    os.makedirs(SHOTS, exist_ok=True)
+    for key in SECTION_KEYS:   # at least one item in every section, so an item opens everywhere
+        publish(section=key, title=f"{key} 测试内容：请各位村民知悉", targets=[V001])
+    page = tv_page
+    page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
+    wait_url(page, "/home.html")
+    assert focused(page, "data-section") == "party"      # default focus on the first tile
+    check(page, "home")
+    for i, key in enumerate(SECTION_KEYS):
+        # from the first tile: right along the row, down to the second row
+        if i >= 4:
+            press(page, "ArrowDown")
+        press(page, *["ArrowRight"] * (i % 4))
+        assert focused(page, "data-section") == key
+        press(page, "Enter")
+        wait_url(page, f"/s-{key}.html")
+        check(page, f"section-{key}")
+        # to the first item of the list and open it
+        for _ in range(4):
+            if focused(page, "class") and "item" in focused(page, "class").split():
+                break
+            press(page, "ArrowDown")
+        item_href = focused(page, "data-href")
+        assert item_href and item_href.startswith("i-"), key
+        press(page, "Enter")
+        wait_url(page, "/" + item_href)
+        check(page, f"item-{key}")
+        press(page, "Backspace")
+        wait_url(page, f"/s-{key}.html")
+        assert focused(page, "data-href") == item_href      # focus restored where it was
+        press(page, "Escape")
+        wait_url(page, "/home.html")
+        assert focused(page, "data-section") == key         # and on the home screen too
+        press(page, *["ArrowLeft"] * 3, "ArrowUp")          # back to the first tile
+        assert focused(page, "data-section") == "party"
+
+
+def test_back_on_home_asks_before_leaving(live_server, tv_page):
+    page = tv_page
+    page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
+    wait_url(page, "/home.html")
+    press(page, "Backspace")
+    assert page.is_visible("#exit-dialog") and focused(page, "id") == "exit-stay"
+    page.screenshot(path=f"{SHOTS}/home-exit.png")
+    press(page, "ArrowRight", "ArrowLeft", "Enter")             # 继续使用
+    assert not page.is_visible("#exit-dialog")
+    assert "/home.html" in page.url and focused(page, "data-section") == "party"
+
+
+def test_large_text_mode_is_on_by_default_and_toggles_with_the_blue_key(live_server, tv_page, publish):
+    for n in range(9):
+        publish(section="safety", title=f"安全提示第{n + 1}期", targets=[V001])
+    page = tv_page
+    page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
+    wait_url(page, "/home.html")
+    assert page.evaluate("document.body.className").split().count("simple") == 1
+    press(page, "ArrowRight", "ArrowRight", "ArrowRight", "Enter")
+    wait_url(page, "/s-safety.html")
+    visible = "() => [...document.querySelectorAll('#list .item')].filter(e => e.offsetHeight > 0).length"
+    assert page.evaluate(visible) == 5
+    size_simple = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#list .item')).fontSize)")
+    press(page, "b")                                             # the blue key (keyboard b in tests)
+    assert "simple" not in page.evaluate("document.body.className").split()
+    assert page.evaluate(visible) == 8
+    assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('#list .item')).fontSize)") < size_simple
+    check(page, "section-standard")
+    # channel + turns the page
+    press(page, "PageDown")
+    assert page.evaluate(visible) >= 1 and "第 2 /" in page.inner_text("#pager")
+    page.reload()
+    page.wait_for_load_state("load")
+    assert "simple" not in page.evaluate("document.body.className").split()   # remembered
+
+
+def test_server_unreachable_keeps_the_page_and_recovers(live_server, tv_page):
+    page = tv_page
+    page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
+    wait_url(page, "/home.html")
+    page.route("**/*", lambda route: route.abort("connectionrefused"))   # the line to the server is cut
+    press(page, "Enter")
+    page.wait_for_selector("#offline", state="visible", timeout=10000)
+    assert "网络连接异常" in page.inner_text("#offline")
+    assert "/home.html" in page.url and page.is_visible("[data-section=party]")   # last good page stays
+    page.screenshot(path=f"{SHOTS}/offline.png")
+    page.unroute("**/*")
+    page.wait_for_selector("#offline", state="hidden", timeout=15000)         # the alert poll notices
+    press(page, "Enter")
+    wait_url(page, "/s-party.html")
+
+
+def test_error_and_pairing_screens_work_with_the_remote(live_server, tv_page):
+    page = tv_page
+    page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
+    wait_url(page, "/home.html")
+    page.goto(live_server + f"/tv/v/{V001}/i-987654.html")
+    assert focused(page, "id") == "go-home"
+    check(page, "error")
+    press(page, "Enter")
+    wait_url(page, "/home.html")
+    page.context.clear_cookies()
+    page.goto(live_server + "/tv/?token=forged")
+    assert "尚未绑定" in page.inner_text("body")
+    check(page, "pairing")
