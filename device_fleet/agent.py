@@ -4,7 +4,7 @@ Connects as its serial with its factory secret (persistent session, a day's expi
 ``offline``), reconnects with exponential backoff and full jitter, says hello after every
 connect, follows the retained config (pairing code or portal URL + region topics), heartbeats
 every ``heartbeat_s``, executes commands and acks them; plays HLS with libVLC and shows alerts
-over the video with VLC's marquee, acking each alert.
+over the video with VLC's marquee, acking each alert and playing its spoken version (``audio_url``).
 """
 from __future__ import annotations
 
@@ -81,6 +81,17 @@ class Player:
 
     def playing(self) -> str | None:
         return self.url if self.mp.get_state() == self.vlc.State.Playing else None
+
+    def speak(self, url: str | None) -> None:
+        """Play an alert's spoken version (audio_url) over the video on a second player; None stops it."""
+        if getattr(self, "audio_mp", None) is None:
+            self.audio_mp = self.instance.media_player_new()
+        self.audio_url = url
+        if url is None:
+            self.audio_mp.stop()
+            return
+        self.audio_mp.set_media(self.instance.media_new(url))
+        self.audio_mp.play()
 
     def stop(self) -> None:
         self.mp.stop()
@@ -197,14 +208,28 @@ class Agent:
             return  # notices: the portal page refreshes itself
         alert = protocol.decode_alert(payload)
         if alert is None:
-            self.alerts.pop(topic, None)
+            if (self.alerts.pop(topic, None) or {}).get("audio_url"):
+                self._speak(None)
         else:
             if alert.get("expires") and isinstance(alert["expires"], (int, float)) and alert["expires"] < time.time():
                 return
+            old = self.alerts.get(topic) or {}
+            first = old.get("id") != alert["id"]
             self.alerts[topic] = alert
-            self.ack("alert", alert["id"], True, "displayed")
+            if first:  # the same alert again (audio added, reconnect) is not acked twice
+                self.ack("alert", alert["id"], True, "displayed")
+            audio = alert.get("audio_url")
+            if audio and (first or audio != old.get("audio_url")):
+                self._speak(audio)  # read aloud for those who cannot read
         top = next(iter(self.alerts.values()), None)
         self._show(f"【{top.get('headline', '')}】{top.get('instruction', '')}" if top else None)
+
+    def _speak(self, url: str | None) -> None:
+        if self.player:
+            try:
+                self.player.speak(url)
+            except Exception:
+                log.exception("alert audio failed")
 
     def _show(self, text: str | None) -> None:
         if self.player:
