@@ -139,18 +139,17 @@ def speech_text(ref: str) -> str:
         return (f"{it.name}。办理地点：{it.location}。办理时间：{it.hours}。要带的材料：{mats}。"
                 f"谁可以办：{it.conditions}。咨询电话：{it.phone}。")
     if kind == "content":
+        from portal_server.content import queries as cq
+
         try:
-            from portal_server.content import queries as cq
-        except ImportError:
-            raise not_found("content") from None
-        try:
-            item = cq.tv_item(village, int(key)) if village is not None else None
-        except (ValueError, TypeError):
+            content_id = int(key)
+        except ValueError:
             raise bad_request("content ref must be content:<id>", field="ref") from None
+        hh = g.terminal.household if village is not None else None
+        item = cq.tv_item(content_id, village.code, hh.tag_list if hh else None) if village is not None else None
         if item is None:
             raise not_found(f"content {key}")
-        get = item.get if isinstance(item, dict) else (lambda k, d=None: getattr(item, k, d))
-        return f"{get('title', '')}。{queries.plain(get('body', ''))}"
+        return f"{item['title']}。{queries.plain(item['body'])}"
     if kind == "affairs":
         from portal_server.affairs import queries as aq
         d = aq.disclosure_for_speech(village, key)

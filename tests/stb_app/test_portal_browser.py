@@ -176,3 +176,44 @@ def test_error_and_pairing_screens_work_with_the_remote(live_server, tv_page):
     page.goto(live_server + "/tv/?token=forged")
     assert "尚未绑定" in page.inner_text("body")
     check(page, "pairing")
+
+
+def test_an_emergency_alert_takes_the_screen_until_ok_and_is_acknowledged(live_server, tv_page, client, auth, app):
+    import datetime as dt
+
+    page = tv_page
+    page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
+    wait_url(page, "/home.html")
+    expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).isoformat()
+    r = client.post("/api/v1/alerts", headers=auth.headers("town01-reviewer"), json={
+        "regions": [V001], "category": "Met", "event": "山洪", "severity": "Moderate", "urgency": "Expected",
+        "certainty": "Likely", "headline": "东河村山洪蓝色预警", "description": "今夜有强降雨，河道水位上涨。",
+        "instruction": "请远离河道，低洼处群众向村委会转移。", "expires": expires})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    alert_id = r.get_json()["id"]
+    from portal_server.core.db import session
+    session.remove()
+    page.wait_for_selector("#alert", state="visible", timeout=12000)      # the page polls every 5 s
+    assert "东河村山洪蓝色预警" in page.inner_text("#alert")
+    assert focused(page, "id") == "alert-ok"
+    page.screenshot(path=f"{SHOTS}/alert.png")
+    press(page, "Backspace", "ArrowDown", "b", "PageDown")                 # cannot be missed
+    assert page.is_visible("#alert") and "/home.html" in page.url
+    press(page, "Enter")
+    page.wait_for_selector("#alert", state="hidden", timeout=5000)
+    assert page.is_visible("#alert-banner") and "东河村山洪蓝色预警" in page.inner_text("#alert-banner")
+    deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+    while True:
+        got = client.get(f"/api/v1/alerts/{alert_id}", headers=auth.headers("town01-reviewer")).get_json()
+        session.remove()
+        if BOX_V001 not in got["unacked"] or dt.datetime.now() > deadline:
+            break
+        page.wait_for_timeout(300)
+    assert got["acked"] >= 1 and BOX_V001 not in got["unacked"]
+    # acknowledged: a reload does not bring the full screen back; a cancel clears the banner
+    page.reload()
+    page.wait_for_timeout(1500)
+    assert not page.is_visible("#alert")
+    assert client.post(f"/api/v1/alerts/{alert_id}/cancel", headers=auth.headers("town01-reviewer")).status_code == 200
+    session.remove()
+    page.wait_for_selector("#alert-banner", state="hidden", timeout=12000)
