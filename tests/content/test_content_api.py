@@ -210,3 +210,64 @@ def test_withdraw_removes_it_from_tv_with_a_signal(api, publish, captured_signal
     assert captured_signals[-1] == ("unpublished", cid, {"region_codes": [V001], "reason": "withdrawn"})
     assert api("v001-editor", "post", f"/contents/{cid}/withdraw").status_code == 409
     assert api("v001-editor", "patch", f"/contents/{cid}", json={"title": "x"}).status_code == 409
+
+
+def test_a_household_box_gets_untagged_items_plus_its_own_tags(api, publish, client, box):
+    everyone = publish(title="全村大扫除")
+    alone = publish(title="独居老人关爱走访", target_tags=["elderly_alone"], section="elderly")
+    vets = publish(title="退役军人座谈会", target_tags=["veteran"], section="elderly")
+    mine = {everyone, alone, vets}
+    from portal_server.core.terminals import terminal_by_serial
+
+    plain_box = household_box(V001, without_tags=True)
+    tagged_box = next(s for s in (f"CTV-HH-00000{n}" for n in range(1, 5)) if s != plain_box)
+    terminal_by_serial(tagged_box).household.tags = "elderly_alone"
+    session.commit()
+    got = lambda serial: {i["id"] for i in client.get("/api/v1/terminal/contents",
+                                                      headers=box(serial)).get_json()["items"]} & mine
+    assert got(tagged_box) >= {everyone, alone} and everyone in got(plain_box)
+    assert alone not in got(plain_box) and vets not in got(plain_box)
+    items = client.get("/api/v1/terminal/contents?section=elderly", headers=box(tagged_box)).get_json()["items"]
+    assert all(i["section"] == "elderly" for i in items)
+    assert client.get("/api/v1/terminal/contents?section=news", headers=box(tagged_box)).status_code == 400
+    stamp = next(i for i in items if i["id"] == alone)["published_at"]
+    assert stamp.endswith("+08:00")
+
+
+def test_openapi_lists_the_content_endpoints(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    for path in ("/api/v1/contents", "/api/v1/contents/{content_id}/approve", "/api/v1/terminal/contents"):
+        assert path in doc["paths"], path
+    assert "ContentIn" in doc["components"]["schemas"]
+
+
+def test_workflow_on_sqlite_and_postgresql(any_db_app):
+    """The same targeting, tags, ordering and time rules on both databases."""
+    from portal_server.content import operations as ops
+    from portal_server.core.accounts import user_by_username
+    from portal_server.core.db import utcnow
+
+    ed, rv = user_by_username("town01-editor"), user_by_username("city-reviewer")
+
+    def make(title, targets, **kw):
+        c = ops.create(ed, {"section": "affairs", "title": title, "target_regions": targets, **kw})
+        ops.submit(ed, c)
+        ops.approve(rv, c)
+        return c
+
+    a = make("镇级通知", [TOWN01])
+    b = make("两村通知", [V001, V002], pinned=True)
+    t = make("独居老人", [TOWN01], target_tags=["elderly_alone"])
+    later = make("明天发布", [V001], publish_at=(utcnow() + dt.timedelta(days=1)).isoformat())
+    soon = make("即将下线", [V001], expire_at=(utcnow() + dt.timedelta(hours=1)).isoformat())
+    session.commit()
+    mine = {a.id, b.id, t.id, later.id, soon.id}
+    assert ids(V001, mine=mine) == [b.id, soon.id, a.id]
+    assert ids("990101001007", mine=mine) == [a.id]
+    assert ids("990101002001", mine=mine) == []
+    assert ids(V002, tags=["elderly_alone"], mine=mine) == [t.id]
+    assert later.status == "approved"
+    assert ops.expire_due(utcnow() + dt.timedelta(hours=2)) >= 1
+    session.commit()
+    assert ids(V001, mine=mine) == [b.id, a.id]
+    assert ops.publish_due(utcnow() + dt.timedelta(days=2)) == 1
