@@ -19,7 +19,7 @@ from portal_server.core.api import ApiError, bad_request, conflict, forbidden, p
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region, region_by_code
 
-from .models import (CATEGORIES, CATEGORY_NAMES, CERTAINTIES, SEVERITIES, TWO_PERSON, URGENCIES, Alert,
+from .models import (CATEGORIES, CATEGORY_NAMES, CERTAINTIES, SEVERITIES, STATUS_NAMES, TWO_PERSON, URGENCIES, Alert,
                      AlertAck, AlertRegion)
 from .texts import template as text_template
 
@@ -154,7 +154,7 @@ def target_regions(codes, user) -> list[Region]:
         if r is None:
             raise bad_request(f"invalid field regions: unknown region {code}", field="regions")
         if user is not None and not user.scope.covers(r):
-            raise forbidden(f"region {code} ({r.name}) is outside your scope")
+            raise forbidden(f"区域 {code}（{r.name}）不在您的管辖范围内 (region {code} is outside your scope)")
         regions.append(r)
     # A region inside another targeted region adds nothing (its boxes get the parent's topic).
     return [r for r in regions if not any(o is not r and r.path.startswith(o.path) for o in regions)]
@@ -162,7 +162,7 @@ def target_regions(codes, user) -> list[Region]:
 
 def _check_sender(user) -> None:
     if user is not None and not user.has_role(*SENDER_ROLES):
-        raise forbidden("sending alerts needs the role admin, noc or reviewer")
+        raise forbidden("只有管理员、网管中心或审核员可以发布预警 (sending alerts needs the role admin, noc or reviewer)")
 
 
 def _actor(user) -> str:
@@ -176,7 +176,7 @@ def _may_act_on(alert: Alert, user) -> None:
         return
     for ar in alert.regions:
         if not ar.path.startswith(user.scope.path):
-            raise forbidden(f"region {ar.code} is outside your scope")
+            raise forbidden(f"区域 {ar.code} 不在您的管辖范围内 (region {ar.code} is outside your scope)")
 
 
 # Writes -----------------------------------------------------------------------------------
@@ -241,11 +241,11 @@ def approve(alert: Alert, user) -> Alert:
     _may_act_on(alert, user)
     actor = _actor(user)
     if actor == alert.created_by:
-        raise forbidden("the second person must be someone other than the sender")
+        raise forbidden("第二人不能是发布人本人 (the second person must be someone other than the sender)")
     if alert.status == "pending_approval":
         now = utcnow()
         if _aware(alert.expires_at) <= now:
-            raise conflict("this alert expired before it was approved")
+            raise conflict("该预警在审批前已过期 (expired before it was approved)")
         alert.status, alert.sent_at = "active", now
         alert.approved_by, alert.approved_at = actor, now
         session.flush()
@@ -257,7 +257,7 @@ def approve(alert: Alert, user) -> Alert:
         session.flush()
         action = "alert.confirm"
     else:
-        raise conflict("nothing to approve: the alert is not waiting for a second person")
+        raise conflict("该预警无需审批或确认 (not waiting for a second person)")
     signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state=alert.status)
     audit.record(action, "alert", alert.id, alert.region_codes[0], actor=actor, sender=alert.created_by)
     return alert
@@ -267,7 +267,7 @@ def reject(alert: Alert, user, reason: str = "") -> Alert:
     """The second person refuses a pending alert: it never goes out."""
     _may_act_on(alert, user)
     if alert.status != "pending_approval":
-        raise conflict("only an alert waiting for approval can be rejected")
+        raise conflict("只能驳回待审批的预警 (only a pending alert can be rejected)")
     alert.status, alert.ended_at = "rejected", utcnow()
     alert.approved_by, alert.approved_at = _actor(user), alert.ended_at
     session.flush()
@@ -290,7 +290,7 @@ def cancel(alert: Alert, user, reason: str = "") -> Alert:
     alert of the region). A pending alert is simply withdrawn."""
     _may_act_on(alert, user)
     if alert.status not in ("active", "pending_approval"):
-        raise conflict(f"this alert is already {alert.status}")
+        raise conflict(f"该预警已{STATUS_NAMES.get(alert.status, alert.status)} (already {alert.status})")
     alert.cancelled_by, alert.cancelled_at = _actor(user), utcnow()
     _end(alert, "cancelled")
     signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state="cancelled")
@@ -304,7 +304,7 @@ def update(alert: Alert, data: dict, user) -> Alert:
     ack the new one). Fields not given are kept."""
     _may_act_on(alert, user)
     if alert.status != "active":
-        raise conflict("only an active alert can be updated")
+        raise conflict("只能更新播发中的预警 (only an active alert can be updated)")
     now = utcnow()
     values = validate(data, now, partial=True)
     if not values:
