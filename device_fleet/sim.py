@@ -108,6 +108,12 @@ class SimBox:
                     if cfg["state"] == "paired" and self.fleet.fetch and not self.fetched:
                         self.portal_url = cfg["portal_url"]
                         self.fleet.fetch_queue.put(self)
+                    if cfg["state"] == "paired" and self.fleet.alerts:  # city, town and village topics
+                        self.client.subscribe([(protocol.region_topic(c, "#"), 1) for c in cfg.get("region_codes", [])])
+            elif kind == "alert":
+                alert = protocol.decode_alert(msg.payload)
+                if alert is not None:
+                    self.fleet.on_alert(self, alert)
             elif kind == "cmd":
                 cmd = protocol.decode_cmd(msg.payload)
                 self.client.publish(protocol.dev_topic(self.serial, "ack"),
@@ -126,8 +132,11 @@ class SimBox:
 
 class Fleet:
     def __init__(self, mqtt_url: str, rows: list[tuple[str, str]], fetch: bool = True, fetch_workers: int = 16,
-                 fw: str = "2.3.1"):
+                 fw: str = "2.3.1", alerts: bool = False):
         raise_fd_limit()
+        #: Subscribe to region topics and ack alerts; alert id → {serial: time first received}.
+        self.alerts = alerts
+        self.alert_seen: dict[str, dict[str, float]] = {}
         a = parse_url(mqtt_url)
         self.host, self.port = a["host"], a["port"]
         self.fw = fw
@@ -150,6 +159,14 @@ class Fleet:
     def count(self, key: str, n: int = 1) -> None:
         with self.lock:
             self.stats[key] = self.stats.get(key, 0) + n
+
+    def on_alert(self, box: SimBox, alert: dict) -> None:
+        """A box shows an alert: note when it arrived (first time) and ack it, as the agent does."""
+        seen = self.alert_seen.setdefault(str(alert["id"]), {})
+        if box.serial not in seen:
+            seen[box.serial] = time.time()
+            box.client.publish(protocol.dev_topic(box.serial, "ack"),
+                               protocol.encode_ack(kind="alert", id=str(alert["id"]), ok=True, detail="sim"), qos=1)
 
     def _sock_open(self, box: SimBox, sock) -> None:
         box.sock = sock
