@@ -79,11 +79,14 @@ def parse_probe(doc: dict) -> InputInfo:
     return info
 
 
-def probe(url: str, seconds: float = 3.0, timeout: float = 12.0) -> InputInfo:
-    """Probe the live stream: codecs, size, rate and the keyframe interval over ``seconds``."""
-    doc = ffmpeg.probe(url, timeout=timeout, rw_timeout=RW_TIMEOUT_US, read_intervals=f"%+{seconds}",
-                       show_packets=None, show_entries="packet=stream_index,pts_time,flags:stream")
-    return parse_probe(doc)
+def probe(url: str, seconds: float = 4.5, timeout: float = 15.0) -> InputInfo:
+    """Probe the live stream: codecs, size, rate and the keyframe interval over ``seconds``.
+    (ffmpeg-python's ``probe`` would turn a ``timeout`` into ffprobe's -timeout, which for RTMP
+    means *listen*; so ffprobe runs here under a real subprocess timeout.)"""
+    argv = ["ffprobe", "-v", "error", "-rw_timeout", str(RW_TIMEOUT_US), "-read_intervals", f"%+{seconds}",
+            "-show_streams", "-show_packets", "-show_entries", "packet=stream_index,pts_time,flags", "-of", "json", url]
+    out = subprocess.run(argv, capture_output=True, timeout=timeout, check=True)
+    return parse_probe(json.loads(out.stdout or b"{}"))
 
 
 def build_command(input_url: str, out_dir: Path, info: InputInfo | None, append: bool = False) -> tuple[list[str], str]:
@@ -100,12 +103,13 @@ def build_command(input_url: str, out_dir: Path, info: InputInfo | None, append:
         out = ffmpeg.output(src["v:0"], src["a:0?"], str(out_dir / "record.m3u8"), c="copy", **hls)
         mode = "copy"
     else:
-        v = src["v:0"].filter("scale", w=-2, h=f"min({MAX_H}\\,ih)").filter("fps", fps=30)
+        height = min(MAX_H, info.height) if info is not None and info.height else MAX_H
+        v = src["v:0"].filter("scale", w=-2, h=height - height % 2).filter("fps", fps=30)
         out = ffmpeg.output(v, src["a:0?"], str(out_dir / "record.m3u8"), vcodec="libx264", preset="veryfast",
-                            tune="zerolatency", profile="high", level="4.1", pix_fmt="yuv420p",
+                            tune="zerolatency", level="4.1", pix_fmt="yuv420p",
                             force_key_frames=f"expr:gte(t,n_forced*{SEGMENT_S})", sc_threshold=0,
-                            b="2500k", maxrate="2800k", bufsize="5000k",
-                            acodec="aac", ar=48000, ac=2, **{"b:a": "128k"}, **hls)
+                            maxrate="2800k", bufsize="5000k", acodec="aac", ar=48000, ac=2,
+                            **{"b:v": "2500k", "profile:v": "high", "b:a": "128k"}, **hls)
         mode = "transcode"
     return out.global_args("-hide_banner", "-nostdin", "-loglevel", "warning").overwrite_output().compile(), mode
 

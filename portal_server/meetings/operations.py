@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 import re
 import secrets
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -301,13 +302,23 @@ def notice_payload(m: Meeting) -> dict:
             "url": f"/tv/meetings/{m.id}/live", "ts": int(time.time())}
 
 
-def send_live_notice(m: Meeting) -> bool:
+def send_live_notice(m: Meeting, wait: bool = False) -> threading.Thread:
     """MQTT notice to the meeting's region topic (boxes of the village, or of every village of a
-    town, are subscribed to it). Never fails: a broker that is down costs the notice, not the meeting."""
+    town, are subscribed to it), sent from a thread so the nginx callback never waits on the
+    broker. Never fails: a broker that is down costs the notice, not the meeting."""
     from portal_server.core import mqtt
-    try:
-        mqtt.publish(f"ctv/v1/region/{m.region.code}/notice", notice_payload(m), qos=1, wait=False, timeout=1.0)
-        return True
-    except Exception as e:  # broker down or refusing: log and go on
-        log.warning("meeting %s: live notice not sent (%s)", m.id, e)
-        return False
+
+    url = current_app.config["SETTINGS"].mqtt_server_url
+    topic, payload = f"ctv/v1/region/{m.region.code}/notice", notice_payload(m)
+
+    def send():
+        try:
+            mqtt.publisher(url).publish(topic, payload, qos=1, timeout=5.0)
+        except Exception as e:  # broker down or refusing: log and go on
+            log.warning("meeting %s: live notice not sent (%s)", payload["id"], e)
+
+    t = threading.Thread(target=send, name=f"meeting-notice-{m.id}", daemon=True)
+    t.start()
+    if wait:
+        t.join(10)
+    return t

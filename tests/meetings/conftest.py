@@ -1,0 +1,107 @@
+"""Fixtures of the meetings tests: meetings made through the API, and a real nginx with the RTMP
+module (the config of ``stack.write_nginx``) whose callbacks reach the app served by ``live_server``."""
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import time
+
+import pytest
+
+from portal_server import stack
+from tests.conftest import _stop, wait_port
+
+V001 = "990101001001"
+V002 = "990101001002"
+
+
+def make_meeting(client, auth, user="v001-editor", region=V001, start_in=dt.timedelta(minutes=10),
+                 length=dt.timedelta(hours=1), title="村民议事会", **extra):
+    now = dt.datetime.now(dt.timezone.utc)
+    r = client.post("/api/v1/meetings", headers=auth.headers(user),
+                    json={"title": title, "region_code": region, "starts_at": (now + start_in).isoformat(),
+                          "ends_at": (now + start_in + length).isoformat(), "agenda": "一、道路硬化\n二、群众提问",
+                          **extra})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    return r.get_json()
+
+
+@pytest.fixture
+def meeting(client, auth):
+    return make_meeting(client, auth)
+
+
+@pytest.fixture
+def rtmp_stack(app, live_server, tmp_path):
+    """nginx (RTMP + HTTP) on free ports; on_publish/on_publish_done go to the live app.
+    Yields {"rtmp": rtmp://.../live, "http": nginx's HTTP base, "app": the app's base URL}."""
+    settings = app.config["SETTINGS"]
+    rtmp_port, http_port = stack.free_port(), stack.free_port()
+    upstream = int(live_server.rsplit(":", 1)[1])
+    settings.rtmp_url = f"rtmp://127.0.0.1:{rtmp_port}/live"
+    run_dir = tmp_path / "nginx"
+    # As `make run`: RTMP in its own one-worker nginx, HTTP (/hls/ files, proxy) in another.
+    http_conf = stack.write_nginx(run_dir, settings, http_port, rtmp_port, upstream, with_rtmp=False)
+    rtmp_conf = stack.write_nginx_rtmp(run_dir, settings, rtmp_port, upstream)
+    procs = [subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run_dir)], stdout=subprocess.DEVNULL,
+                              stderr=open(tmp_path / f"{conf.stem}.stderr", "w")) for conf in (http_conf, rtmp_conf)]
+    wait_port(http_port, proc=procs[0])
+    wait_port(rtmp_port, proc=procs[1])
+    yield {"rtmp": settings.rtmp_url, "http": f"http://127.0.0.1:{http_port}", "app": live_server,
+           "log": run_dir / "log" / "nginx-rtmp-error.log"}
+    for proc in procs:
+        _stop(proc)
+
+
+def push(rtmp_url: str, key: str, seconds: float = 14, size: str = "1280x720", rate: int = 30,
+         extra: tuple = ()) -> subprocess.Popen:
+    """ffmpeg pushing testsrc + sine like OBS would (H.264 High + AAC in FLV, keyframe every 2 s)."""
+    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+            "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+            "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", str(2 * rate),
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", *extra, "-f", "flv", f"{rtmp_url}/{key}"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for(fn, timeout: float, interval: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+
+
+def vlc_plays(url: str, seconds: float = 6.0) -> dict:
+    """Play ``url`` with libVLC (dummy outputs): {"state", "time_ms"} once time advances, or the last seen."""
+    import vlc
+
+    inst = vlc.Instance("--vout=dummy", "--aout=dummy", "--no-video-title-show", "--quiet")
+    player = inst.media_player_new()
+    player.set_media(inst.media_new(url))
+    player.play()
+    first = None
+    deadline = time.monotonic() + seconds + 10
+    out = {"state": None, "time_ms": 0}
+    try:
+        while time.monotonic() < deadline:
+            state = player.get_state()
+            t = player.get_time()
+            out = {"state": str(state), "time_ms": t}
+            if state in (vlc.State.Error,):
+                break
+            if state == vlc.State.Playing and t > 0:
+                if first is None:
+                    first = t
+                elif t - first >= 1500:
+                    out["advanced_ms"] = t - first
+                    break
+            time.sleep(0.2)
+    finally:
+        player.stop()
+        player.release()
+        inst.release()
+    return out
