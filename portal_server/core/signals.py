@@ -14,7 +14,8 @@ content_unpublished = _signals.signal("content-unpublished")
 feedback_changed = _signals.signal("feedback-changed")
 #: sender=meeting id; kwargs: region_code, state ("live" | "ended").
 meeting_state_changed = _signals.signal("meeting-state-changed")
-#: sender=alert id; kwargs: region_codes, state ("active" | "cancelled" | "expired").
+#: sender=alert id; kwargs: region_codes, state ("active" | "cancelled" | "expired"; also "pending_approval",
+#: "rejected", and "superseded" for an alert replaced by a CAP Update, which is sent as a new "active" alert).
 alert_changed = _signals.signal("alert-changed")
 #: sender=terminal serial; kwargs: region_code.
 terminal_bound = _signals.signal("terminal-bound")

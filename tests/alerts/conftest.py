@@ -17,9 +17,10 @@ REGION_CODES = None
 
 
 @pytest.fixture(autouse=True)
-def _alerts_env(app):
+def _alerts_env(request):
     """No speech synthesis unless a test asks for it (espeak-ng takes a second per alert); afterwards
     every retained alert of the test is cleared: the broker is shared by the tests of this worker."""
+    app = request.getfixturevalue("any_db_app" if "any_db_app" in request.fixturenames else "app")
     app.config["ALERTS_SPEECH"] = False
     yield
     from portal_server.alerts.models import AlertRegion

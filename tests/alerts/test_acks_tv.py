@@ -95,7 +95,10 @@ def test_tv_portal_lists_and_acks_the_alerts_of_its_box(app, client, auth, box):
     assert client.post(f"/api/v1/alerts/{mine['id']}/ack", headers=hdr).status_code == 409
     # History: the village's own and the city's, newest first, not the other village's.
     hist = queries.history_for_region(V001)
-    assert [h["headline"] for h in hist] == ["东河村山洪预警", "全市停水通知"]
+    assert [h["headline"] for h in hist][:2] == ["东河村山洪预警", "全市停水通知"]
+    assert "东岭村预警" not in [h["headline"] for h in hist]
+    assert len(hist) == 5  # and the demo city's past alerts of the village and the city
+    assert queries.history_for_region(V001, limit=1) == hist[:1]
     assert hist[0]["status"] == "cancelled"
     safety = affairs_queries.alert_history(region_by_code(V001))
     assert safety == [{k: h[k] for k in ("headline", "severity", "event", "status", "sent_at")} for h in hist]
