@@ -105,3 +105,19 @@ def vlc_plays(url: str, seconds: float = 6.0) -> dict:
         player.release()
         inst.release()
     return out
+
+
+def box_serials(village: str) -> list[str]:
+    """Serials of the household boxes of ``village`` (demo seed order)."""
+    from sqlalchemy import select
+
+    from portal_server.core.db import session
+    from portal_server.core.regions import region_by_code
+    from portal_server.core.terminals import Terminal
+
+    region = region_by_code(village)
+    serials = list(session.scalars(select(Terminal.serial).where(Terminal.region_id == region.id,
+                                                                 Terminal.kind == "household")
+                                   .order_by(Terminal.serial)))
+    session.remove()
+    return serials

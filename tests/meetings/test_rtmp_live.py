@@ -48,7 +48,7 @@ def test_push_goes_live_plays_and_becomes_a_replay(app, client, auth, rtmp_stack
         assert all(1.0 <= s.duration <= 3.0 for s in pl.segments)
         first_seq, first_last = pl.media_sequence or 0, pl.segments[-1].uri
         # A second encoder on the live key is refused; the first goes on.
-        second = push(rtmp_stack["rtmp"], key, seconds=5)
+        second = push(rtmp_stack["rtmp"], key, seconds=3)
         assert second.wait(15) != 0
         assert _api(client, auth, mid)["status"] == "live"
         # VLC plays the live stream (media time advances).
@@ -80,7 +80,7 @@ def test_wrong_or_out_of_window_key_is_refused_and_nothing_recorded(app, client,
     hls_root = app.config["SETTINGS"].hls_dir / "meetings"
     later = make_meeting(client, auth, start_in=dt.timedelta(hours=3))
     for key in ("not-a-meeting-key", later["stream_key"]):
-        enc = push(rtmp_stack["rtmp"], key, seconds=5)
+        enc = push(rtmp_stack["rtmp"], key, seconds=3)
         assert enc.wait(15) != 0, "nginx admitted a stream it should refuse"
     assert _api(client, auth, later["id"])["status"] == "scheduled"
     assert not (hls_root / str(later["id"])).exists()
