@@ -7,13 +7,13 @@ from sqlalchemy import func, select
 from portal_server.core.db import session
 
 from . import operations as ops
-from .models import Channel
+from .models import Programme
 
 
 def seed(ctx) -> None:
-    """Idempotent: only when no channel exists yet."""
-    if session.scalar(select(func.count()).select_from(Channel)):
-        return
+    """Idempotent: missing channels are added; the week is filled only when no programme exists."""
     n = ops.ensure_standard_channels([v.code for v in ctx.villages])
-    ctx.count("channels", n)
-    ctx.count("programmes", ops.fill_demo_week())
+    if n:
+        ctx.count("channels", n)
+    if not session.scalar(select(func.count()).select_from(Programme)):
+        ctx.count("programmes", ops.fill_demo_week())

@@ -9,8 +9,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal_server.core.db import session, utcnow
-from portal_server.meetings.models import Meeting, aware
-from portal_server.core.regions import Region
+from portal_server.meetings import queries as meeting_queries
+from portal_server.meetings.models import aware
 
 from . import xmltv
 from .models import Channel, Programme
@@ -60,11 +60,7 @@ def programmes(start: dt.datetime, end: dt.datetime, channel_ids: list[str] | No
             "start": aware(s), "stop": aware(e)} for xid, num, title, desc, cat, s, e in session.execute(q)]
     # Meetings: programmes of their village hall's channel (a town's meetings go on the city channel).
     numbers = dict(session.execute(select(Channel.xmltv_id, Channel.number)).all())
-    mq = (select(Meeting.id, Meeting.title, Meeting.agenda, Meeting.starts_at, Meeting.ends_at, Meeting.status,
-                 Meeting.replay_ready, Region.code, Region.level, Region.name)
-          .join(Region, Region.id == Meeting.region_id)
-          .where(Meeting.status != "cancelled", Meeting.starts_at < end, Meeting.ends_at > start))
-    for mid, title, agenda, s, e, status, replay, code, level, rname in session.execute(mq):
+    for mid, title, agenda, s, e, status, replay, code, level, rname in meeting_queries.guide_rows(start, end):
         xid = village_channel_id(code) if level == "village" else CITY_ID
         if xid not in numbers or (channel_ids is not None and xid not in channel_ids):
             continue
@@ -116,6 +112,5 @@ def live_meeting_url(xmltv_id: str) -> str | None:
     ch = session.scalar(select(Channel).where(Channel.xmltv_id == xmltv_id))
     if ch is None or ch.kind != "village":
         return None
-    m = session.scalar(select(Meeting).join(Region, Region.id == Meeting.region_id)
-                       .where(Region.code == ch.region_code, Meeting.status == "live"))
+    m = meeting_queries.live_in_region(ch.region_code)
     return f"/hls/meetings/{m.id}/live.m3u8" if m else None

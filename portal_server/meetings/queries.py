@@ -140,3 +140,21 @@ def meeting_to_dict(m: Meeting, staff: bool = False, household_id: int | None = 
                  window={"from": iso(start), "until": iso(end)}, hls_mode=m.hls_mode,
                  ffmpeg_restarts=m.ffmpeg_restarts, created_by=m.created_by)
     return d
+
+
+def guide_rows(start: dt.datetime, end: dt.datetime) -> list[tuple]:
+    """For the programme guide: (id, title, agenda, starts_at, ends_at, status, replay_ready,
+    region code, region level, region name) of meetings overlapping [start, end), not cancelled."""
+    from portal_server.core.regions import Region
+    q = (select(Meeting.id, Meeting.title, Meeting.agenda, Meeting.starts_at, Meeting.ends_at, Meeting.status,
+                Meeting.replay_ready, Region.code, Region.level, Region.name)
+         .join(Region, Region.id == Meeting.region_id)
+         .where(Meeting.status != "cancelled", Meeting.starts_at < end, Meeting.ends_at > start))
+    return list(session.execute(q))
+
+
+def live_in_region(region_code: str) -> Meeting | None:
+    """The live meeting of exactly this region (a village hall's channel plays it)."""
+    from portal_server.core.regions import Region
+    return session.scalar(select(Meeting).join(Region, Region.id == Meeting.region_id)
+                          .where(Region.code == region_code, Meeting.status == "live"))

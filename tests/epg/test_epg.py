@@ -1,0 +1,85 @@
+"""The programme guide: XMLTV valid against the shipped XMLTV DTD (lxml), +0800 times, meetings as
+programmes, M3U tvg-id = XMLTV channel id, now/next, a village hall channel following its meeting."""
+from __future__ import annotations
+
+import datetime as dt
+
+from lxml import etree
+
+from epg import xmltv
+from portal_server.core.db import session
+from portal_server.meetings import operations as mops, queries as mqueries
+from tests.meetings.conftest import V001, box_serials, make_meeting
+
+
+def test_xmltv_is_valid_and_lists_the_meeting(client, auth):
+    m = make_meeting(client, auth, title="村民议事会（修路）", start_in=dt.timedelta(hours=2))
+    r = client.get("/epg/xmltv.xml")
+    assert r.status_code == 200 and r.mimetype == "application/xml"
+    doc = etree.fromstring(r.data)
+    dtd = etree.DTD(open(xmltv.DTD_PATH, "rb"))
+    assert dtd.validate(doc), dtd.error_log.filter_from_errors()
+    assert xmltv.validate(r.data) == []
+    progs = doc.findall("programme")
+    assert len(doc.findall("channel")) >= 88 and len(progs) > 100
+    assert all(p.get("start").endswith(" +0800") and p.get("stop").endswith(" +0800") for p in progs)
+    mine = [p for p in progs if "村民议事会（修路）" in p.findtext("title")]
+    assert len(mine) == 1 and mine[0].get("channel") == f"v{V001}.qingshan"
+    start = dt.datetime.fromisoformat(m["starts_at"])
+    assert mine[0].get("start") == start.strftime("%Y%m%d%H%M%S") + " +0800"
+    assert mine[0].findtext("category") == "社区会议"
+    # Every programme's channel is declared.
+    ids = {c.get("id") for c in doc.findall("channel")}
+    assert {p.get("channel") for p in progs} <= ids
+
+
+def test_an_invalid_document_is_caught_by_the_dtd():
+    bad = b'<?xml version="1.0"?><tv><programme channel="x"><title>t</title></programme></tv>'
+    assert xmltv.validate(bad)  # start is required
+
+
+def test_m3u_tvg_ids_match_xmltv_channels(client, box):
+    ids = {c.get("id") for c in etree.fromstring(client.get("/epg/xmltv.xml").data).findall("channel")}
+    entries = xmltv.decode_m3u(client.get("/epg/channels.m3u").get_data(as_text=True))
+    assert len(entries) >= 88
+    assert all(e["tvg-id"] in ids for e in entries)
+    assert all(e["url"].startswith("http") for e in entries)
+    # A box gets the city and county channels and only its own village hall.
+    serial = box_serials(V001)[0]
+    mine = xmltv.decode_m3u(client.get("/epg/channels.m3u", headers=box(serial)).get_data(as_text=True))
+    halls = [e for e in mine if e["tvg-id"].startswith("v")]
+    assert [e["tvg-id"] for e in halls] == [f"v{V001}.qingshan"]
+    assert {e["tvg-id"] for e in mine} >= {"qingshan.city", "relay1.qingshan"}
+
+
+def test_now_next_and_the_village_hall_channel_follows_its_meeting(client, auth, box):
+    m = make_meeting(client, auth, title="两委会议", start_in=dt.timedelta(minutes=-10))
+    serial = box_serials(V001)[0]
+    r = client.get("/api/v1/epg/now-next", headers=box(serial)).get_json()
+    chans = {c["id"]: c for c in r["items"]}
+    city = chans["qingshan.city"]
+    assert city["now"] and city["next"]
+    assert dt.datetime.fromisoformat(city["now"]["start"]) <= dt.datetime.now(dt.timezone.utc) < \
+        dt.datetime.fromisoformat(city["now"]["stop"])
+    hall = chans[f"v{V001}.qingshan"]
+    assert hall["now"]["meeting_id"] == m["id"] and "两委会议" in hall["now"]["title"]
+    assert client.get(f"/epg/live/v{V001}.qingshan.m3u8").status_code == 404
+    session.remove()
+    mops.admit_publish(mqueries.meeting_by_id(m["id"]).stream_key, "1")
+    session.commit()
+    r = client.get(f"/epg/live/v{V001}.qingshan.m3u8")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/hls/meetings/{m['id']}/live.m3u8")
+    assert client.get("/api/v1/epg/now-next").status_code == 401
+    assert client.get("/epg/xmltv.xml?days=99").status_code == 400
+
+
+def test_xmltv_round_trip_keeps_times():
+    from zoneinfo import ZoneInfo
+    tz = ZoneInfo("Asia/Shanghai")
+    start = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
+    doc = xmltv.encode_xmltv([{"id": "a.b", "name": "频道", "number": 1, "url": "http://x/a.m3u8"}],
+                             [{"channel": "a.b", "start": start, "stop": start + dt.timedelta(hours=1), "title": "新闻"}], tz)
+    assert xmltv.validate(doc) == []
+    back = xmltv.decode_xmltv(doc)
+    assert back["programmes"][0]["start"] == start and back["programmes"][0]["title"] == "新闻"
+    assert b'start="20261123190000 +0800"' in doc
