@@ -96,10 +96,10 @@ def review_problem(user: User, c: Content) -> str | None:
     if not user.has_role("reviewer"):
         return "approving needs the reviewer role"
     work = c.work_version
+    if user.id == c.author_id or (work is not None and user.username == work.created_by):
+        return "an author never approves their own item"
     if work is None:
         return None
-    if user.id == c.author_id or user.username == work.created_by:
-        return "an author never approves their own item"
     for code, path in zip(*_codes_paths(work)):
         if not _in(path, user):
             return f"target region {code} is outside your scope"

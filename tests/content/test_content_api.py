@@ -271,3 +271,27 @@ def test_workflow_on_sqlite_and_postgresql(any_db_app):
     session.commit()
     assert ids(V001, mine=mine) == [b.id, a.id]
     assert ops.publish_due(utcnow() + dt.timedelta(days=2)) == 1
+
+
+def test_tv_items_takes_the_same_few_queries_for_many_items(app, publish):
+    from sqlalchemy import event
+
+    from portal_server.core import db
+
+    def count(fn):
+        n = [0]
+        listener = lambda *a: n.__setitem__(0, n[0] + 1)
+        event.listen(db.engine(), "before_cursor_execute", listener)
+        try:
+            session.expire_all()
+            fn()
+        finally:
+            event.remove(db.engine(), "before_cursor_execute", listener)
+        return n[0]
+
+    few = count(lambda: queries.tv_items(V002))
+    for n in range(12):
+        publish("v002-editor", "town01-reviewer", [V002], title=f"第{n}条")
+    many = count(lambda: queries.tv_items(V002))
+    assert len(queries.tv_items(V002)) >= 12
+    assert many <= few + 1 and many <= 8, (few, many)   # no query per item (N+1)
