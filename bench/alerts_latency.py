@@ -153,13 +153,17 @@ def main():
                 seen = wait_all_seen(fleet, str(aid), n)
                 missing["ours"] += n - len(seen)
                 ours += [ts - t_ret for ts in seen.values()]
-                acked_in = None
+                acked_in, acked = None, 0
                 deadline = t_ret + 30
                 while time.time() < deadline:
-                    if s.get(f"{web}/api/v1/alerts/{aid}", headers=h, timeout=30).json()["acked"] >= n:
+                    acked = s.get(f"{web}/api/v1/alerts/{aid}", headers=h, timeout=30).json()["acked"]
+                    if acked >= n:
                         acked_in = time.time() - t_ret
                         break
                     time.sleep(0.1)
+                if acked_in is None:
+                    print(f"round {rnd + 1}: only {acked}/{n} acks counted after 30 s; sim sent "
+                          f"{len(fleet.alert_seen.get(str(aid), {}))}")
                 ack_times.append(acked_in if acked_in is not None else float("inf"))
                 print(f"round {rnd + 1} ours:  POST took {(t_ret - t0) * 1000:.0f} ms, received by {len(seen)}/{n}, "
                       f"p50 {pct([x for x in seen.values()], 50) - t_ret:.3f} s, all acks counted in "
