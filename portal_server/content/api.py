@@ -46,11 +46,10 @@ class ReasonIn(BaseModel):
 
 def _load(content_id: int) -> Content:
     c = queries.get(content_id)
-    if c is None or not ops.can_read(g.user, c):
-        # Outside the caller's scope is indistinguishable from absent: no probing of ids.
-        if c is not None:
-            raise forbidden(f"content {content_id} is outside your scope")
+    if c is None:
         raise not_found(f"content {content_id}")
+    if not ops.can_read(g.user, c):
+        raise forbidden(f"content {content_id} is outside your scope")
     return c
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 
 from portal_server.core.accounts import User
 from portal_server.core.db import session, utcnow

@@ -30,6 +30,9 @@ ROLES = ("editor", "reviewer")
 PER_PAGE = 30
 ACTION_NAMES = {"submit": "提交审核", "approve": "审核通过", "reject": "退回修改", "withdraw": "撤回下线",
                 "edit": "编辑"}
+AUDIT_NAMES = {"content.create": "新建草稿", "content.edit": "修改", "content.submit": "提交审核",
+               "content.approve": "审核通过", "content.reject": "退回修改", "content.publish": "发布到电视",
+               "content.withdraw": "撤回下线", "content.expire": "到期下线", "content.media_add": "上传文件"}
 VERSION_STATUS_NAMES = {"draft": "草稿", "submitted": "待审核", "approved": "已通过", "rejected": "已退回",
                         "superseded": "已被新版本取代"}
 
@@ -50,7 +53,7 @@ def _local(ts: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 def _names():
     return {"SECTION_NAMES": SECTION_NAMES, "SECTIONS": SECTIONS, "STATUS_NAMES": STATUS_NAMES,
             "STATUSES": STATUSES, "TAG_NAMES": TAG_NAMES, "TAGS": TAGS, "ACTION_NAMES": ACTION_NAMES,
-            "VERSION_STATUS_NAMES": VERSION_STATUS_NAMES, "local": _local}
+            "VERSION_STATUS_NAMES": VERSION_STATUS_NAMES, "AUDIT_NAMES": AUDIT_NAMES, "local": _local}
 
 
 def home_card(user):

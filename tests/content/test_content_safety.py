@@ -1,5 +1,4 @@
 """Hostile HTML is stripped at save; the audit trail holds every step and verifies."""
-import pytest
 
 from portal_server.content import queries
 from portal_server.core import audit

@@ -10,7 +10,7 @@ from portal_server.content import operations as ops, queries
 from portal_server.content.models import STATUSES
 from portal_server.core.accounts import create_user, user_by_username
 from portal_server.core.api import ApiError
-from portal_server.core.db import session, utcnow
+from portal_server.core.db import utcnow
 from portal_server.core.regions import region_by_code
 
 from .conftest import V001, V002
