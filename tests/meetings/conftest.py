@@ -121,3 +121,15 @@ def box_serials(village: str) -> list[str]:
                                    .order_by(Terminal.serial)))
     session.remove()
     return serials
+
+
+def fresh(fn):
+    """``fn()`` on fresh rows, never keeping SQLite's write lock (every transaction takes it) from
+    the live server's threads and the HLS job."""
+    from portal_server.core.db import session
+
+    session.remove()
+    try:
+        return fn()
+    finally:
+        session.remove()
