@@ -160,7 +160,7 @@ def main():
                     if acked >= n:
                         acked_in = time.time() - t_ret
                         break
-                    time.sleep(0.1)
+                    time.sleep(0.25)
                 if acked_in is None:
                     print(f"round {rnd + 1}: only {acked}/{n} acks counted after 30 s; sim sent "
                           f"{len(fleet.alert_seen.get(str(aid), {}))}")

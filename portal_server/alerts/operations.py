@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 
 from flask import current_app
@@ -351,18 +352,70 @@ def record_ack(alert_id: int, serial: str, ts: float | None = None) -> bool | No
     return None if n == -1 else bool(n)
 
 
+class AckBatcher:
+    """Acks from the ingest, counted in Redis in pipelined batches: a city-wide alert brings 10,000 acks
+    within a second or two, and one round trip each was the bottleneck (bench/alerts_latency.py)."""
+
+    def __init__(self, client, interval_s: float = 0.05):
+        self.client, self.interval_s = client, interval_s
+        self.pending: list[tuple[int, str, float]] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="alerts-acks")
+        self.thread.start()
+
+    def add(self, alert_id: int, serial: str) -> None:
+        with self.lock:
+            self.pending.append((alert_id, serial, time.time()))
+        self.wake.set()
+
+    def flush(self) -> int:
+        with self.lock:
+            batch, self.pending = self.pending, []
+        if batch:
+            script = self.client.register_script(_ACK_SCRIPT)
+            pipe = self.client.pipeline(transaction=False)
+            for alert_id, serial, ts in batch:
+                script(keys=[LIVE_KEY, ACKS_KEY.format(alert_id)],
+                       args=[str(alert_id), serial, f"{ts:.3f}", ACKS_TTL_S], client=pipe)
+            pipe.execute()
+        return len(batch)
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait()
+            time.sleep(self.interval_s)  # gather the burst
+            self.wake.clear()
+            try:
+                self.flush()
+            except Exception:  # Redis down: the box acks again when it shows the alert next time
+                log.warning("alerts: a batch of acks was not counted", exc_info=True)
+
+
+_batchers: dict[tuple[int, str], AckBatcher] = {}
+_batchers_lock = threading.Lock()
+
+
+def _batcher() -> AckBatcher:
+    import os
+    url = current_app.config["SETTINGS"].redis_url
+    key = (os.getpid(), url)
+    with _batchers_lock:
+        if key not in _batchers:
+            _batchers[key] = AckBatcher(core_redis.client(url))
+    return _batchers[key]
+
+
 def on_box_acked(serial, kind=None, id=None, ok=True, **_kw) -> None:
-    """Receiver of ``box_acked`` (sent by the MQTT ingest for every ack a box publishes)."""
+    """Receiver of ``box_acked`` (sent by the MQTT ingest for every ack a box publishes): queued for
+    the next Redis batch (never a database write here)."""
     if kind != "alert" or not ok:
         return
     try:
         alert_id = int(str(id))
     except (TypeError, ValueError):
         return
-    try:
-        record_ack(alert_id, serial)
-    except Exception:  # Redis down: the box will ack again when it shows the alert next time
-        log.warning("alerts: ack of %s for %s not counted", serial, alert_id, exc_info=True)
+    _batcher().add(alert_id, serial)
 
 
 def redis_acks(alert_id: int) -> dict[str, float]:
