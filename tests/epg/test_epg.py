@@ -83,3 +83,14 @@ def test_xmltv_round_trip_keeps_times():
     back = xmltv.decode_xmltv(doc)
     assert back["programmes"][0]["start"] == start and back["programmes"][0]["title"] == "新闻"
     assert b'start="20261123190000 +0800"' in doc
+
+
+def test_titles_with_markup_and_control_characters_stay_valid():
+    from zoneinfo import ZoneInfo
+    start = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
+    doc = xmltv.encode_xmltv([{"id": 'a"b<', "name": "A & B", "number": 1, "url": "http://x/?a=1&b=2"}],
+                             [{"channel": 'a"b<', "start": start, "stop": start + dt.timedelta(hours=1),
+                               "title": "<b>新闻</b>\x01 & 天气", "desc": "x\x0by"}], ZoneInfo("Asia/Shanghai"))
+    assert xmltv.validate(doc) == []
+    back = xmltv.decode_xmltv(doc)
+    assert back["programmes"][0]["title"] == "<b>新闻</b> & 天气" and back["channels"][0]["id"] == 'a"b<'
