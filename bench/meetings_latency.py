@@ -1,0 +1,159 @@
+"""Live meetings: latency at the edge with 2 s segments, and 720p30 transcoding speed on one core.
+
+1. Latency. A real nginx-rtmp (the `make run` config) calls the app's on_publish; the app's HLS
+   job runs ffmpeg; an encoder pushes testsrc + sine at real time (-re) for BENCH_PUSH_S seconds.
+   Every 0.5 s the live playlist is read: edge = now − end of the newest segment by its
+   EXT-X-PROGRAM-DATE-TIME; latency = edge + what the player holds back (hls.js on the boxes plays
+   liveSyncDurationCount = 2 target durations = 4 s behind the edge). The program date-times are
+   stamped by our ffmpeg at ingest, so the encoder's own buffering and the RTMP hop are not in
+   the figure (the encoder's media clock cannot stand in: nginx-rtmp rebases timestamps for each
+   player that joins). Goal (issue 8): under 8 s.
+2. Transcoding. The job's transcode command (ffmpeg-python, libx264 veryfast → 720p30 High 4.1 +
+   AAC, 2 s HLS segments) on a 20 s 720p30 testsrc file, pinned to one core (taskset -c 0): media
+   seconds per wall second (×). Goal: ≥ 1.0× (keeps up in real time). The limit printed next to
+   it is the copy path (no encoding) on the same input.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from portal_server import stack  # noqa: E402
+
+PUSH_S = int(os.environ.get("BENCH_PUSH_S", 30))
+PLAYER_HOLD_S = 2 * 2  # hls.js liveSyncDurationCount (2) × target duration (2 s)
+GOAL_LATENCY_S = 8.0
+
+
+def wait_port(port, proc=None):
+    for _ in range(300):
+        if stack.port_in_use(port):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"process exited before opening port {port}")
+        time.sleep(0.05)
+    raise SystemExit(f"port {port} did not open")
+
+
+def latency(tmp: Path) -> dict:
+    import m3u8
+    from werkzeug.serving import make_server
+
+    from portal_server.app import create_app
+    from portal_server.core import db
+    from portal_server.core.config import Settings
+
+    rtmp_port, app_port = stack.free_port(), stack.free_port()
+    settings = Settings(data_dir=tmp / "data", jobs_inline=True, secret_key="bench",
+                        rtmp_url=f"rtmp://127.0.0.1:{rtmp_port}/live", public_url=f"http://127.0.0.1:{app_port}",
+                        mqtt_url="mqtt://127.0.0.1:9")
+    db.upgrade(settings.database_url)
+    app = create_app(settings)
+    server = make_server("127.0.0.1", app_port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with app.app_context():
+        from portal_server.core.db import session, utcnow
+        from portal_server.core.regions import Region
+        from portal_server.meetings.models import Meeting
+
+        region = Region(code="990101001001", name="东河村", level="village", path="990101001001/")
+        session.add(region)
+        session.flush()
+        m = Meeting(title="基准测试会议", agenda="", region=region, region_path=region.path,
+                    starts_at=utcnow() - dt.timedelta(minutes=5), ends_at=utcnow() + dt.timedelta(hours=1),
+                    stream_key="benchkey0123456789", status="scheduled", created_by="bench", ffmpeg_restarts=0,
+                    replay_ready=False)
+        session.add(m)
+        session.commit()
+        mid = m.id
+    run_dir = tmp / "run"
+    conf = stack.write_nginx_rtmp(run_dir, settings, rtmp_port, app_port)
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run_dir)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    wait_port(rtmp_port, nginx)
+    live = settings.hls_dir / "meetings" / str(mid) / "live.m3u8"
+    t0 = time.time()
+    enc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+                            "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i",
+                            "sine=frequency=440:sample_rate=48000", "-t", str(PUSH_S), "-c:v", "libx264",
+                            "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-pix_fmt", "yuv420p",
+                            "-c:a", "aac", "-f", "flv", f"{settings.rtmp_url}/benchkey0123456789"])
+    first_live, edges = None, []
+    try:
+        while enc.poll() is None:
+            time.sleep(0.5)
+            if not live.exists():
+                continue
+            pl = m3u8.loads(live.read_text())
+            if not pl.segments:
+                continue
+            now = time.time()
+            first_live = first_live or now - t0
+            seg = pl.segments[-1]
+            end = seg.program_date_time.timestamp() + seg.duration
+            edges.append(now - end)
+    finally:
+        enc.wait(30)
+        time.sleep(3)
+        nginx.terminate()
+        nginx.wait(10)
+        server.shutdown()
+    steady = edges[len(edges) // 4:] or edges
+    return {"first_live_s": first_live, "edge_median": statistics.median(steady), "edge_max": max(steady),
+            "samples": len(steady)}
+
+
+def transcode_speed(tmp: Path) -> dict:
+    from streaming import hls
+
+    src = tmp / "src.flv"
+    media_s = 20
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", str(media_s),
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", "-c:a", "aac", str(src)], check=True)
+    out = {}
+    for mode in ("transcode", "copy"):
+        d = tmp / mode
+        d.mkdir()
+        info = None
+        if mode == "copy":
+            info = hls.InputInfo("h264", "High", 31, 1280, 720, 30.0, "aac", 2.0)
+        argv, got = hls.build_command(str(src), d, info)
+        assert got == mode
+        t = time.perf_counter()
+        subprocess.run(["taskset", "-c", "0", *argv], check=True)
+        out[mode] = media_s / (time.perf_counter() - t)
+    return out
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="ctv-bench-meetings-"))
+    try:
+        speed = transcode_speed(tmp)
+        lat = latency(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    total = lat["edge_median"] + PLAYER_HOLD_S
+    worst = lat["edge_max"] + PLAYER_HOLD_S
+    print(f"meetings live latency ({PUSH_S} s push, 2 s segments, {lat['samples']} samples in steady state; "
+          f"playlist live {lat['first_live_s']:.1f} s after the push started):")
+    print(f"  edge (now − end of newest segment by PROGRAM-DATE-TIME): median {lat['edge_median']:.2f} s, "
+          f"max {lat['edge_max']:.2f} s")
+    print(f"  latency = edge + player hold-back {PLAYER_HOLD_S} s: median {total:.2f} s, max {worst:.2f} s   "
+          f"goal < {GOAL_LATENCY_S:.0f} s   ratio to goal {total / GOAL_LATENCY_S:.2f}")
+    print(f"transcoding 720p30 testsrc → 720p30 H.264 High 4.1 + AAC HLS on one core: {speed['transcode']:.2f}× "
+          f"real time   goal ≥ 1.0×   (limit: copy path {speed['copy']:.0f}×; ratio {speed['transcode'] / speed['copy']:.3f})")
+    return 0 if total < GOAL_LATENCY_S and speed["transcode"] >= 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
