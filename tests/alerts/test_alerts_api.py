@@ -243,3 +243,10 @@ def test_two_live_alerts_on_one_region_cancelling_the_newer_restores_the_older(a
     client.post(f"/api/v1/alerts/{second['id']}/cancel", headers=auth.headers("v001-reviewer"))
     [(p, _r, _e)] = messages(sub(port, serial, secret, f"ctv/v1/region/{V001}/alert").stdout)
     assert p["id"] == first["id"]
+
+
+def test_openapi_documents_the_alert_endpoints(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert {"/api/v1/alerts", "/api/v1/alerts/{alert_id}", "/api/v1/alerts/{alert_id}.cap",
+            "/api/v1/alerts/{alert_id}/cancel", "/api/v1/alerts/{alert_id}/update"} <= set(doc["paths"])
+    assert "regions" in doc["components"]["schemas"]["AlertIn"]["properties"]
