@@ -107,7 +107,7 @@ def render_item(item: dict, region: dict, preview: bool = False) -> str:
 
     sec = BY_KEY.get(item["section"])
     return render_template("tv/item.html", region=region, section=sec, item=item,
-                           qr=item_qr(item["id"]), preview=preview, page_kind="item")
+                           qr=item_qr(item["id"], region["code"]), preview=preview, page_kind="item")
 
 
 def render_file(region: Region, name: str) -> tuple[str, str] | None:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
 from portal_server.core.db import session
+from portal_server.core.qr import qr_svg
 from portal_server.core.terminals import Terminal, terminal_for_token
 
 from . import snapshots
@@ -251,36 +252,29 @@ def _item_signer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="ctv-item-phone")
 
 
-def item_phone_url(item_id: int) -> str:
-    sig = _item_signer().dumps(item_id)
+def item_phone_url(item_id: int, region_code: str) -> str:
+    """A signed link to item ``item_id`` as boxes of ``region_code`` see it (the TV's QR code)."""
+    sig = _item_signer().dumps([item_id, region_code])
     return current_app.config["SETTINGS"].public_url.rstrip("/") + f"/m/item/{sig}"
 
 
-def qr_svg(data: str, size: int = 220) -> Markup:
-    import qrcode
-    import qrcode.image.svg
-
-    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
-    svg = img.to_string(encoding="unicode")
-    svg = re.sub(r'width="[^"]+" height="[^"]+"', f'width="{size}" height="{size}"', svg, count=1)
-    return Markup(svg)
-
-
-def item_qr(item_id: int) -> Markup:
-    return qr_svg(item_phone_url(item_id), 200)
+def item_qr(item_id: int, region_code: str) -> Markup:
+    return qr_svg(item_phone_url(item_id, region_code), 200)
 
 
 @m_bp.get("/item/<sig>")
 def phone_item(sig: str):
     """The same item on a phone (from the TV's QR code): selectable text, images, attachments."""
     try:
-        item_id = int(_item_signer().loads(sig))
+        item_id, region_code = _item_signer().loads(sig)
+        item_id = int(item_id)
     except (BadSignature, ValueError, TypeError):
         abort(404)
-    from portal_server.content import queries as content_queries
+    from portal_server.core.households import TAGS
 
-    c = content_queries.get(item_id)
-    it = content_queries.item_to_dict(c) if c is not None and c.status == "published" else None
+    # Exactly what that region's boxes may see now (an expired item is gone at once); the link was
+    # only shown to a household there, so items for any household tag of the region count.
+    it = snapshots.item_for(item_id, region_code, list(TAGS))
     if it is None:
         return render_template("tv/phone_item.html", item=None), 404
     return render_template("tv/phone_item.html", item=it)

@@ -5,12 +5,11 @@ orders) and light; writes go through the JSON API with XMLHttpRequest (ES5).
 """
 from __future__ import annotations
 
-import re
 
 from flask import Blueprint, abort, g, render_template, request, url_for
-from markupsafe import Markup
 
 from portal_server.core.auth import request_terminal
+from portal_server.core.qr import qr_svg
 
 from . import phone, queries
 from .models import CATEGORIES, CATEGORY_NAMES, STATUS_NAMES
@@ -51,16 +50,6 @@ def _terminal():
         abort(401)
     g.terminal = term
     return term
-
-
-def _qr_svg(data: str) -> Markup:
-    import qrcode
-    import qrcode.image.svg
-
-    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
-    svg = img.to_string(encoding="unicode")
-    svg = re.sub(r'width="[^"]+" height="[^"]+"', 'width="240" height="240"', svg, count=1)
-    return Markup(svg)
 
 
 def _render(template: str, **kw):
@@ -114,7 +103,7 @@ def order(order_id: int):
     if o is None or not queries.terminal_may_read(term, o):
         abort(404)
     return _render("feedback/tv_order.html", o=o, new=request.args.get("new") == "1",
-                   qr=_qr_svg(phone.order_link(o)) if o.status != "closed" else None,
+                   qr=qr_svg(phone.order_link(o), 240) if o.status != "closed" else None,
                    can_rate=o.status in ("replied", "closed") and o.rating is None)
 
 
@@ -138,9 +127,16 @@ def poll(poll_id: int):
 def state(terminal) -> dict:
     """Personal bits for the portal: how many replies wait for this household's rating."""
     rows = queries.household_orders(terminal.household_id, terminal.serial, limit=50)
-    return {"unrated_replies": sum(1 for o in rows if o.status in ("replied", "closed") and o.rating is None),
-            "open_orders": sum(1 for o in rows if o.status not in ("closed",)),
-            "open_polls": len(queries.polls_for_terminal(terminal))}
+    unrated = sum(1 for o in rows if o.status in ("replied", "closed") and o.rating is None)
+    polls = queries.polls_for_terminal(terminal)
+    open_polls = [p for p in polls if queries.household_vote(p, terminal.household_id) is None]
+    notices = []
+    if unrated:
+        notices.append({"text": f"您的反映有 {unrated} 条答复，请查看并评价", "url": "/tv/feedback/orders"})
+    if open_polls:
+        notices.append({"text": f"民意调查：{open_polls[0].title}", "url": f"/tv/feedback/polls/{open_polls[0].id}"})
+    return {"unrated_replies": unrated, "open_orders": sum(1 for o in rows if o.status not in ("closed",)),
+            "open_polls": len(polls), "notices": notices}
 
 
 def register_tv_hooks(app) -> None:

@@ -6,12 +6,11 @@ the same item on the phone, slot booking with the remote (booking code on screen
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from flask import Blueprint, abort, current_app, g, render_template, request
-from markupsafe import Markup
 
 from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+from portal_server.core.qr import qr_svg
 
 from . import operations as ops, queries
 
@@ -38,16 +37,6 @@ def terminal():
         abort(401)
     g.terminal = term
     return term
-
-
-def qr_svg(data: str, size: int = 220) -> Markup:
-    import qrcode
-    import qrcode.image.svg
-
-    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
-    svg = img.to_string(encoding="unicode")
-    svg = re.sub(r'width="[^"]+" height="[^"]+"', f'width="{size}" height="{size}"', svg, count=1)
-    return Markup(svg)
 
 
 def when(ts) -> str:

@@ -1,4 +1,4 @@
-/* The video page: HLS natively where the browser has it, hls.js (ES5 build) otherwise.
+/* The video page: hls.js (ES5 build) over Media Source Extensions, the browser's own HLS otherwise.
    OK pauses and plays; errors are told on screen and retried. ES5. */
 (function () {
   var P = window.TVPlayer = {};
@@ -10,10 +10,9 @@
     video.addEventListener('waiting', function () { say('正在缓冲……'); });
     video.addEventListener('ended', function () { say('播放结束　按返回键离开'); });
     function start() {
-      if (video.canPlayType && video.canPlayType('application/vnd.apple.mpegurl')) {
-        video.src = src;
-        video.play();
-      } else if (window.Hls && window.Hls.isSupported()) {
+      /* hls.js wherever Media Source Extensions exist (the same behaviour on every box);
+         the browser's own HLS only where there is no MSE. */
+      if (window.Hls && window.Hls.isSupported()) {
         hls = new window.Hls({liveSyncDurationCount: 2, maxBufferLength: 10});
         hls.on(window.Hls.Events.ERROR, function (ev, data) {
           if (!data.fatal) { return; }

@@ -72,6 +72,16 @@
     for (var i = 0; i < list.length; i++) { if (list[i] === focused) { return i; } }
     return 0;
   }
+  /* What names an element across page loads (the index alone moves when personal parts load late). */
+  function focusKey(el) {
+    if (!el) { return ''; }
+    return el.id || el.getAttribute('data-section') || el.getAttribute('data-href') || el.getAttribute('data-ok') || '';
+  }
+  function findByKey(list, key) {
+    if (!key) { return null; }
+    for (var i = 0; i < list.length; i++) { if (focusKey(list[i]) === key) { return list[i]; } }
+    return null;
+  }
 
   /* ---- focus and spatial movement ---- */
   TV.focused = function () { return focused; };
@@ -129,7 +139,7 @@
   TV.go = function (url, push) {
     if (push !== false) {
       var s = readStack();
-      s.push({u: here(), f: focusIndex(), p: TV.pageNo || 0});
+      s.push({u: here(), f: focusIndex(), k: focusKey(focused), p: TV.pageNo || 0});
       writeStack(s);
     }
     TV.status('');
@@ -395,7 +405,7 @@
       writeStack(s);
       if (TV.onRestore) { TV.onRestore(top.p || 0); }
       list = focusables();
-      first = list[top.f] || null;
+      first = findByKey(list, top.k) || list[top.f] || null;
     }
     if (!first) {
       for (var i = 0; i < list.length; i++) {

@@ -156,10 +156,12 @@ def test_the_phone_continues_the_same_item(tv_client, publish, client):
     assert "<svg" in page and "用手机扫码" in page
     from stb_app.views import item_phone_url
 
-    url = item_phone_url(cid)
+    url = item_phone_url(cid, V001)
     r = client.get(url[url.index("/m/"):])
     assert r.status_code == 200 and "十二月五日集中学习" in text(r)
     assert client.get("/m/item/forged").status_code == 404
+    other = item_phone_url(cid, V002)          # a link for a village the item was not meant for
+    assert client.get(other[other.index("/m/"):]).status_code == 404
 
 
 def test_page_weights(tv_client, publish):

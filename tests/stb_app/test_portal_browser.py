@@ -13,9 +13,25 @@ SHOTS = os.environ.get("CTV_SHOTS", "/tmp/tv-shots")
 
 #: Checks every page: the focused element is visible with an obvious style; no visible element's
 #: box (clipped by scrolling containers) leaves the 5% safe area; no rendered text under 24 px.
-PAGE_CHECK = """() => {
+PAGE_CHECK = r"""() => {
   const safe = {l: 64 - 0.5, t: 36 - 0.5, r: 1216 + 0.5, b: 684 + 0.5};
   const problems = [];
+  // WCAG contrast of an element's text against the first opaque background behind it
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const contrast = (el) => {
+    let bg = null;
+    for (let p = el; p; p = p.parentElement) {
+      const c = rgb(getComputedStyle(p).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) { bg = c.slice(0, 3); break; }
+    }
+    bg = bg || [255, 255, 255];
+    const a = lum(rgb(getComputedStyle(el).color).slice(0, 3)), b = lum(bg);
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  };
   const f = document.querySelectorAll('.focusable.focused');
   if (f.length !== 1) problems.push('focused elements: ' + f.length);
   const clipOf = (el) => {
@@ -46,6 +62,7 @@ PAGE_CHECK = """() => {
       problems.push('outside safe area: ' + el.tagName + '.' + el.className + ' ' + JSON.stringify(b));
     const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
     if (own && parseFloat(cs.fontSize) < 24) problems.push('text under 24px: ' + el.tagName + ' ' + cs.fontSize + ' ' + el.textContent.slice(0, 20));
+    if (own && contrast(el) < 4.5) problems.push('contrast ' + contrast(el).toFixed(2) + ': ' + el.textContent.slice(0, 20));
   }
   return problems;
 }"""
@@ -106,7 +123,7 @@ def test_every_section_with_the_remote_alone(live_server, tv_page, publish):
         press(page, "Escape")
         wait_url(page, "/home.html")
         assert focused(page, "data-section") == key         # and on the home screen too
-        press(page, *["ArrowLeft"] * 3, "ArrowUp")          # back to the first tile
+        press(page, *(["ArrowUp"] if i >= 4 else []), *["ArrowLeft"] * 3)   # back to the first tile
         assert focused(page, "data-section") == "party"
 
 
@@ -217,3 +234,36 @@ def test_an_emergency_alert_takes_the_screen_until_ok_and_is_acknowledged(live_s
     assert client.post(f"/api/v1/alerts/{alert_id}/cancel", headers=auth.headers("town01-reviewer")).status_code == 200
     session.remove()
     page.wait_for_selector("#alert-banner", state="hidden", timeout=12000)
+
+
+def test_the_video_page_plays_hls_ok_pauses_back_leaves(live_server, tv_page, app):
+    """A real HLS VOD made by ffmpeg, played by the page's player (hls.js on Chromium)."""
+    import subprocess
+
+    out = app.config["SETTINGS"].hls_dir / "tvtest"
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25", "-f", "lavfi",
+                    "-i", "sine=frequency=440", "-t", "8", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+                    "yuv420p", "-g", "50", "-c:a", "aac", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
+                    str(out / "index.m3u8")], check=True, timeout=60)
+    page = tv_page
+    page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
+    wait_url(page, "/home.html")
+    page.goto(live_server + "/tv/play?src=/hls/tvtest/index.m3u8&title=测试视频&back=/tv/section/live")
+    page.wait_for_function("() => document.getElementById('video').currentTime > 1", timeout=20000)
+    assert "正在播放" in page.inner_text("#osd-state")
+    page.screenshot(path=f"{SHOTS}/player.png")
+    press(page, "Enter")
+    assert page.evaluate("document.getElementById('video').paused") is True
+    assert "已暂停" in page.inner_text("#osd-state")
+    press(page, "Enter")
+    page.wait_for_function("() => !document.getElementById('video').paused", timeout=5000)
+    press(page, "Backspace")
+    wait_url(page, "/s-live.html")
+
+
+def test_the_player_refuses_foreign_schemes(tv_client):
+    c = tv_client(BOX_V001)
+    assert c.get("/tv/play?src=javascript:alert(1)").status_code == 404
+    assert c.get("/tv/play?src=/hls/x/index.m3u8&back=javascript:alert(1)").status_code == 200
+    assert "javascript:" not in c.get("/tv/play?src=/hls/x/index.m3u8&back=javascript:alert(1)").get_data(as_text=True)
