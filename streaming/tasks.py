@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -50,11 +51,31 @@ def start_live(meeting_id: int) -> None:
         t.start()
         return
     from portal_server.core import jobs
+    jobs.enqueue("streaming.tasks:spawn_supervisor", meeting_id, queue_name="media",
+                 job_id=f"hls-meeting-{meeting_id}-{int(time.time())}", timeout_s=60)
+
+
+def spawn_supervisor(meeting_id: int) -> int:
+    """RQ job (media queue): start the meeting's supervisor as its own process and return its pid.
+
+    The supervisor holds ffmpeg for hours; inside the RQ worker it would block every other job
+    (one worker runs one job at a time) and a second village's meeting would wait for the first.
+    So the job only launches it, detached, under a hard limit (``timeout``: the end of the
+    admission window plus a margin; the supervisor also stops ffmpeg at the window's end itself)."""
     m = meeting_queries.meeting_by_id(meeting_id)
     _start, end = meeting_queries.window(m)
     limit = max(60, int((end - utcnow()).total_seconds())) + JOB_MARGIN_S
-    jobs.enqueue("streaming.tasks:run_live", meeting_id, queue_name="media", job_id=f"hls-meeting-{meeting_id}-{int(time.time())}",
-                 timeout_s=limit)
+    settings = current_app.config["SETTINGS"]
+    log_path = settings.log_dir / f"supervisor-meeting-{meeting_id}.log"
+    env = dict(os.environ, COMMUNITV_DATA_DIR=str(settings.data_dir), COMMUNITV_DATABASE_URL=settings.database_url,
+               COMMUNITV_RTMP_URL=settings.rtmp_url, COMMUNITV_PUBLIC_URL=settings.public_url,
+               COMMUNITV_REDIS_URL=settings.redis_url, COMMUNITV_MQTT_URL=settings.mqtt_url)
+    with open(log_path, "a") as logf:
+        proc = subprocess.Popen(["timeout", "-k", "30", "-s", "INT", str(limit), sys.executable, "-m",
+                                 "streaming.supervise", str(meeting_id)], stdin=subprocess.DEVNULL, stdout=logf,
+                                stderr=logf, env=env, start_new_session=True)
+    log.info("hls meeting %s: supervisor pid %s (hard limit %s s)", meeting_id, proc.pid, limit)
+    return proc.pid
 
 
 def _thread_main(app, meeting_id: int) -> None:

@@ -76,35 +76,9 @@ def wait_for(fn, timeout: float, interval: float = 0.25, what: str = "condition"
 
 
 def vlc_plays(url: str, seconds: float = 6.0) -> dict:
-    """Play ``url`` with libVLC (dummy outputs): {"state", "time_ms"} once time advances, or the last seen."""
-    import vlc
-
-    inst = vlc.Instance("--vout=dummy", "--aout=dummy", "--no-video-title-show", "--quiet")
-    player = inst.media_player_new()
-    player.set_media(inst.media_new(url))
-    player.play()
-    first = None
-    deadline = time.monotonic() + seconds + 10
-    out = {"state": None, "time_ms": 0}
-    try:
-        while time.monotonic() < deadline:
-            state = player.get_state()
-            t = player.get_time()
-            out = {"state": str(state), "time_ms": t}
-            if state in (vlc.State.Error,):
-                break
-            if state == vlc.State.Playing and t > 0:
-                if first is None:
-                    first = t
-                elif t - first >= 1500:
-                    out["advanced_ms"] = t - first
-                    break
-            time.sleep(0.2)
-    finally:
-        player.stop()
-        player.release()
-        inst.release()
-    return out
+    """libVLC with dummy outputs plays ``url`` (streaming's playback probe)."""
+    from streaming.probe import plays
+    return plays(url, seconds)
 
 
 def box_serials(village: str) -> list[str]:

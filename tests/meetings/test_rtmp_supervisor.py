@@ -1,0 +1,45 @@
+"""The production path of the HLS job: on_publish queues a job on the media queue, a real RQ worker
+runs it, the job starts the supervisor as its own process; ffmpeg killed while the encoder still
+publishes is restarted and the recording continues after a discontinuity."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+
+import pytest
+
+from portal_server.meetings import queries
+
+from .conftest import fresh, make_meeting, push, wait_for
+
+pytestmark = [pytest.mark.xdist_group("rtmp")]
+
+
+def test_supervisor_process_restarts_a_lost_ffmpeg(app, client, auth, rtmp_stack):
+    from portal_server.core import jobs
+
+    settings = app.config["SETTINGS"]
+    settings.jobs_inline = False  # as in production: the job goes through Redis to a worker
+    m = make_meeting(client, auth, start_in=dt.timedelta(minutes=-5))
+    out = settings.hls_dir / "meetings" / str(m["id"])
+    enc = push(rtmp_stack["rtmp"], m["stream_key"], seconds=22)
+    try:
+        wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).status == "live"), 10, what="live")
+        fresh(lambda: jobs.work(app, burst=True))  # runs the queued spawn job, then returns
+        first = wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).ffmpeg_pid), 15, what="ffmpeg pid")
+        wait_for(lambda: (out / "live.m3u8").exists() and (out / "live.m3u8").read_text().count(".ts") >= 1, 15,
+                 what="first segment")
+        os.kill(first, signal.SIGKILL)
+        second = wait_for(lambda: fresh(lambda: (lambda x: x.ffmpeg_pid if x.ffmpeg_pid not in (None, first) else None)(
+            queries.meeting_by_id(m["id"]))), 10, what="a restarted ffmpeg")
+        assert second != first
+        before = (out / "record.m3u8").read_text().count(".ts")
+        wait_for(lambda: (out / "record.m3u8").read_text().count(".ts") >= before + 2, 12, what="segments after restart")
+        assert fresh(lambda: queries.meeting_by_id(m["id"]).ffmpeg_restarts) >= 1
+        assert fresh(lambda: queries.meeting_by_id(m["id"]).status) == "live"
+    finally:
+        enc.wait(40)
+    wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).replay_ready), 30, what="replay")
+    replay = (out / "replay.m3u8").read_text()
+    assert "#EXT-X-DISCONTINUITY" in replay and replay.rstrip().endswith("#EXT-X-ENDLIST")
