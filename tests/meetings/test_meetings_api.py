@@ -207,3 +207,19 @@ def test_a_broker_that_is_down_never_fails_the_meeting(app, client, auth):
     assert time.monotonic() - t0 < 0.5
     t.join(10)
     assert queries.meeting_by_id(m["id"]).status == "live"
+
+
+def test_openapi_lists_the_meetings_and_stream_endpoints(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    paths = doc["paths"]
+    for p in ("/api/v1/meetings", "/api/v1/meetings/{meeting_id}", "/api/v1/streams/on_publish",
+              "/api/v1/streams/on_publish_done", "/api/v1/meetings/{meeting_id}/motions/{motion_id}/vote",
+              "/api/v1/epg/now-next"):
+        assert p in paths, p
+    assert "requestBody" in paths["/api/v1/meetings"]["post"]
+
+
+def test_stream_callbacks_come_from_the_local_nginx_only(client):
+    r = client.post("/api/v1/streams/on_publish", data={"app": "live", "name": "x"},
+                    environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert r.status_code == 403

@@ -5,7 +5,7 @@
   var cfg = window.MEETING, video = document.getElementById('video');
   var NAMES = { yes: '赞成', no: '反对', abstain: '弃权' };
   var KEY_CHOICE = { green: 'yes', red: 'no', yellow: 'abstain' };
-  var motion = null, ended = false, hls = null;
+  var motion = null, ended = false, hls = null, started = cfg.status === 'live' || cfg.mode === 'replay';
 
   function playing() {
     var p = video.play();
@@ -54,7 +54,11 @@
         showMotion(null);
         message('会议已结束，回放稍后可在“往期回放”中观看');
       }
-      if (data.status === 'live') { showMotion(data.motion); }
+      if (data.status === 'scheduled') { message('会议还没有开始，开始后这里自动播放'); }
+      if (data.status === 'live') {
+        if (!started) { started = true; message(''); start(cfg.src); }
+        showMotion(data.motion);
+      }
     });
   }
   function vote(choice) {
@@ -75,7 +79,7 @@
     if (cfg.mode === 'live' && KEY_CHOICE[key]) { vote(KEY_CHOICE[key]); return true; }
     return false;
   };
-  start(cfg.src);
+  if (started) { start(cfg.src); }
   if (cfg.mode === 'live') {
     TV.request('POST', '/api/v1/meetings/' + cfg.id + '/attend', {}, function () {});
     poll();
