@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, redirect, request
+from flask import Blueprint, Response, g, redirect, request
+from pydantic import BaseModel, Field
 
-from portal_server.core.api import bad_request, make_blueprint, not_found
-from portal_server.core.auth import request_terminal, user_or_terminal
+from portal_server.core import audit
+from portal_server.core.api import bad_request, body, iso, make_blueprint, not_found
+from portal_server.core.auth import api_user_required, request_terminal, user_or_terminal
 
-from . import queries
+from . import operations as ops, queries
 
 bp = Blueprint("epg", __name__, url_prefix="/epg")
 api_bp = make_blueprint("epg_api", __name__, "/epg")
@@ -88,3 +90,57 @@ def programmes():
     return {"items": items, "total": len(items), "page": 1, "per_page": len(items)}
 
 
+
+
+class ChannelIn(BaseModel):
+    xmltv_id: str = Field(max_length=64)
+    number: int = Field(ge=1, le=9999)
+    name: str = Field(min_length=1, max_length=64)
+    #: relay (a county channel relayed by URL) or city.
+    kind: str = Field(default="relay", max_length=8)
+    stream_url: str = Field(default="", max_length=512)
+
+
+class ProgrammeIn(BaseModel):
+    channel: str = Field(max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+    starts_at: str
+    ends_at: str
+    description: str = Field(default="", max_length=2000)
+    category: str = Field(default="", max_length=32)
+
+
+@api_bp.post("/channels")
+@api_user_required("noc")
+@body(ChannelIn)
+def add_channel(data: ChannelIn):
+    """Add a channel (e.g. a county channel relayed by its stream URL); admins and the NOC."""
+    from portal_server.core.db import session
+    ch = ops.add_channel(g.user, data.xmltv_id, data.number, data.name, data.kind, data.stream_url)
+    session.commit()
+    return {"id": ch.xmltv_id, "number": ch.number, "name": ch.name, "kind": ch.kind,
+            "url": queries.channel_url(ch)}, 201
+
+
+@api_bp.post("/programmes")
+@api_user_required("noc", "editor")
+@body(ProgrammeIn)
+def add_programme(data: ProgrammeIn):
+    """Add a programme to a city or relayed channel (meetings become programmes by themselves)."""
+    from sqlalchemy import select
+
+    from portal_server.core.api import parse_ts
+    from portal_server.core.db import session
+
+    from .models import Channel
+    ch = session.scalar(select(Channel).where(Channel.xmltv_id == data.channel))
+    if ch is None:
+        raise not_found(f"channel {data.channel}")
+    if ch.kind == "village":
+        raise bad_request("a village hall channel shows its meetings; schedule a meeting instead", field="channel")
+    start, end = parse_ts(data.starts_at, "starts_at"), parse_ts(data.ends_at, "ends_at")
+    p = ops.add_programme(ch, data.title, start, end, data.description, data.category)
+    session.flush()
+    audit.record("epg.programme_add", "programme", p.id, None, actor=g.user.username, channel=ch.xmltv_id)
+    session.commit()
+    return {"id": p.id, "channel": ch.xmltv_id, "title": p.title, "start": iso(p.starts_at), "stop": iso(p.ends_at)}, 201

@@ -94,3 +94,25 @@ def test_titles_with_markup_and_control_characters_stay_valid():
     assert xmltv.validate(doc) == []
     back = xmltv.decode_xmltv(doc)
     assert back["programmes"][0]["title"] == "<b>新闻</b> & 天气" and back["channels"][0]["id"] == 'a"b<'
+
+
+def test_noc_adds_a_relayed_county_channel_and_its_programme(client, auth):
+    h = auth.headers("noc")
+    r = client.post("/api/v1/epg/channels", headers=h, json={"xmltv_id": "relay3.qingshan", "number": 13,
+                    "name": "青山县公共频道", "kind": "relay", "stream_url": "http://10.0.0.8/live/ch3.m3u8"})
+    assert r.status_code == 201 and r.get_json()["url"] == "http://10.0.0.8/live/ch3.m3u8"
+    assert client.post("/api/v1/epg/channels", headers=h, json={"xmltv_id": "bad id", "number": 14, "name": "x",
+                       "kind": "relay", "stream_url": "http://x/"}).status_code == 400
+    assert client.post("/api/v1/epg/channels", headers=h, json={"xmltv_id": "relay4.qingshan", "number": 14,
+                       "name": "x", "kind": "relay"}).status_code == 400  # a relay needs its URL
+    assert client.post("/api/v1/epg/channels", headers=auth.headers("v001-editor"), json={}).status_code == 403
+    start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    r = client.post("/api/v1/epg/programmes", headers=h, json={"channel": "relay3.qingshan", "title": "县域新闻",
+                    "starts_at": start.isoformat(), "ends_at": (start + dt.timedelta(minutes=30)).isoformat()})
+    assert r.status_code == 201
+    doc = client.get("/epg/xmltv.xml").data
+    assert xmltv.validate(doc) == []
+    assert b'channel="relay3.qingshan"' in doc and "县域新闻".encode() in doc
+    entries = xmltv.decode_m3u(client.get("/epg/channels.m3u").get_data(as_text=True))
+    assert {"tvg-id": "relay3.qingshan", "url": "http://10.0.0.8/live/ch3.m3u8"}.items() <= \
+        next(e for e in entries if e["tvg-id"] == "relay3.qingshan").items()
