@@ -154,6 +154,7 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
             if utcnow() >= hard_end:
                 log.warning("hls meeting %s: window over, stopping ffmpeg (hard limit)", meeting_id)
                 _stop(proc)
+                facts["window_over"] = True
                 break
             if now - last_check >= 1.0:
                 last_check = now
@@ -176,7 +177,7 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
                 continue
         if _status(meeting_id) == "live":
             m = meeting_queries.meeting_by_id(meeting_id)
-            meeting_ops.end(m, "ffmpeg_lost")
+            meeting_ops.end(m, "window_over" if facts.get("window_over") else "ffmpeg_lost")
             session.commit()
         break
     facts.update(finalize(meeting_id))

@@ -43,3 +43,30 @@ def test_supervisor_process_restarts_a_lost_ffmpeg(app, client, auth, rtmp_stack
     wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).replay_ready), 30, what="replay")
     replay = (out / "replay.m3u8").read_text()
     assert "#EXT-X-DISCONTINUITY" in replay and replay.rstrip().endswith("#EXT-X-ENDLIST")
+
+
+def test_ffmpeg_is_stopped_at_the_end_of_the_window(app, client, auth, rtmp_stack):
+    """The hard limit: the encoder goes on publishing, but at the end of the admission window the
+    supervisor stops ffmpeg, ends the meeting and closes the recording."""
+    from portal_server.core.db import session, utcnow
+
+    m = make_meeting(client, auth, start_in=dt.timedelta(minutes=-5))
+
+    def shrink():  # the window (end + 2 h) closes 9 s from now
+        row = queries.meeting_by_id(m["id"])
+        row.ends_at = utcnow() - dt.timedelta(hours=2) + dt.timedelta(seconds=9)
+        session.commit()
+    fresh(shrink)
+    enc = push(rtmp_stack["rtmp"], m["stream_key"], seconds=20)
+    try:
+        wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).status == "live"), 8, what="live")
+        row = wait_for(lambda: fresh(lambda: (lambda x: x if x.status == "ended" else None)(
+            queries.meeting_by_id(m["id"]))), 16, what="ended at the window's end")
+        assert enc.poll() is None  # the encoder was still publishing
+        assert row.ended_at is not None
+    finally:
+        enc.kill()
+        enc.wait(10)
+    wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).replay_ready), 20, what="replay")
+    from portal_server.core.audit import events_for
+    assert any(e.action == "meeting.ended" and "window_over" in e.detail for e in fresh(lambda: events_for("meeting", m["id"])))
