@@ -2,7 +2,17 @@
    channel ± or moving past the last row turns the page. ES5. */
 (function () {
   var rows = [], page = 0;
-  function perPage() { return TV.simple() ? 5 : 8; }
+  var SAFE_H = 648, BELOW = 34 + 36 + 34;   /* pager, status line and key hints under the list */
+  /* At most 8 rows (5 in large-text mode), and never more than fit above the hints. */
+  function perPage() {
+    var cap = TV.simple() ? 5 : 8;
+    if (!rows.length) { return cap; }
+    var keep = rows[0].style.display;
+    rows[0].style.display = '';
+    var h = rows[0].offsetHeight + 8, top = document.getElementById('list').offsetTop;
+    rows[0].style.display = keep;
+    return Math.max(1, Math.min(cap, Math.floor((SAFE_H - BELOW - top) / h)));
+  }
   function pages() { return Math.max(1, Math.ceil(rows.length / perPage())); }
   function show(p, focusLast) {
     var n = perPage();
