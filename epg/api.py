@@ -10,9 +10,14 @@ from pydantic import BaseModel, Field
 
 from portal_server.core import audit
 from portal_server.core.api import bad_request, body, iso, make_blueprint, not_found
-from portal_server.core.auth import api_user_required, request_terminal, user_or_terminal
+from portal_server.core.auth import (
+    api_user_required,
+    request_terminal,
+    user_or_terminal,
+)
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 
 bp = Blueprint("epg", __name__, url_prefix="/epg")
 api_bp = make_blueprint("epg_api", __name__, "/epg")
@@ -76,7 +81,6 @@ def now_next():
 @user_or_terminal
 def programmes():
     """Programmes of one ``channel`` (xmltv id) for ``days`` (1–7) from today."""
-    from portal_server.core.api import iso
     cid = request.args.get("channel")
     if not cid:
         raise bad_request("give ?channel=", field="channel")

@@ -97,7 +97,7 @@ def add_programme(channel: Channel, title: str, starts_at: dt.datetime, ends_at:
     if ends_at <= starts_at:
         raise bad_request("ends_at must be after starts_at", field="ends_at")
     p = Programme(channel_id=channel.id, title=title.strip()[:200], description=description, category=category,
-                  starts_at=starts_at.astimezone(dt.timezone.utc), ends_at=ends_at.astimezone(dt.timezone.utc))
+                  starts_at=starts_at.astimezone(dt.UTC), ends_at=ends_at.astimezone(dt.UTC))
     session.add(p)
     return p
 

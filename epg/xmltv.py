@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from lxml import etree
-from xml.sax.saxutils import escape
 
 DTD_PATH = Path(__file__).with_name("xmltv.dtd")
 
@@ -33,7 +33,7 @@ def parse_xmltv_time(value: str) -> dt.datetime:
         stamp, _, off = value.strip().partition(" ")
         base = dt.datetime.strptime(stamp[:14], "%Y%m%d%H%M%S")
         if not off:
-            return base.replace(tzinfo=dt.timezone.utc)
+            return base.replace(tzinfo=dt.UTC)
         return dt.datetime.strptime(stamp[:14] + off, "%Y%m%d%H%M%S%z")
     except ValueError as e:
         raise ProtocolError(f"bad XMLTV time {value!r}") from e
@@ -60,7 +60,7 @@ def _time_formatter(tz: ZoneInfo):
         if off is None:
             local = ts.astimezone(tz)
             off = offsets[hour] = (local.utcoffset(), local.strftime("%z"))
-        t = ts.astimezone(dt.timezone.utc).replace(tzinfo=None) + off[0]
+        t = ts.astimezone(dt.UTC).replace(tzinfo=None) + off[0]
         return f"{t.year:04d}{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d} {off[1]}"
 
     return fmt

@@ -24,7 +24,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal_server.core.db import session, utcnow
-from portal_server.meetings import operations as meeting_ops, queries as meeting_queries
+from portal_server.meetings import operations as meeting_ops
+from portal_server.meetings import queries as meeting_queries
 from portal_server.meetings.models import Meeting
 
 from . import hls

@@ -5,10 +5,15 @@ from flask import g, request
 from pydantic import BaseModel, Field
 
 from portal_server.core.api import body, make_blueprint, not_found, paginate, parse_ts
-from portal_server.core.auth import api_user_required, terminal_required, user_or_terminal
+from portal_server.core.auth import (
+    api_user_required,
+    terminal_required,
+    user_or_terminal,
+)
 from portal_server.core.db import session
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 from .models import CHOICE_KEYS, Motion
 
 bp = make_blueprint("meetings_api", __name__)

@@ -23,7 +23,7 @@ def aware(ts: dt.datetime | None) -> dt.datetime | None:
     """SQLite gives naive datetimes back: they are UTC."""
     if ts is None:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 class Meeting(Base):
@@ -69,7 +69,7 @@ class Meeting(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     region: Mapped[Region] = relationship()
-    motions: Mapped[list["Motion"]] = relationship(back_populates="meeting", order_by="Motion.id")
+    motions: Mapped[list[Motion]] = relationship(back_populates="meeting", order_by="Motion.id")
 
 
 class Motion(Base):

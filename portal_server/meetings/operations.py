@@ -23,7 +23,7 @@ from portal_server.core.db import session, utcnow
 from portal_server.core.regions import region_by_code
 
 from . import queries
-from .models import CHOICES, Attendance, Meeting, Motion, Vote, aware
+from .models import CHOICES, Attendance, Meeting, Motion, Vote
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def schedule(user, title: str, region_code: str, starts_at: dt.datetime | None, 
     if ends_at <= utcnow():
         raise bad_request("ends_at is in the past", field="ends_at")
     m = Meeting(title=title, agenda=(agenda or "").strip(), region=region, region_path=region.path,
-                starts_at=starts_at.astimezone(dt.timezone.utc), ends_at=ends_at.astimezone(dt.timezone.utc),
+                starts_at=starts_at.astimezone(dt.UTC), ends_at=ends_at.astimezone(dt.UTC),
                 stream_key=secrets.token_urlsafe(18), status="scheduled", created_by=user.username,
                 ffmpeg_restarts=0, replay_ready=False)
     session.add(m)
@@ -79,7 +79,7 @@ def update(user, m: Meeting, title: str, agenda: str, starts_at, ends_at) -> Mee
     if starts_at is None or ends_at is None or ends_at <= starts_at or ends_at - starts_at > MAX_DURATION:
         raise bad_request("ends_at must be after starts_at (at most 12 hours)", field="ends_at")
     m.title, m.agenda = title.strip(), (agenda or "").strip()
-    m.starts_at, m.ends_at = starts_at.astimezone(dt.timezone.utc), ends_at.astimezone(dt.timezone.utc)
+    m.starts_at, m.ends_at = starts_at.astimezone(dt.UTC), ends_at.astimezone(dt.UTC)
     session.flush()
     signals.meeting_state_changed.send(m.id, region_code=m.region.code, state="scheduled")
     audit.record("meeting.update", "meeting", m.id, m.region.code, actor=user.username, title=m.title)

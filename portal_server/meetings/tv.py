@@ -5,8 +5,6 @@ Video plays through hls.js (vendored ES5 build): Chromium on the boxes has no na
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, abort, current_app, g, render_template, request
 
 from portal_server.core.auth import TERMINAL_COOKIE, request_terminal

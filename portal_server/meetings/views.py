@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -14,7 +25,8 @@ from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 from .models import CHOICE_NAMES, STATUS_NAMES, Motion, aware
 
 bp = Blueprint("meetings_staff", __name__, url_prefix="/admin/meetings", template_folder="templates")

@@ -8,7 +8,8 @@ from lxml import etree
 
 from epg import xmltv
 from portal_server.core.db import session
-from portal_server.meetings import operations as mops, queries as mqueries
+from portal_server.meetings import operations as mops
+from portal_server.meetings import queries as mqueries
 from tests.meetings.conftest import V001, box_serials, make_meeting
 
 
@@ -59,7 +60,7 @@ def test_now_next_and_the_village_hall_channel_follows_its_meeting(client, auth,
     chans = {c["id"]: c for c in r["items"]}
     city = chans["qingshan.city"]
     assert city["now"] and city["next"]
-    assert dt.datetime.fromisoformat(city["now"]["start"]) <= dt.datetime.now(dt.timezone.utc) < \
+    assert dt.datetime.fromisoformat(city["now"]["start"]) <= dt.datetime.now(dt.UTC) < \
         dt.datetime.fromisoformat(city["now"]["stop"])
     hall = chans[f"v{V001}.qingshan"]
     assert hall["now"]["meeting_id"] == m["id"] and "两委会议" in hall["now"]["title"]
@@ -76,7 +77,7 @@ def test_now_next_and_the_village_hall_channel_follows_its_meeting(client, auth,
 def test_xmltv_round_trip_keeps_times():
     from zoneinfo import ZoneInfo
     tz = ZoneInfo("Asia/Shanghai")
-    start = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.UTC)
     doc = xmltv.encode_xmltv([{"id": "a.b", "name": "频道", "number": 1, "url": "http://x/a.m3u8"}],
                              [{"channel": "a.b", "start": start, "stop": start + dt.timedelta(hours=1), "title": "新闻"}], tz)
     assert xmltv.validate(doc) == []
@@ -87,7 +88,7 @@ def test_xmltv_round_trip_keeps_times():
 
 def test_titles_with_markup_and_control_characters_stay_valid():
     from zoneinfo import ZoneInfo
-    start = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.UTC)
     doc = xmltv.encode_xmltv([{"id": 'a"b<', "name": "A & B", "number": 1, "url": "http://x/?a=1&b=2"}],
                              [{"channel": 'a"b<', "start": start, "stop": start + dt.timedelta(hours=1),
                                "title": "<b>新闻</b>\x01 & 天气", "desc": "x\x0by"}], ZoneInfo("Asia/Shanghai"))
@@ -106,7 +107,7 @@ def test_noc_adds_a_relayed_county_channel_and_its_programme(client, auth):
     assert client.post("/api/v1/epg/channels", headers=h, json={"xmltv_id": "relay4.qingshan", "number": 14,
                        "name": "x", "kind": "relay"}).status_code == 400  # a relay needs its URL
     assert client.post("/api/v1/epg/channels", headers=auth.headers("v001-editor"), json={}).status_code == 403
-    start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     r = client.post("/api/v1/epg/programmes", headers=h, json={"channel": "relay3.qingshan", "title": "县域新闻",
                     "starts_at": start.isoformat(), "ends_at": (start + dt.timedelta(minutes=30)).isoformat()})
     assert r.status_code == 201

@@ -17,7 +17,7 @@ V002 = "990101001002"
 
 def make_meeting(client, auth, user="v001-editor", region=V001, start_in=dt.timedelta(minutes=10),
                  length=dt.timedelta(hours=1), title="村民议事会", **extra):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     r = client.post("/api/v1/meetings", headers=auth.headers(user),
                     json={"title": title, "region_code": region, "starts_at": (now + start_in).isoformat(),
                           "ends_at": (now + start_in + length).isoformat(), "agenda": "一、道路硬化\n二、群众提问",

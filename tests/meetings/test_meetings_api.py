@@ -11,13 +11,14 @@ import time
 import pytest
 
 from portal_server.core.db import session
-from portal_server.meetings import operations as ops, queries
+from portal_server.meetings import operations as ops
+from portal_server.meetings import queries
 
 from .conftest import V001, V002, box_serials, make_meeting
 
-MINE = lambda i: box_serials(V001)[i]  # noqa: E731
-OTHER = lambda: box_serials(V002)[0]  # noqa: E731
-NOW = lambda: dt.datetime.now(dt.timezone.utc)  # noqa: E731
+MINE = lambda i: box_serials(V001)[i]
+OTHER = lambda: box_serials(V002)[0]
+NOW = lambda: dt.datetime.now(dt.UTC)
 
 
 def _fresh():
@@ -148,7 +149,7 @@ def test_attendance_from_heartbeats(app, client, auth):
     _go_live(m["id"])
     r = core_redis.client()
     now = time.time()
-    hb = lambda playing: json.dumps({"uptime_s": 100, "fw": "1.0", "cpu": 5, "mem_free_kb": 1000,  # noqa: E731
+    hb = lambda playing: json.dumps({"uptime_s": 100, "fw": "1.0", "cpu": 5, "mem_free_kb": 1000,
                                      "playing": playing, "page": "/tv/", "ts": int(now)})
     r.zadd(presence.LASTSEEN, {MINE(0): now, MINE(1): now, MINE(2): now, OTHER(): now})
     r.set(presence.HB + MINE(0), hb(f"http://127.0.0.1:8000/hls/meetings/{m['id']}/live.m3u8"))

@@ -10,7 +10,8 @@ from flask import g
 
 from portal_server.core.audit import events_for
 from portal_server.core.db import session
-from portal_server.meetings import operations as ops, queries
+from portal_server.meetings import operations as ops
+from portal_server.meetings import queries
 
 from .conftest import V001, V002, box_serials
 

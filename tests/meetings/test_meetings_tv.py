@@ -10,7 +10,8 @@ import pytest
 from pyjsparser import parse
 
 from portal_server.core.db import session
-from portal_server.meetings import operations as ops, queries
+from portal_server.meetings import operations as ops
+from portal_server.meetings import queries
 from tests.conftest import terminal_token
 
 from .conftest import V001, box_serials, fresh, make_meeting, push, wait_for
