@@ -12,6 +12,7 @@ playlist with a thumbnail when the encoder stops.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
 import os
 import signal
@@ -43,9 +44,6 @@ def start_live(meeting_id: int) -> None:
     settings = current_app.config["SETTINGS"]
     if settings.jobs_inline:
         app = current_app._get_current_object()
-        t = _threads.get(meeting_id)
-        if t is not None and t.is_alive():
-            return
         t = threading.Thread(target=_thread_main, args=(app, meeting_id), name=f"hls-meeting-{meeting_id}",
                              daemon=True)
         _threads[meeting_id] = t
@@ -122,6 +120,25 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     session.rollback()
+    # One supervisor per meeting: a resumed meeting's new job waits while the previous one is
+    # still closing the recording (or carries on itself, having seen the meeting live again).
+    lock = open(out_dir / ".supervisor.lock", "w")
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if _status(meeting_id) != "live" or utcnow() >= hard_end:
+                lock.close()
+                return {"skipped": "another supervisor holds the meeting"}
+            time.sleep(2)
+    try:
+        return _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s)
+    finally:
+        lock.close()
+
+
+def _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s) -> dict:
     url = settings.rtmp_url.rstrip("/") + "/" + key
     info = None
     deadline = time.monotonic() + 20

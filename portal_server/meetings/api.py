@@ -125,6 +125,16 @@ def vote(meeting_id: int, motion_id: int, data: VoteIn):
     return {"motion_id": motion_id, "choice": v.choice, "results": queries.results(motion)}
 
 
+@bp.post("/meetings/<int:meeting_id>/finish")
+@api_user_required(*MANAGE_ROLES)
+def finish(meeting_id: int):
+    """Close the meeting for good: it ends and its stream key is replaced (an encoder that
+    reconnects is refused; until then a dropped encoder may resume within the window)."""
+    m = ops.finish(g.user, _meeting_for_staff(meeting_id))
+    session.commit()
+    return queries.meeting_to_dict(m, staff=True)
+
+
 @bp.post("/meetings/<int:meeting_id>/attend")
 @terminal_required
 def attend(meeting_id: int):

@@ -118,17 +118,19 @@ def admit_publish(key: str, client_id: str, now: dt.datetime | None = None) -> M
     start, end = queries.window(m)
     if m.status == "cancelled":
         raise forbidden("the meeting was cancelled")
-    if m.status == "ended":
-        raise forbidden("the meeting has ended")
     if not (start <= now <= end):
         raise forbidden("outside the meeting's window (30 minutes before the start until 2 hours after the end)")
     if m.status == "live" and m.publisher_id and m.publisher_id != str(client_id):
         raise ApiError(403, "already_publishing", "someone is already publishing this meeting")
-    m.status, m.publisher_id = "live", str(client_id)
+    # An encoder that lost its uplink comes back with the same key: the meeting resumes (the
+    # recording continues after a discontinuity). Staff close a meeting for good with finish().
+    resumed = m.status == "ended"
+    m.status, m.publisher_id, m.ended_at = "live", str(client_id), None
     m.live_at = m.live_at or now
     session.flush()
     signals.meeting_state_changed.send(m.id, region_code=m.region.code, state="live")
-    audit.record("meeting.live", "meeting", m.id, m.region.code, actor="rtmp", client_id=str(client_id))
+    audit.record("meeting.live", "meeting", m.id, m.region.code, actor="rtmp", client_id=str(client_id),
+                 resumed=resumed)
     return m
 
 
@@ -154,6 +156,21 @@ def end(m: Meeting, reason: str) -> Meeting:
     session.flush()
     signals.meeting_state_changed.send(m.id, region_code=m.region.code, state="ended")
     audit.record("meeting.ended", "meeting", m.id, m.region.code, actor="rtmp", reason=reason)
+    return m
+
+
+def finish(user, m: Meeting) -> Meeting:
+    """Staff close the meeting for good: it ends (if live) and its stream key is replaced, so an
+    encoder still pushing, or reconnecting, is refused from now on."""
+    if not user.scope.covers(m.region):
+        raise forbidden("the meeting is outside your scope")
+    if m.status not in ("live", "ended"):
+        raise conflict("only a live or ended meeting can be finished")
+    if m.status == "live":
+        end(m, "finished")
+    m.stream_key = secrets.token_urlsafe(18)
+    session.flush()
+    audit.record("meeting.finish", "meeting", m.id, m.region.code, actor=user.username)
     return m
 
 

@@ -207,6 +207,20 @@ def cancel(meeting_id: int):
     return redirect(url_for("meetings_staff.show", meeting_id=m.id))
 
 
+@bp.post("/<int:meeting_id>/finish")
+@roles_required(*MANAGE)
+def finish(meeting_id: int):
+    m = _meeting(meeting_id)
+    try:
+        ops.finish(g.user, m)
+        session.commit()
+        flash("会议已结束，推流码已作废", "ok")
+    except ApiError as e:
+        session.rollback()
+        flash(e.message, "error")
+    return redirect(url_for("meetings_staff.show", meeting_id=m.id))
+
+
 @bp.post("/<int:meeting_id>/rotate-key")
 @roles_required(*MANAGE)
 def rotate_key(meeting_id: int):

@@ -23,6 +23,8 @@ def make_meeting(client, auth, user="v001-editor", region=V001, start_in=dt.time
                           "ends_at": (now + start_in + length).isoformat(), "agenda": "一、道路硬化\n二、群众提问",
                           **extra})
     assert r.status_code == 201, r.get_data(as_text=True)
+    from portal_server.core.db import session
+    session.remove()  # the request ran in the test's app context: release SQLite's write lock
     return r.get_json()
 
 

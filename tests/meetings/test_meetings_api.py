@@ -90,13 +90,17 @@ def test_admission_window_and_a_single_publisher(app, client, auth):
     ops.publish_done(key, "7")
     session.commit()
     assert queries.meeting_by_key(key).status == "ended"
-    with pytest.raises(ops.ApiError):
-        ops.admit_publish(key, "9", now=start)
-    session.rollback()
-    # The callback over HTTP: 403 for the ended meeting, nothing recorded.
-    r = client.post("/api/v1/streams/on_publish", data={"app": "live", "name": key, "clientid": "9"})
+    # The encoder lost its uplink and comes back within the window: the meeting resumes.
+    assert ops.admit_publish(key, "9", now=start).status == "live"
+    session.commit()
+    # Staff finish it for good: it ends and the old key is refused from now on.
+    r = client.post(f"/api/v1/meetings/{m['id']}/finish", headers=auth.headers("v001-editor"))
+    assert r.status_code == 200 and r.get_json()["status"] == "ended" and r.get_json()["stream_key"] != key
+    _fresh()
+    r = client.post("/api/v1/streams/on_publish", data={"app": "live", "name": key, "clientid": "10"})
     assert r.status_code == 403
     assert not (app.config["SETTINGS"].hls_dir / "meetings" / str(m["id"])).exists()
+    assert client.post(f"/api/v1/meetings/{m['id']}/finish", headers=auth.headers("v002-editor")).status_code == 404
 
 
 def _go_live(meeting_id):

@@ -70,3 +70,22 @@ def test_ffmpeg_is_stopped_at_the_end_of_the_window(app, client, auth, rtmp_stac
     wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).replay_ready), 20, what="replay")
     from portal_server.core.audit import events_for
     assert any(e.action == "meeting.ended" and "window_over" in e.detail for e in fresh(lambda: events_for("meeting", m["id"])))
+
+
+def test_an_encoder_that_drops_and_comes_back_resumes_the_meeting(app, client, auth, rtmp_stack):
+    m = make_meeting(client, auth, start_in=dt.timedelta(minutes=-5))
+    out = app.config["SETTINGS"].hls_dir / "meetings" / str(m["id"])
+    enc = push(rtmp_stack["rtmp"], m["stream_key"], seconds=10)
+    assert enc.wait(40) == 0
+    wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).replay_ready), 20, what="first replay")
+    first = (out / "replay.m3u8").read_text().count(".ts")
+    assert fresh(lambda: queries.meeting_by_id(m["id"]).status) == "ended"
+    enc = push(rtmp_stack["rtmp"], m["stream_key"], seconds=10)  # the uplink is back
+    try:
+        wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).status == "live"), 8, what="live again")
+    finally:
+        assert enc.wait(40) == 0
+    wait_for(lambda: fresh(lambda: (lambda x: x.status == "ended" and x.ffmpeg_pid is None)(queries.meeting_by_id(m["id"]))),
+             25, what="ended again")
+    replay = (out / "replay.m3u8").read_text()
+    assert replay.count(".ts") > first and "#EXT-X-DISCONTINUITY" in replay and "#EXT-X-ENDLIST" in replay

@@ -56,6 +56,7 @@
       }
       if (data.status === 'scheduled') { message('会议还没有开始，开始后这里自动播放'); }
       if (data.status === 'live') {
+        if (ended) { window.location.reload(); return; }  /* the encoder came back: play again */
         if (!started) { started = true; message(''); start(cfg.src); }
         showMotion(data.motion);
       }
