@@ -198,7 +198,7 @@ def _file_work_order(terminal: Terminal, hh: Household, task: CareTask):
     order, _ = fb.submit("elderly", f"【一键求助】{hh.address} 的独居老人通过电视一键求助，请立即电话联系或上门查看。",
                          True, channel="tv", actor=fb.Actor(terminal=terminal), region=hh.region,
                          household_id=hh.id, idem_owner=f"hh:{hh.id}",
-                         idempotency_key=f"care-help-{task.id}")
+                         idempotency_key=f"care-help-{task.id}", urgent=True)
     return order
 
 

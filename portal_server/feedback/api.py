@@ -27,6 +27,7 @@ class FeedbackIn(BaseModel):
     channel: str | None = Field(None, description='"hotline" for the 12345 centre; boxes may omit it')
     region_code: str | None = Field(None, description="village code (required for hotline/staff filings)")
     contact_phone: str | None = Field(None, max_length=20, description="caller's phone (stored encrypted)")
+    urgent: bool = Field(False, description="staff/hotline only: due the same day (紧急件)")
 
 
 class ActionIn(BaseModel):
@@ -57,8 +58,12 @@ def submit_from_request(data: FeedbackIn) -> tuple[WorkOrder, bool]:
             raise forbidden(f"region {region.code} is outside your scope")
         return ops.submit(data.category, data.content, data.callback, channel=channel, actor=actor(),
                           region=region, idem_owner=f"user:{user.id}",
-                          idempotency_key=data.idempotency_key, contact=data.contact_phone)
+                          idempotency_key=data.idempotency_key, contact=data.contact_phone,
+                          urgent=data.urgent)
     term = g.terminal
+    if data.urgent:
+        # A box's urgent call is the one-key 求助 of elderly care, which files its own order.
+        raise forbidden("only staff and the hotline mark an order urgent")
     if data.channel not in (None, "tv"):
         raise bad_request("a box files with channel tv", field="channel")
     region = term.region
@@ -120,14 +125,16 @@ def listing():
 
     from .models import WorkOrder as WO
     q = queries.visible_query(g.user)
-    if request.args.get("box") == "inbox":
+    inbox = request.args.get("box") == "inbox"
+    if inbox:
         q = select(WO).where(queries._desk_condition(g.user))
     status = request.args.get("status")
     if status:
         if status not in STATUSES:
             raise bad_request(f"unknown status {status!r}", field="status")
         q = q.where(WO.status == status)
-    q = q.order_by(WO.deadline_at, WO.id)
+    # The inbox puts urgent orders first, as the staff web does.
+    q = q.order_by(*((WO.urgent.desc(),) if inbox else ()), WO.deadline_at, WO.id)
     return jsonify(paginate(q, lambda o: queries.order_to_dict(o, with_events=False), session))
 
 
@@ -135,7 +142,7 @@ def listing():
 @user_or_terminal
 @body(ActionIn)
 def action(order_id: int, data: ActionIn):
-    """accept | assign (to) | escalate | return (reason) | reply (message) | close | reopen | rate (score) | follow_up.
+    """accept | assign (to) | escalate | return (reason) | reply (message) | close | reopen | rate (score) | follow_up | urgent.
 
     403 when the role or scope does not allow it, 409 (naming the state) when the state does not.
     """

@@ -5,7 +5,7 @@ import datetime as dt
 import json
 
 from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Integer, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal_server.core.db import Base, utcnow
@@ -33,7 +33,8 @@ LEVEL_NAMES = {"village": "村（社区）", "town": "镇（街道）", "city": 
 ACTION_NAMES = {"submit": "提交诉求", "accept": "受理", "assign": "转办", "escalate": "上报",
                 "return": "退回", "reply": "答复", "close": "办结", "reopen": "重新办理",
                 "rate": "评价", "supplement": "补充材料", "overdue": "超期提醒",
-                "supervise": "列为督办件", "follow_up": "回访"}
+                "supervise": "列为督办件", "follow_up": "回访",
+                "urgent": "标为紧急"}
 
 
 class WorkOrder(Base):
@@ -51,6 +52,9 @@ class WorkOrder(Base):
     content: Mapped[str] = mapped_column(Text, default="")
     #: The resident asked to be called back.
     callback: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Urgent (紧急件): due the same day at every desk; first in the inbox. Set by care's one-key
+    #: help, by the hotline/staff when filing, or by a handler later (action "urgent").
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: tv, phone, hotline, open311 or staff.
     channel: Mapped[str] = mapped_column(String(16))
     #: The filing household (boxes and QR phones); None for hotline/Open311 callers.

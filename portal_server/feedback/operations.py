@@ -36,7 +36,8 @@ MAX_PHOTOS = 3
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_SIDE = 1600
 STAFF_ACTIONS = ("accept", "assign", "escalate", "return", "reply", "close", "reopen")
-ACTIONS = STAFF_ACTIONS + ("rate", "follow_up")
+#: Marking an order urgent is a handler's step too, but not one of the loop's transitions.
+ACTIONS = STAFF_ACTIONS + ("rate", "follow_up", "urgent")
 
 
 # Who is acting ----------------------------------------------------------------------------
@@ -118,6 +119,8 @@ def allowed_actions(user: User, order: WorkOrder) -> list[str]:
         for a in STAFF_ACTIONS:
             if _state_problem(order, a) is None:
                 out.append(a)
+        if _state_problem(order, "urgent") is None:
+            out.append("urgent")
     if order.status == "closed" and order.follow_up == "due" and _can_follow_up(user, order):
         out.append("follow_up")
     return out
@@ -154,6 +157,10 @@ def _state_problem(order: WorkOrder, action: str) -> str | None:
             return f"order is in state {name} and this reply was already rated"
     elif action == "follow_up":
         ok = s == "closed" and order.follow_up == "due"
+    elif action == "urgent":
+        ok = s in OPEN and not order.urgent
+        if s in OPEN and not ok:
+            return f"order is in state {name} and is already urgent"
     else:
         return f"unknown action {action}"
     return None if ok else f"action {action} is not allowed: order is in state {name}"
@@ -184,7 +191,7 @@ def _after(order: WorkOrder, actor: Actor, action: str, note: str | None = None,
 
 def _restart_clock(order: WorkOrder, now: dt.datetime) -> None:
     order.clock_started_at = now
-    order.deadline_at = rules.deadline_for(order.category, now)
+    order.deadline_at = rules.deadline_for(order.category, now, urgent=bool(order.urgent))
     order.overdue_noted_at = None
 
 
@@ -217,10 +224,12 @@ def submit(category: str, content: str | None = "", callback: bool = False, *, c
            actor: Actor, region: Region | None = None, household_id: int | None = None,
            idem_owner: str, idempotency_key: str | None = None, contact: str | None = None,
            lat: float | None = None, lon: float | None = None, address: str | None = None,
-           ) -> tuple[WorkOrder, bool]:
+           urgent: bool = False) -> tuple[WorkOrder, bool]:
     """File an order routed to its village (or return the order a retried key already made).
 
-    Returns (order, created). The row is flushed; the caller commits before answering.
+    ``urgent`` orders are due the same day at every desk (care's one-key help; the hotline and
+    staff when they mark it: the caller checks who may). Returns (order, created). The row is
+    flushed; the caller commits before answering.
     """
     _validate_category(category)
     content = (content or "").strip()
@@ -240,7 +249,7 @@ def submit(category: str, content: str | None = "", callback: bool = False, *, c
                       submitted_by=actor.name, idem_owner=idem_owner, idempotency_key=idempotency_key,
                       contact_enc=crypto.encrypt(contact) if contact else None,
                       region_id=region.id, region_path=region.path, lat=lat, lon=lon, address=address,
-                      status="submitted", created_at=now, updated_at=now)
+                      urgent=bool(urgent), status="submitted", created_at=now, updated_at=now)
     order.region = region
     _set_desk(order, *_region_desk(region))
     _restart_clock(order, now)
@@ -262,7 +271,7 @@ def submit(category: str, content: str | None = "", callback: bool = False, *, c
         session.flush()
     order.code = "FK" + now.astimezone(rules.tz()).strftime("%Y%m%d") + f"{order.id:06d}"
     _after(order, actor, "submit", content or None, channel=channel, category=category,
-           callback=bool(callback))
+           callback=bool(callback), **({"urgent": True} if order.urgent else {}))
     return order, True
 
 
@@ -344,6 +353,9 @@ def act(order: WorkOrder, actor: Actor, action: str, *, to: str | None = None,
         elif order.status == "replied":
             _close(order, now)
             _after(order, actor, "close", f"居民评价{score}分，满意", score=score)
+    elif action == "urgent":
+        _mark_urgent(order, now)
+        _after(order, actor, "urgent", (reason or message or "").strip() or None)
     elif action == "follow_up":
         note = (message or reason or "").strip()
         if not note:
@@ -352,6 +364,17 @@ def act(order: WorkOrder, actor: Actor, action: str, *, to: str | None = None,
         order.follow_up_note = note
         _after(order, actor, "follow_up", note)
     return order
+
+
+def _mark_urgent(order: WorkOrder, now: dt.datetime) -> None:
+    """Urgent from now on: the current desk's deadline comes forward to the urgent one (never
+    later than it was); later desks get urgent deadlines through ``_restart_clock``."""
+    order.urgent = True
+    due = rules.deadline_for(order.category, now, urgent=True)
+    if due < _aware(order.deadline_at):
+        order.clock_started_at = now
+        order.deadline_at = due
+        order.overdue_noted_at = None
 
 
 def _close(order: WorkOrder, now: dt.datetime) -> None:

@@ -53,7 +53,7 @@ def order_to_dict(o: WorkOrder, with_events: bool = True, resident: bool = False
     """The API shape of INTERFACES §4 (residents get the same minus staff-only facts)."""
     out = {"id": o.id, "code": o.code, "status": o.status, "status_name": STATUS_NAMES.get(o.status),
            "category": o.category, "category_name": CATEGORY_NAMES.get(o.category),
-           "content": o.content, "callback": o.callback, "channel": o.channel,
+           "content": o.content, "callback": o.callback, "channel": o.channel, "urgent": bool(o.urgent),
            "region_code": o.region.code,
            "handler": {"level": o.handler_level, "code": o.handler_code},
            "handler_name": desk_name(o.handler_level, o.handler_code),
@@ -82,11 +82,12 @@ def _desk_condition(user: User):
 
 
 def inbox(user: User, include_done: bool = False, limit: int = 200) -> list[WorkOrder]:
-    """Orders at the desks this handler acts on, due soon first."""
+    """Orders at the desks this handler acts on: urgent ones first, then due soon first."""
     q = select(WorkOrder).where(_desk_condition(user))
     if not include_done:
         q = q.where(WorkOrder.status.in_(OPEN))
-    return list(session.scalars(q.order_by(WorkOrder.deadline_at, WorkOrder.id).limit(limit)))
+    return list(session.scalars(q.order_by(WorkOrder.urgent.desc(), WorkOrder.deadline_at, WorkOrder.id)
+                                .limit(limit)))
 
 
 def visible_query(user: User):
@@ -105,7 +106,8 @@ def supervised(user: User, limit: int = 200) -> list[WorkOrder]:
     q = visible_query(user).where(WorkOrder.status.in_(OPEN))
     if not user.department_code:
         q = q.where(WorkOrder.handler_code != user.region.code)
-    return list(session.scalars(q.order_by(WorkOrder.problem.desc(), WorkOrder.deadline_at).limit(limit)))
+    return list(session.scalars(q.order_by(WorkOrder.urgent.desc(), WorkOrder.problem.desc(),
+                                           WorkOrder.deadline_at).limit(limit)))
 
 
 def follow_ups(user: User) -> list[WorkOrder]:

@@ -75,7 +75,11 @@ def add_working_days(start: dt.datetime, days: int, zone: ZoneInfo | None = None
     return end.astimezone(dt.timezone.utc)
 
 
-def deadline_for(category: str, start: dt.datetime) -> dt.datetime:
+def deadline_for(category: str, start: dt.datetime, urgent: bool = False) -> dt.datetime:
+    """The deadline of a desk's clock started at ``start``: urgent orders get the "urgent" kind's
+    days (the same day by default) whatever their category."""
+    if urgent:
+        return add_working_days(start, int(_cfg("FEEDBACK_DEADLINE_DAYS", DEADLINE_DAYS)["urgent"]))
     return add_working_days(start, deadline_days(category))
 
 

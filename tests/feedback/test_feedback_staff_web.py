@@ -37,7 +37,7 @@ def test_order_page_shows_only_allowed_actions_and_form_acts(client, auth, file_
     staff_login("v001-handler")
     html = client.get(f"/admin/feedback/{oid}").get_data(as_text=True)
     forms = set(re.findall(r'data-action="(\w+)"', html.split('id="timeline"')[0]))
-    assert forms == {"accept", "assign", "escalate"}
+    assert forms == {"accept", "assign", "escalate", "urgent"}
     r = client.post(f"/admin/feedback/{oid}/action", data={"csrf_token": csrf_from(html), "action": "accept"})
     assert r.status_code == 302
     html = client.get(f"/admin/feedback/{oid}").get_data(as_text=True)
