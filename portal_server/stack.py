@@ -208,6 +208,9 @@ events {{ worker_connections 16384; multi_accept on; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
+    # Pages and scripts are UTF-8 (Chinese): say so, or clients guess Latin-1 for files nginx serves.
+    charset utf-8;
+    charset_types text/css text/plain text/xml application/javascript application/json;
     access_log off;
     sendfile on;
     tcp_nopush on;

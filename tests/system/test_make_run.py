@@ -62,6 +62,7 @@ def test_make_run_brings_up_a_healthy_seeded_city(running_stack):
     assert inst["total"] == 101
     login = requests.get(base + "/admin/login", timeout=5)
     assert login.status_code == 200 and "工作人员登录" in login.text
+    _tv_portal_through_nginx(base, logfile.parent / "var")
     # Redis goes away: /healthz says so by name.
     subprocess.run(["redis-cli", "-p", str(ports["redis"]), "shutdown", "nosave"], timeout=10)
     deadline = time.monotonic() + 20
@@ -85,3 +86,28 @@ def test_a_taken_port_is_named(tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert f"http port {port}" in r.stderr and "already in use" in r.stderr
+
+
+def _tv_portal_through_nginx(base, data_dir):
+    """A box's portal URL through the production path: the app checks the token once, then nginx
+    serves the village's page file behind secure_link (no Python), and refuses other villages."""
+    from itsdangerous import URLSafeSerializer
+
+    secret = (data_dir / "secret_key").read_text().strip()
+    token = URLSafeSerializer(secret, salt="ctv-terminal").dumps({"s": "CTV-HH-000001", "v": 1})
+    box = requests.Session()
+    r = box.get(base + "/tv/?token=" + token, allow_redirects=False, timeout=10)
+    assert r.status_code == 302 and r.headers["Location"] == "/tv/v/990101001001/home.html"
+    home = box.get(base + "/tv/v/990101001001/home.html", timeout=10)
+    assert home.status_code == 200 and "东河村" in home.text and 'data-section="party"' in home.text
+    page = data_dir / "tv" / "990101001001" / "home.html"
+    assert page.exists()                       # rendered once by the app, kept as a file
+    marked = page.with_name(".marked")
+    marked.write_text(page.read_text().replace("东河村", "东河村（文件）"))
+    os.replace(marked, page)                   # as the app replaces pages: atomically
+    time.sleep(1.5)                            # nginx's open_file_cache revalidates every second
+    assert "东河村（文件）" in box.get(base + "/tv/v/990101001001/home.html", timeout=10).text   # nginx served it
+    other = box.get(base + "/tv/v/990101001002/home.html", allow_redirects=False, timeout=10)
+    assert other.status_code == 302 and other.headers["Location"].endswith("/tv/")
+    assert requests.get(base + "/tv/v/990101001001/home.html", allow_redirects=False, timeout=10).status_code == 302
+    assert box.get(base + "/tv/static/tv.js", timeout=10).status_code == 200
