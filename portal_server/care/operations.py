@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 
 #: Households with this tag get the daily check-in.
 CHECKIN_TAG = "elderly_alone"
-#: By this city time a household must have checked in or used the TV (app config CARE_CHECKIN_DEADLINE).
-DEFAULT_CHECKIN_DEADLINE = "10:00"
-#: Still-open tasks of the day go to the village head at this time (app config CARE_ESCALATE_AT).
-DEFAULT_ESCALATE_AT = "18:00"
 #: Heartbeat pages that do not mean somebody is watching.
 IDLE_PAGES = (None, "", "boot", "pairing", "standby", "off")
 #: A second help press within this many minutes returns the same task.
@@ -40,16 +36,20 @@ def tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["SETTINGS"].timezone)
 
 
-def _setting_time(name: str, default: str) -> dt.time:
-    return dt.time.fromisoformat(str(current_app.config.get(name, default)))
+def _setting_time(name: str) -> dt.time:
+    return dt.time.fromisoformat(str(getattr(current_app.config["SETTINGS"], name)))
 
 
 def checkin_deadline() -> dt.time:
-    return _setting_time("CARE_CHECKIN_DEADLINE", DEFAULT_CHECKIN_DEADLINE)
+    """By this city time a household must have checked in or used the TV
+    (``Settings.care_checkin_deadline``, COMMUNITV_CARE_CHECKIN_DEADLINE)."""
+    return _setting_time("care_checkin_deadline")
 
 
 def escalate_at() -> dt.time:
-    return _setting_time("CARE_ESCALATE_AT", DEFAULT_ESCALATE_AT)
+    """Still-open tasks of the day go to the village head at this city time
+    (``Settings.care_escalate_at``, COMMUNITV_CARE_ESCALATE_AT)."""
+    return _setting_time("care_escalate_at")
 
 
 def local_day(now: dt.datetime | None = None) -> dt.date:

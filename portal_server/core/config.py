@@ -9,6 +9,7 @@ import dataclasses
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import time as dt_time
 from pathlib import Path
 
 
@@ -48,6 +49,11 @@ class Settings:
     login_max_failures: int = 4
     #: Where MQTT dynamic-security admin commands go (the server account must be allowed to use it).
     mqtt_dynsec_enabled: bool = True
+    #: Elderly care (养老助老), city time HH:MM: an elderly_alone household neither checked in
+    #: nor seen on the TV by then gets a task for its grid worker.
+    care_checkin_deadline: str = "10:00"
+    #: Elderly care, city time HH:MM: care tasks of the day still open then go to the village head.
+    care_escalate_at: str = "18:00"
     #: Run RQ jobs inline (tests, or a machine without a worker).
     jobs_inline: bool = False
     #: Testing mode (Flask TESTING).
@@ -61,6 +67,12 @@ class Settings:
             self.database_url = f"sqlite:///{self.data_dir / 'communitv.db'}"
         if not self.secret_key:
             self.secret_key = load_or_create_secret(self.data_dir)
+        for name in ("care_checkin_deadline", "care_escalate_at"):
+            try:  # a typo in a clock time must stop the start, not the 10 o'clock check
+                dt_time.fromisoformat(str(getattr(self, name)))
+            except ValueError:
+                raise ValueError(f"COMMUNITV_{name.upper()} must be a time HH:MM, "
+                                 f"not {getattr(self, name)!r}") from None
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

@@ -135,3 +135,33 @@ def test_elderly_services_listed_by_village(client, box):
     kinds = {i["kind"] for i in items}
     assert {"meal", "health_check", "home_visit"} <= kinds
     assert all(i["region_code"] == VILLAGE for i in items)
+
+
+def test_care_times_are_settings_read_from_the_environment(app, client, auth, elderly_box, city_time,
+                                                           monkeypatch, tmp_path):
+    import pytest
+
+    from portal_server.core.config import Settings
+    hid, _ = elderly_box
+    # Defaults (as documented in the README) and the COMMUNITV_* variables.
+    s = Settings(data_dir=tmp_path, secret_key="x")
+    assert (s.care_checkin_deadline, s.care_escalate_at) == ("10:00", "18:00")
+    monkeypatch.setenv("COMMUNITV_CARE_CHECKIN_DEADLINE", "08:00")
+    monkeypatch.setenv("COMMUNITV_CARE_ESCALATE_AT", "16:30")
+    s = Settings.from_env(data_dir=tmp_path, secret_key="x")
+    assert (s.care_checkin_deadline, s.care_escalate_at) == ("08:00", "16:30")
+    monkeypatch.setenv("COMMUNITV_CARE_ESCALATE_AT", "6pm")
+    with pytest.raises(ValueError, match="COMMUNITV_CARE_ESCALATE_AT"):
+        Settings.from_env(data_dir=tmp_path, secret_key="x")
+    # The app's settings drive the daily check: an 08:00 deadline opens the task at 08:30,
+    # a 16:30 escalation hands it to the village head at 17:00.
+    app.config["SETTINGS"].care_checkin_deadline = "08:00"
+    app.config["SETTINGS"].care_escalate_at = "16:30"
+    assert ops.check_missed(city_time("07:59"))["opened"] == []
+    assert ops.check_missed(city_time("08:30"))["opened"]
+    session.commit()
+    assert [t for t in _open_tasks(client, auth) if t["household"]["id"] == hid]
+    assert [t for t in _open_tasks(client, auth, "v001-handler") if t["household"]["id"] == hid] == []
+    assert ops.check_missed(city_time("17:00"))["escalated"]
+    session.commit()
+    assert [t for t in _open_tasks(client, auth, "v001-handler") if t["household"]["id"] == hid]
