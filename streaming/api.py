@@ -21,7 +21,8 @@ files_bp = Blueprint("hls_files", __name__)
 
 
 def _local_only() -> None:
-    if request.remote_addr not in ("127.0.0.1", "::1"):
+    # nginx-rtmp calls the app directly; anything through the HTTP proxy carries X-Forwarded-For.
+    if request.remote_addr not in ("127.0.0.1", "::1") or request.headers.get("X-Forwarded-For"):
         raise ApiError(403, "forbidden", "RTMP callbacks come from the local nginx only")
 
 

@@ -228,3 +228,7 @@ def test_stream_callbacks_come_from_the_local_nginx_only(client):
     r = client.post("/api/v1/streams/on_publish", data={"app": "live", "name": "x"},
                     environ_base={"REMOTE_ADDR": "10.1.2.3"})
     assert r.status_code == 403
+    # Through the public HTTP proxy (nginx adds X-Forwarded-For) is not "local" either.
+    r = client.post("/api/v1/streams/on_publish_done", data={"app": "live", "name": "x"},
+                    headers={"X-Forwarded-For": "203.0.113.9"})
+    assert r.status_code == 403

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -57,7 +58,8 @@ def test_ffmpeg_is_stopped_at_the_end_of_the_window(app, client, auth, rtmp_stac
         row.ends_at = utcnow() - dt.timedelta(hours=2) + dt.timedelta(seconds=9)
         session.commit()
     fresh(shrink)
-    enc = push(rtmp_stack["rtmp"], m["stream_key"], seconds=20)
+    # 50 fps does not fit the boxes (≤ 30 fps): this stream is transcoded.
+    enc = push(rtmp_stack["rtmp"], m["stream_key"], seconds=20, size="640x360", rate=50)
     try:
         wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).status == "live"), 8, what="live")
         row = wait_for(lambda: fresh(lambda: (lambda x: x if x.status == "ended" else None)(
@@ -68,6 +70,12 @@ def test_ffmpeg_is_stopped_at_the_end_of_the_window(app, client, auth, rtmp_stac
         enc.kill()
         enc.wait(10)
     wait_for(lambda: fresh(lambda: queries.meeting_by_id(m["id"]).replay_ready), 20, what="replay")
+    assert fresh(lambda: queries.meeting_by_id(m["id"]).hls_mode) == "transcode"
+    seg = sorted((app.config["SETTINGS"].hls_dir / "meetings" / str(m["id"])).glob("seg_*.ts"))[0]
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=codec_name,profile,r_frame_rate,height", "-of", "csv=p=0", str(seg)],
+                           capture_output=True, text=True).stdout.strip().splitlines()[0]
+    assert probe == "h264,High,360,30/1", probe
     from portal_server.core.audit import events_for
     assert any(e.action == "meeting.ended" and "window_over" in e.detail for e in fresh(lambda: events_for("meeting", m["id"])))
 
