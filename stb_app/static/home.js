@@ -53,6 +53,11 @@
       else { TV.status(TV.errorText(status, data), true); }
     });
   };
+  /* Digits 1–8 open the section of that number at once (the numbers are on the tiles). */
+  TV.onDigit = function (n) {
+    var tiles = document.querySelectorAll('.tile[data-section]');
+    if (n >= 1 && n <= tiles.length) { TV.focus(tiles[n - 1]); TV.activate(tiles[n - 1]); }
+  };
   load();
   setInterval(load, 120000);
 })();

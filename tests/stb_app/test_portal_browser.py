@@ -127,6 +127,15 @@ def test_every_section_with_the_remote_alone(live_server, tv_page, publish):
         assert focused(page, "data-section") == "party"
 
 
+def test_digit_keys_open_a_section_from_home(live_server, tv_page):
+    page = tv_page
+    page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
+    wait_url(page, "/home.html")
+    press(page, "7")                                           # 政民互动 is the seventh tile
+    wait_url(page, "/s-interaction.html")
+    assert "政民互动" in page.inner_text(".top")
+
+
 def test_back_on_home_asks_before_leaving(live_server, tv_page):
     page = tv_page
     page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
