@@ -150,6 +150,8 @@ def _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s) -> dict:
         except Exception as e:  # the publish is admitted only once on_publish has answered
             log.info("hls meeting %s: probe not ready (%s)", meeting_id, str(e)[:200])
         time.sleep(0.3)
+    if _status(meeting_id) != "live":  # the encoder left while we were probing
+        return {"mode": None, **finalize(meeting_id)}
     restarts = 0
     log_path = settings.log_dir / f"ffmpeg-meeting-{meeting_id}.log"
     facts = {"restarts": 0, "mode": None}
