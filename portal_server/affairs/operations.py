@@ -1,8 +1,9 @@
 """Every write of village affairs: disclosures (finance CSV, subsidy CSV, projects, decisions),
 their review and publication, safety contacts, party study records.
 
-Publication uses its own approve step (a reviewer of the village or above), like the content
-review workflow: draft → published (or withdrawn). The caller commits.
+Publication is one review step under the content workflow's rule (``content.operations.
+reviewer_problem``: the reviewer role, a scope covering the village, never the disclosure's
+author), audited like every other transition: draft → published (or withdrawn). The caller commits.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal_server.content.operations import reviewer_problem
 from portal_server.core import audit, crypto
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
@@ -181,18 +183,23 @@ def create_text(region: Region, kind: str, period: str, title: str, body: str, u
     return d
 
 
+def review_problem(d: Disclosure, user) -> str | None:
+    """None when ``user`` may approve ``d`` for publication, else why not (content's rule)."""
+    return reviewer_problem(user, [d.created_by], [(d.region.code, d.region.path)])
+
+
 def publish(d: Disclosure, user, now: dt.datetime | None = None) -> Disclosure:
-    """A reviewer of the village (or above) approves: the disclosure is public from now on."""
-    if not user.has_role("reviewer"):
-        raise forbidden("publishing a disclosure needs the reviewer role")
-    if not user.scope.covers(d.region):
-        raise forbidden("this disclosure is outside your scope")
+    """A reviewer whose scope covers the village, never its author, approves: the disclosure is
+    public from now on."""
+    problem = review_problem(d, user)
+    if problem:
+        raise forbidden(problem)
     if d.status != "draft":
         raise conflict(f"disclosure is {d.status}; only drafts can be published")
     d.status, d.published_at, d.published_by = "published", (now or utcnow()).astimezone(dt.timezone.utc), user.username
     session.flush()
     audit.record("affairs.published", "disclosure", d.id, d.region.code, actor=user.username,
-                 kind=d.kind, period=d.period)
+                 kind=d.kind, period=d.period, author=d.created_by)
     return d
 
 

@@ -88,7 +88,8 @@ def show(disclosure_id: int):
     d = queries.get(disclosure_id)
     if d is None or not g.user.scope.covers(d.region):
         abort(404)
-    return render_template("affairs/show.html", d=queries.to_dict(d), raw=d)
+    return render_template("affairs/show.html", d=queries.to_dict(d), raw=d,
+                           review_problem=ops.review_problem(d, g.user) if d.status == "draft" else None)
 
 
 @bp.post("/d/<int:disclosure_id>/<action>")

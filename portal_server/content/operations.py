@@ -91,19 +91,34 @@ def can_edit(user: User, c: Content) -> bool:
     return all(_in(p, user) for p in target_paths(c.current))
 
 
-def review_problem(user: User, c: Content) -> str | None:
-    """None when ``user`` may approve/reject the pending version, else why not."""
+def reviewer_problem(user: User, authors, targets) -> str | None:
+    """The review rule of everything published to villages (content items here, village affairs
+    disclosures in ``portal_server.affairs``): None when ``user`` may approve, else why not.
+
+    ``authors``: usernames who wrote it (an author never approves); ``targets``: (code, path) of
+    each region it goes to (every one must lie in the reviewer's scope)."""
     if not user.has_role("reviewer"):
         return "approving needs the reviewer role"
-    work = c.work_version
-    if user.id == c.author_id or (work is not None and user.username == work.created_by):
+    if user.username in {a for a in authors if a}:
         return "an author never approves their own item"
-    if work is None:
-        return None
-    for code, path in zip(*_codes_paths(work)):
+    for code, path in targets:
         if not _in(path, user):
             return f"target region {code} is outside your scope"
     return None
+
+
+def review_problem(user: User, c: Content) -> str | None:
+    """None when ``user`` may approve/reject the pending version, else why not."""
+    work = c.work_version
+    authors = [user.username] if user.id == c.author_id else []
+    if work is not None:
+        authors.append(work.created_by)
+    return reviewer_problem(user, authors, _review_targets(work) if work is not None else ())
+
+
+def _review_targets(version: ContentVersion):
+    # A generator: the regions are looked up only once role and authorship have passed.
+    yield from zip(*_codes_paths(version))
 
 
 def _codes_paths(version: ContentVersion) -> tuple[list[str], list[str]]:

@@ -135,3 +135,48 @@ def test_writes_work_on_sqlite_and_postgresql(any_db_app):
     assert client.post("/api/v1/bookings", json={"service_code": code, "slot_id": slot.id}, headers=h2).status_code == 409
     assert client.post("/api/v1/checkins", headers=h1).status_code == 201
     assert client.post("/api/v1/checkins", headers=h1).status_code == 200
+
+
+def test_disclosure_review_follows_the_content_rule_author_never_approves(client, auth):
+    """Disclosures are approved under content's review rule: the reviewer role, a scope covering
+    the village, never the author — and the approval is audited with both names."""
+    from flask import g
+
+    from portal_server.core import audit
+    from tests.conftest import csrf_from
+
+    # The admin holds every role: it may enter the disclosure but never approve its own.
+    r = _import(client, auth, CSV, user="admin")
+    assert r.status_code == 201, r.get_data(as_text=True)
+    did = r.get_json()["id"]
+    url = f"/api/v1/affairs/disclosures/{did}/publish"
+    r = client.post(url, headers=auth.headers("admin"))
+    assert r.status_code == 403 and "author" in r.get_json()["error"]["message"]
+    assert client.post(url, headers=auth.headers("v001-editor")).status_code == 403     # not a reviewer
+    assert session.get(Disclosure, did).status == "draft"
+    # A reviewer of another village's scope is refused too; one whose scope covers it approves.
+    other = _import(client, auth, CSV, region="990101001002", user="admin").get_json()["id"]
+    r = client.post(f"/api/v1/affairs/disclosures/{other}/publish", headers=auth.headers("v001-reviewer"))
+    assert r.status_code == 404  # the API does not even show it
+    from portal_server.affairs import operations as ops
+    from portal_server.core.accounts import user_by_username
+    from portal_server.core.api import ApiError
+    try:
+        ops.publish(session.get(Disclosure, other), user_by_username("v001-reviewer"))
+        raise AssertionError("a reviewer outside the village's scope published")
+    except ApiError as e:
+        assert e.status == 403 and "outside your scope" in e.message
+    session.rollback()
+    r = client.post(url, headers=auth.headers("town01-reviewer"))
+    assert r.status_code == 200 and r.get_json()["published_by"] == "town01-reviewer"
+    trail = [(e.action, e.actor) for e in audit.events_for("disclosure", did)]
+    assert trail == [("affairs.finance_imported", "admin"), ("affairs.published", "town01-reviewer")]
+    # The staff page offers the author no approve button and says why.
+    draft = _import(client, auth, CSV, user="admin").get_json()["id"]
+    g.pop("csrf_token", None)
+    auth.login("admin")
+    g.pop("csrf_token", None)
+    page = client.get(f"/admin/affairs/d/{draft}").get_data(as_text=True)
+    assert 'id="publish-form"' not in page and "录入人不能审核自己录入的公开内容" in page
+    r = client.post(f"/admin/affairs/d/{draft}/publish", data={"csrf_token": csrf_from(page)})
+    assert r.status_code == 302 and session.get(Disclosure, draft).status == "draft"
