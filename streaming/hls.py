@@ -111,7 +111,8 @@ def build_command(input_url: str, out_dir: Path, info: InputInfo | None, append:
                             maxrate="2800k", bufsize="5000k", acodec="aac", ar=48000, ac=2,
                             **{"b:v": "2500k", "profile:v": "high", "b:a": "128k"}, **hls)
         mode = "transcode"
-    return out.global_args("-hide_banner", "-nostdin", "-loglevel", "warning").overwrite_output().compile(), mode
+    # info without stats: the input/output headers (codecs, start time) once, then warnings only.
+    return out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "info").overwrite_output().compile(), mode
 
 
 # Playlists ---------------------------------------------------------------------------------
