@@ -82,6 +82,9 @@ def latency(tmp: Path) -> dict:
     nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run_dir)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     wait_port(rtmp_port, nginx)
+    time.sleep(0.3)
+    if nginx.poll() is not None:  # another process took the free port first
+        raise SystemExit(f"nginx-rtmp could not start on port {rtmp_port}; run the benchmark again")
     live = settings.hls_dir / "meetings" / str(mid) / "live.m3u8"
     t0 = time.time()
     enc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
@@ -119,6 +122,8 @@ def latency(tmp: Path) -> dict:
         nginx.terminate()
         nginx.wait(10)
         server.shutdown()
+    if not edges:
+        raise SystemExit("no live playlist appeared: see the ffmpeg log of the meeting")
     steady = edges[len(edges) // 4:] or edges
     steady_enc = enc_edges[len(enc_edges) // 4:] or enc_edges
     return {"first_live_s": first_live, "edge_median": statistics.median(steady), "edge_max": max(steady),
