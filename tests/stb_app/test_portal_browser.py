@@ -261,7 +261,12 @@ def test_the_video_page_plays_hls_ok_pauses_back_leaves(live_server, tv_page, ap
     page.goto(live_server + "/tv/?token=" + terminal_token(BOX_V001))
     wait_url(page, "/home.html")
     page.goto(live_server + "/tv/play?src=/hls/tvtest/index.m3u8&title=测试视频&back=/tv/section/live")
-    page.wait_for_function("() => document.getElementById('video').currentTime > 1", timeout=20000)
+    try:
+        page.wait_for_function("() => document.getElementById('video').currentTime > 1", timeout=45000)
+    except Exception:
+        state = page.evaluate("() => { const v = document.getElementById('video'); return [v.currentTime, v.readyState,"
+                              " v.networkState, v.error && v.error.code, !!window.Hls, document.getElementById('osd-state').textContent]; }")
+        raise AssertionError(f"the video did not play: {state}")
     assert "正在播放" in page.inner_text("#osd-state")
     page.screenshot(path=f"{SHOTS}/player.png")
     press(page, "Enter")
