@@ -38,17 +38,28 @@ def rtmp_stack(app, live_server, tmp_path):
     """nginx (RTMP + HTTP) on free ports; on_publish/on_publish_done go to the live app.
     Yields {"rtmp": rtmp://.../live, "http": nginx's HTTP base, "app": the app's base URL}."""
     settings = app.config["SETTINGS"]
-    rtmp_port, http_port = stack.free_port(), stack.free_port()
     upstream = int(live_server.rsplit(":", 1)[1])
-    settings.rtmp_url = f"rtmp://127.0.0.1:{rtmp_port}/live"
     run_dir = tmp_path / "nginx"
-    # As `make run`: RTMP in its own one-worker nginx, HTTP (/hls/ files, proxy) in another.
-    http_conf = stack.write_nginx(run_dir, settings, http_port, rtmp_port, upstream, with_rtmp=False)
-    rtmp_conf = stack.write_nginx_rtmp(run_dir, settings, rtmp_port, upstream)
-    procs = [subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run_dir)], stdout=subprocess.DEVNULL,
-                              stderr=open(tmp_path / f"{conf.stem}.stderr", "w")) for conf in (http_conf, rtmp_conf)]
-    wait_port(http_port, proc=procs[0])
-    wait_port(rtmp_port, proc=procs[1])
+    for _attempt in range(3):  # a free port can be taken by another process before nginx binds it
+        rtmp_port, http_port = stack.free_port(), stack.free_port()
+        settings.rtmp_url = f"rtmp://127.0.0.1:{rtmp_port}/live"
+        # As `make run`: RTMP in its own one-worker nginx, HTTP (/hls/ files, proxy) in another.
+        http_conf = stack.write_nginx(run_dir, settings, http_port, rtmp_port, upstream, with_rtmp=False)
+        rtmp_conf = stack.write_nginx_rtmp(run_dir, settings, rtmp_port, upstream)
+        procs = [subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run_dir)], stdout=subprocess.DEVNULL,
+                                  stderr=open(tmp_path / f"{conf.stem}.stderr", "w")) for conf in (http_conf, rtmp_conf)]
+        try:
+            wait_port(http_port, proc=procs[0])
+            wait_port(rtmp_port, proc=procs[1])
+        except RuntimeError:
+            pass  # exited: tried again below
+        time.sleep(0.3)
+        if all(p.poll() is None for p in procs):
+            break
+        for p in procs:
+            _stop(p)
+    else:
+        raise RuntimeError("nginx could not bind free ports three times")
     yield {"rtmp": settings.rtmp_url, "http": f"http://127.0.0.1:{http_port}", "app": live_server,
            "log": run_dir / "log" / "nginx-rtmp-error.log"}
     for proc in procs:
