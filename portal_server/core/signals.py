@@ -12,7 +12,8 @@ content_published = _signals.signal("content-published")
 content_unpublished = _signals.signal("content-unpublished")
 #: sender=work order id; kwargs: action, region_code.
 feedback_changed = _signals.signal("feedback-changed")
-#: sender=meeting id; kwargs: region_code, state ("live" | "ended").
+#: sender=meeting id; kwargs: region_code, state ("live" | "ended"; also "scheduled" on create/edit,
+#: "cancelled", and "motion" when a motion opens or closes).
 meeting_state_changed = _signals.signal("meeting-state-changed")
 #: sender=alert id; kwargs: region_codes, state ("active" | "cancelled" | "expired"; also "pending_approval",
 #: "rejected", and "superseded" for an alert replaced by a CAP Update, which is sent as a new "active" alert).
