@@ -45,6 +45,15 @@ def in_scope(scope: Scope, kind: str | None = None, status: str | None = None):
     return q.order_by(Disclosure.created_at.desc(), Disclosure.id.desc())
 
 
+def awaiting_review(user, limit: int = 300) -> list[Disclosure]:
+    """Drafts in the user's scope that this reviewer may approve (never their own: content's rule)."""
+    if not user.has_role("reviewer"):
+        return []
+    rows = session.scalars(in_scope(user.scope, status="draft").where(Disclosure.created_by != user.username)
+                           .limit(limit))
+    return list(rows)
+
+
 def period_name(kind: str, period: str) -> str:
     if kind == "finance":
         y, m = period.split("-")

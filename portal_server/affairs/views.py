@@ -23,6 +23,10 @@ def _villages():
 
 
 def home_card(user):
+    pending = queries.awaiting_review(user)
+    if pending:  # the review step comes first, as content's review queue does
+        return {"title": "待我审核的村务公开", "value": len(pending), "url": url_for("affairs_staff.index"),
+                "tone": "warn"}
     if not user.has_role("reviewer", "editor", "analyst") or user.region.level == "village":
         return None
     b = queries.board(user.scope)

@@ -171,12 +171,20 @@ def test_disclosure_review_follows_the_content_rule_author_never_approves(client
     assert r.status_code == 200 and r.get_json()["published_by"] == "town01-reviewer"
     trail = [(e.action, e.actor) for e in audit.events_for("disclosure", did)]
     assert trail == [("affairs.finance_imported", "admin"), ("affairs.published", "town01-reviewer")]
-    # The staff page offers the author no approve button and says why.
+    # The staff page offers the author no approve button and says why; the home page counts
+    # only what this reviewer may approve.
     draft = _import(client, auth, CSV, user="admin").get_json()["id"]
     g.pop("csrf_token", None)
     auth.login("admin")
     g.pop("csrf_token", None)
+    assert "待我审核的村务公开" not in client.get("/admin/").get_data(as_text=True)
     page = client.get(f"/admin/affairs/d/{draft}").get_data(as_text=True)
     assert 'id="publish-form"' not in page and "录入人不能审核自己录入的公开内容" in page
     r = client.post(f"/admin/affairs/d/{draft}/publish", data={"csrf_token": csrf_from(page)})
     assert r.status_code == 302 and session.get(Disclosure, draft).status == "draft"
+    client.post("/admin/logout", data={"csrf_token": csrf_from(client.get("/admin/").get_data(as_text=True))})
+    g.pop("csrf_token", None)
+    auth.login("town01-reviewer")
+    g.pop("csrf_token", None)
+    home = client.get("/admin/").get_data(as_text=True)
+    assert "待我审核的村务公开" in home
