@@ -21,14 +21,6 @@ def _terminal():
     return term
 
 
-def _base() -> str:
-    try:
-        current_app.jinja_env.get_template("tv/base.html")
-        return "tv/base.html"
-    except Exception:
-        return "meetings/tv_base.html"
-
-
 def _hm(ts) -> str:
     return ts.astimezone(queries.tz()).strftime("%H:%M")
 
@@ -40,7 +32,7 @@ def index():
     village = term.region_codes()[-1] if term.region_codes() else None
     ids = [c["id"] for c in queries.channels(village)]
     rows = queries.now_next(channel_ids=ids)
-    return render_template("epg/tv_guide.html", base=_base(), rows=rows, hm=_hm)
+    return render_template("epg/tv_guide.html", rows=rows, hm=_hm)
 
 
 @bp.get("/<xmltv_id>")
@@ -60,7 +52,7 @@ def week(xmltv_id: str):
     start = dt.datetime.combine(today + dt.timedelta(days=day), dt.time(0, 0), z)
     progs = queries.programmes(start, start + dt.timedelta(days=1), [xmltv_id])
     days = [(i, f"周{WEEKDAYS[(today + dt.timedelta(days=i)).weekday()]}" if i else "今天") for i in range(7)]
-    return render_template("epg/tv_week.html", base=_base(), ch=chans[xmltv_id], progs=progs, hm=_hm, days=days,
+    return render_template("epg/tv_week.html", ch=chans[xmltv_id], progs=progs, hm=_hm, days=days,
                            day=day, now=dt.datetime.now(z))
 
 

@@ -1,7 +1,7 @@
 """TV pages of 社区会议 (/tv/meetings/...): the list (live, upcoming, past with replays), the live
 page (video with the vote overlay; green 赞成, red 反对, yellow 弃权) and the replay page.
 
-Video plays through hls.js (vendored ES5 build): Chromium on the boxes has no native HLS.
+Video plays through the portal's hls.js (ES5 build in stb_app/static/vendor).
 """
 from __future__ import annotations
 
@@ -41,21 +41,12 @@ def when(ts) -> str:
     return f"{local.month}月{local.day}日 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
 
 
-def base_template() -> str:
-    """The portal's TV base when the TV portal provides it, else our own minimal one."""
-    try:
-        current_app.jinja_env.get_template("tv/base.html")
-        return "tv/base.html"
-    except Exception:
-        return "meetings/tv_base.html"
-
-
 @bp.get("/")
 def index():
     """直播中 / 即将开始 / 往期回放 of the box's village and town."""
     term = terminal()
     secs = queries.box_sections(term.region_path)
-    return render_template("meetings/tv_index.html", base=base_template(), secs=secs, when=when,
+    return render_template("meetings/tv_index.html", secs=secs, when=when,
                            STATUS=STATUS_NAMES)
 
 
@@ -71,7 +62,7 @@ def _meeting(meeting_id: int):
 def live(meeting_id: int):
     """The live video full screen; a motion shows over it with the colour keys."""
     _term, m = _meeting(meeting_id)
-    return render_template("meetings/tv_player.html", base=base_template(), m=m, mode="live",
+    return render_template("meetings/tv_player.html", m=m, mode="live",
                            src=queries.hls_path(m.id, "live.m3u8"), CHOICES=CHOICE_NAMES, when=when)
 
 
@@ -82,7 +73,7 @@ def replay(meeting_id: int):
     if not m.replay_ready:
         abort(404)
     motions = [queries.motion_to_dict(x) for x in m.motions]
-    return render_template("meetings/tv_player.html", base=base_template(), m=m, mode="replay",
+    return render_template("meetings/tv_player.html", m=m, mode="replay",
                            src=queries.hls_path(m.id, "replay.m3u8"), motions=motions, CHOICES=CHOICE_NAMES,
                            when=when)
 
