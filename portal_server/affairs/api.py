@@ -4,12 +4,24 @@ from __future__ import annotations
 from flask import g, request
 from pydantic import BaseModel, Field
 
-from portal_server.core.api import bad_request, forbidden, make_blueprint, not_found, paginate, parse
-from portal_server.core.auth import api_user_required, terminal_required, user_or_terminal
+from portal_server.core.api import (
+    bad_request,
+    forbidden,
+    make_blueprint,
+    not_found,
+    paginate,
+    parse,
+)
+from portal_server.core.auth import (
+    api_user_required,
+    terminal_required,
+    user_or_terminal,
+)
 from portal_server.core.db import session
 from portal_server.core.regions import region_by_code
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 from .models import KINDS
 
 bp = make_blueprint("affairs_api", __name__)

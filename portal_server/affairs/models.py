@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal_server.core.db import Base, utcnow
@@ -44,9 +52,9 @@ class Disclosure(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     region: Mapped[Region] = relationship()
-    finance_rows: Mapped[list["FinanceEntry"]] = relationship(cascade="all, delete-orphan",
+    finance_rows: Mapped[list[FinanceEntry]] = relationship(cascade="all, delete-orphan",
                                                               order_by="FinanceEntry.line")
-    subsidy_rows: Mapped[list["SubsidyEntry"]] = relationship(cascade="all, delete-orphan",
+    subsidy_rows: Mapped[list[SubsidyEntry]] = relationship(cascade="all, delete-orphan",
                                                               order_by="SubsidyEntry.line")
 
 

@@ -25,8 +25,16 @@ from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
 
-from .models import (CONTACT_ROLES, KINDS, Disclosure, FinanceEntry, SafetyContact, StudyMaterial,
-                     StudyRecord, SubsidyEntry)
+from .models import (
+    CONTACT_ROLES,
+    KINDS,
+    Disclosure,
+    FinanceEntry,
+    SafetyContact,
+    StudyMaterial,
+    StudyRecord,
+    SubsidyEntry,
+)
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
@@ -68,7 +76,7 @@ def money_fen(value: str, field: str) -> int:
         raise bad_request(f"{field} cannot be negative", field=field)
     if d != d.quantize(Decimal("0.01")):
         raise bad_request(f"{field} has more than two decimals", field=field)
-    if d > Decimal("100000000"):
+    if d > Decimal(100000000):
         raise bad_request(f"{field} is implausibly large", field=field)
     return int(d * 100)
 
@@ -196,7 +204,7 @@ def publish(d: Disclosure, user, now: dt.datetime | None = None) -> Disclosure:
         raise forbidden(problem)
     if d.status != "draft":
         raise conflict(f"disclosure is {d.status}; only drafts can be published")
-    d.status, d.published_at, d.published_by = "published", (now or utcnow()).astimezone(dt.timezone.utc), user.username
+    d.status, d.published_at, d.published_by = "published", (now or utcnow()).astimezone(dt.UTC), user.username
     session.flush()
     audit.record("affairs.published", "disclosure", d.id, d.region.code, actor=user.username,
                  kind=d.kind, period=d.period, author=d.created_by)

@@ -13,8 +13,15 @@ from portal_server.core.households import Household
 from portal_server.core.regions import Region, Scope
 
 from . import operations as ops
-from .models import (CONTACT_ROLE_NAMES, KIND_NAMES, STATUS_NAMES, Disclosure, SafetyContact, StudyMaterial,
-                     StudyRecord)
+from .models import (
+    CONTACT_ROLE_NAMES,
+    KIND_NAMES,
+    STATUS_NAMES,
+    Disclosure,
+    SafetyContact,
+    StudyMaterial,
+    StudyRecord,
+)
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from flask import Blueprint, abort, g, render_template, request
 from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
 from portal_server.core.db import utcnow
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 
 bp = Blueprint("affairs_tv", __name__, url_prefix="/tv/affairs", template_folder="templates")
 

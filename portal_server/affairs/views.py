@@ -1,7 +1,16 @@
 """Staff web of 社区管理 (村务公开), the town's supervision board, safety contacts and party records."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from portal_server.core.api import ApiError
@@ -9,7 +18,8 @@ from portal_server.core.auth import roles_required
 from portal_server.core.db import session
 from portal_server.core.regions import Region, region_by_code
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 from .models import CONTACT_ROLE_NAMES, CONTACT_ROLES, KIND_NAMES
 
 bp = Blueprint("affairs_staff", __name__, url_prefix="/admin/affairs", template_folder="templates")

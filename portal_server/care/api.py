@@ -5,14 +5,27 @@ from flask import current_app, g, request, send_from_directory
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from portal_server.core.api import (ApiError, bad_request, forbidden, iso, make_blueprint, not_found,
-                                    paginate, parse)
-from portal_server.core.auth import api_user_required, terminal_required, user_or_terminal
+from portal_server.core.api import (
+    ApiError,
+    bad_request,
+    forbidden,
+    iso,
+    make_blueprint,
+    not_found,
+    paginate,
+    parse,
+)
+from portal_server.core.auth import (
+    api_user_required,
+    terminal_required,
+    user_or_terminal,
+)
 from portal_server.core.db import session
 from portal_server.core.jobs import enqueue
 from portal_server.core.regions import region_by_code
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 from .models import SpeechClip
 
 bp = make_blueprint("care_api", __name__)
@@ -207,4 +220,4 @@ def media_route(app) -> None:
     app.add_url_rule("/media/speech/<name>", "care_speech_file", speech_file)
 
 
-__all__ = ["bp", "ApiError"]
+__all__ = ["ApiError", "bp"]

@@ -76,7 +76,7 @@ def check_in(terminal: Terminal, household_id: int | None = None,
 
     Returns (checkin, created). 403 for another household's id or a box of no household."""
     hh = _box_household(terminal, household_id)
-    now = (now or utcnow()).astimezone(dt.timezone.utc)
+    now = (now or utcnow()).astimezone(dt.UTC)
     day = local_day(now)
     existing = session.scalar(select(CheckIn).where(CheckIn.household_id == hh.id, CheckIn.day == day))
     if existing is not None:
@@ -128,7 +128,7 @@ def check_missed(now: dt.datetime | None = None) -> dict:
     """The daily check: after the deadline, a task for every elderly_alone household neither
     checked in nor seen on the TV today; after the escalation hour, today's open tasks go to the
     village head. Idempotent: safe to run every few minutes."""
-    now = (now or utcnow()).astimezone(dt.timezone.utc)
+    now = (now or utcnow()).astimezone(dt.UTC)
     zone = tz()
     local = now.astimezone(zone)
     day = local.date()
@@ -170,7 +170,7 @@ def request_help(terminal: Terminal, now: dt.datetime | None = None) -> tuple[Ca
     installed) and a help task for the grid worker. A repeat press within 30 minutes returns
     the same task. Returns (task, created)."""
     hh = _box_household(terminal, None)
-    now = (now or utcnow()).astimezone(dt.timezone.utc)
+    now = (now or utcnow()).astimezone(dt.UTC)
     recent = session.scalar(select(CareTask).where(
         CareTask.household_id == hh.id, CareTask.kind == "help", CareTask.status != "done",
         CareTask.created_at >= now - dt.timedelta(minutes=HELP_DEDUPE_MIN)).order_by(CareTask.id.desc()))
@@ -326,5 +326,5 @@ def _probe_duration(path) -> float | None:
         out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json",
                               str(path)], capture_output=True, timeout=30, check=True).stdout
         return float(json.loads(out)["format"]["duration"])
-    except Exception:
-        return None
+    except (subprocess.SubprocessError, OSError, ValueError, KeyError, TypeError):
+        return None  # the clip plays without a known length

@@ -11,8 +11,15 @@ from portal_server.core.db import session
 from portal_server.core.regions import Region
 
 from . import operations as ops
-from .models import (SERVICE_KIND_NAMES, TASK_KIND_NAMES, TASK_STATUS_NAMES, CareTask, CheckIn,
-                     ElderlyService, SpeechClip)
+from .models import (
+    SERVICE_KIND_NAMES,
+    TASK_KIND_NAMES,
+    TASK_STATUS_NAMES,
+    CareTask,
+    CheckIn,
+    ElderlyService,
+    SpeechClip,
+)
 
 
 def task_get(task_id: int) -> CareTask | None:
@@ -82,6 +89,6 @@ def clip_to_dict(c: SpeechClip) -> dict:
 
 def plain(text: str | None) -> str:
     """HTML to plain text for reading aloud."""
-    text = re.sub(r"<(br|/p|/li|/h\d|/tr)[^>]*>", "。", text or "", flags=re.I)
+    text = re.sub(r"<(br|/p|/li|/h\d|/tr)[^>]*>", "。", text or "", flags=re.IGNORECASE)
     text = re.sub(r"<[^>]+>", " ", text)
     return re.sub(r"\s+", " ", html.unescape(text)).strip()

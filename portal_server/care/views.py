@@ -11,7 +11,8 @@ from portal_server.core.auth import roles_required
 from portal_server.core.db import session
 from portal_server.core.regions import Region, region_by_code
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 from .models import SERVICE_KIND_NAMES, SERVICE_KINDS, ElderlyService
 
 bp = Blueprint("care_staff", __name__, url_prefix="/admin/care", template_folder="templates")
@@ -20,7 +21,7 @@ bp = Blueprint("care_staff", __name__, url_prefix="/admin/care", template_folder
 def _local(ts) -> str:
     if ts is None:
         return ""
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
     return ts.astimezone(ops.tz()).strftime("%m-%d %H:%M")
 
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from pydantic import BaseModel, Field
 
-from portal_server.core.api import (ApiError, body, bad_request, forbidden, make_blueprint, not_found,
-                                    paginate, parse_ts)
 from portal_server.core import jobs
+from portal_server.core.api import (
+    ApiError,
+    bad_request,
+    body,
+    forbidden,
+    make_blueprint,
+    not_found,
+    paginate,
+    parse_ts,
+)
 from portal_server.core.auth import user_or_terminal
 from portal_server.core.db import session
 from portal_server.core.regions import region_by_code
@@ -241,4 +249,4 @@ def poll_vote(poll_id: int, data: VoteIn):
     return jsonify(queries.poll_to_dict(poll, g.terminal.household_id, with_results=True)), 201
 
 
-__all__ = ["bp", "ApiError"]
+__all__ = ["ApiError", "bp"]

@@ -4,8 +4,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Integer, String, Text,
-                        UniqueConstraint, false)
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal_server.core.db import Base, utcnow
@@ -117,9 +126,9 @@ class WorkOrder(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     region: Mapped[Region] = relationship()
-    events: Mapped[list["WorkOrderEvent"]] = relationship(
+    events: Mapped[list[WorkOrderEvent]] = relationship(
         back_populates="order", order_by="WorkOrderEvent.id", cascade="all, delete-orphan")
-    photos: Mapped[list["WorkOrderPhoto"]] = relationship(
+    photos: Mapped[list[WorkOrderPhoto]] = relationship(
         order_by="WorkOrderPhoto.id", cascade="all, delete-orphan")
 
 

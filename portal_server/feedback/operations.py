@@ -8,12 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-import logging
 
 from flask import current_app
 from sqlalchemy import select
@@ -27,8 +26,17 @@ from portal_server.core.regions import Region, region_by_code
 from portal_server.core.terminals import Terminal
 
 from . import rules
-from .models import (CATEGORIES, OPEN, PENDING, STATUS_NAMES, Poll, PollVote, WorkOrder,
-                     WorkOrderEvent, WorkOrderPhoto)
+from .models import (
+    CATEGORIES,
+    OPEN,
+    PENDING,
+    STATUS_NAMES,
+    Poll,
+    PollVote,
+    WorkOrder,
+    WorkOrderEvent,
+    WorkOrderPhoto,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +83,7 @@ SYSTEM = Actor()
 def _aware(ts: dt.datetime | None) -> dt.datetime | None:
     if ts is None:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 # Desks and permissions --------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from portal_server.core.api import ApiError

@@ -13,8 +13,17 @@ from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
 
 from . import rules
-from .models import (ACTION_NAMES, CATEGORY_NAMES, LEVEL_NAMES, OPEN, STATUS_NAMES, Poll, PollVote,
-                     WorkOrder, WorkOrderEvent)
+from .models import (
+    ACTION_NAMES,
+    CATEGORY_NAMES,
+    LEVEL_NAMES,
+    OPEN,
+    STATUS_NAMES,
+    Poll,
+    PollVote,
+    WorkOrder,
+    WorkOrderEvent,
+)
 
 
 def get(order_id: int) -> WorkOrder | None:
@@ -248,7 +257,7 @@ def household_vote(poll: Poll, household_id: int | None) -> PollVote | None:
 
 
 def poll_is_open(poll: Poll) -> bool:
-    closes = poll.closes_at if poll.closes_at.tzinfo else poll.closes_at.replace(tzinfo=dt.timezone.utc)
+    closes = poll.closes_at if poll.closes_at.tzinfo else poll.closes_at.replace(tzinfo=dt.UTC)
     return closes > utcnow()
 
 

@@ -72,7 +72,7 @@ def add_working_days(start: dt.datetime, days: int, zone: ZoneInfo | None = None
         if day.weekday() < 5:
             left -= 1
     end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=zone)
-    return end.astimezone(dt.timezone.utc)
+    return end.astimezone(dt.UTC)
 
 
 def deadline_for(category: str, start: dt.datetime, urgent: bool = False) -> dt.datetime:
@@ -84,7 +84,7 @@ def deadline_for(category: str, start: dt.datetime, urgent: bool = False) -> dt.
 
 
 def _aware(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 def light(started: dt.datetime, deadline: dt.datetime, now: dt.datetime, done: bool = False) -> str:

@@ -5,7 +5,6 @@ orders) and light; writes go through the JSON API with XMLHttpRequest (ES5).
 """
 from __future__ import annotations
 
-
 from flask import Blueprint, abort, g, render_template, request, url_for
 
 from portal_server.core.auth import request_terminal

@@ -3,8 +3,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
-                   send_from_directory, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 
 from portal_server.core import jobs
 from portal_server.core.api import ApiError, iso, parse_ts
@@ -14,8 +24,14 @@ from portal_server.core.households import Household, unmask_phone
 
 from . import operations as ops
 from . import queries, rules
-from .models import (ACTION_NAMES, CATEGORY_NAMES, CHANNEL_NAMES, LEVEL_NAMES, STATUS_NAMES,
-                     WorkOrderPhoto)
+from .models import (
+    ACTION_NAMES,
+    CATEGORY_NAMES,
+    CHANNEL_NAMES,
+    LEVEL_NAMES,
+    STATUS_NAMES,
+    WorkOrderPhoto,
+)
 
 bp = Blueprint("feedback_staff", __name__, url_prefix="/admin/feedback", template_folder="templates")
 
@@ -33,7 +49,7 @@ def _local(ts: dt.datetime | None) -> str:
     if ts is None:
         return ""
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone.utc)
+        ts = ts.replace(tzinfo=dt.UTC)
     return ts.astimezone(rules.tz()).strftime("%Y-%m-%d %H:%M")
 
 

@@ -5,12 +5,23 @@ from flask import g, request
 from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 
-from portal_server.core.api import bad_request, forbidden, make_blueprint, not_found, paginate
-from portal_server.core.auth import api_user_required, terminal_required, user_or_terminal
+from portal_server.core.api import (
+    bad_request,
+    forbidden,
+    make_blueprint,
+    not_found,
+    paginate,
+)
+from portal_server.core.auth import (
+    api_user_required,
+    terminal_required,
+    user_or_terminal,
+)
 from portal_server.core.db import session
 from portal_server.core.regions import region_by_code
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 from .models import ServiceCategory
 
 bp = make_blueprint("services_api", __name__)

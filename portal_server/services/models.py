@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal_server.core.db import Base, utcnow
@@ -35,7 +43,7 @@ class ServiceCategory(Base):
     #: Order among siblings.
     sort: Mapped[int] = mapped_column(Integer, default=0)
 
-    parent: Mapped["ServiceCategory | None"] = relationship(remote_side="ServiceCategory.id")
+    parent: Mapped[ServiceCategory | None] = relationship(remote_side="ServiceCategory.id")
 
     def path_names(self) -> list[str]:
         """Names from the top level down to this category."""

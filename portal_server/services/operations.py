@@ -20,8 +20,14 @@ from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
 
-from .models import (ITEM_TYPES, MAX_CATEGORY_DEPTH, Booking, BookingSlot, ServiceCategory,
-                     ServiceItem)
+from .models import (
+    ITEM_TYPES,
+    MAX_CATEGORY_DEPTH,
+    Booking,
+    BookingSlot,
+    ServiceCategory,
+    ServiceItem,
+)
 
 #: Material forms accepted (原件 / 复印件 / both).
 FORMS = ("原件", "复印件", "原件和复印件")
@@ -40,7 +46,7 @@ def tz() -> ZoneInfo:
 
 
 def _aware(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 # Categories --------------------------------------------------------------------------------
@@ -246,10 +252,10 @@ def ensure_slots(regions: list[Region], days: int = 7, today: dt.date | None = N
     for region in regions:
         if region.level not in CAPACITY:
             continue
-        first = dt.datetime.combine(today, dt.time(0), zone).astimezone(dt.timezone.utc)
-        have = set(_aware(s).astimezone(zone) for s in session.scalars(
+        first = dt.datetime.combine(today, dt.time(0), zone).astimezone(dt.UTC)
+        have = {_aware(s).astimezone(zone) for s in session.scalars(
             select(BookingSlot.starts_at).where(BookingSlot.region_id == region.id,
-                                                BookingSlot.starts_at >= first)))
+                                                BookingSlot.starts_at >= first))}
         for d in range(days):
             day = today + dt.timedelta(days=d)
             if day.weekday() >= 5:
@@ -261,8 +267,8 @@ def ensure_slots(regions: list[Region], days: int = 7, today: dt.date | None = N
                 e = dt.datetime.combine(day, dt.time.fromisoformat(end), zone)
                 # Stored in UTC: SQLite keeps no offset, and _aware() reads naive values as UTC.
                 session.add(BookingSlot(region_id=region.id, region_path=region.path,
-                                        starts_at=s.astimezone(dt.timezone.utc),
-                                        ends_at=e.astimezone(dt.timezone.utc), capacity=CAPACITY[region.level]))
+                                        starts_at=s.astimezone(dt.UTC),
+                                        ends_at=e.astimezone(dt.UTC), capacity=CAPACITY[region.level]))
                 made += 1
     session.flush()
     return made
@@ -277,8 +283,8 @@ def add_slot(region: Region, starts_at: dt.datetime, ends_at: dt.datetime, capac
     if not 1 <= capacity <= 200:
         raise bad_request("capacity must be 1–200", field="capacity")
     # Stored in UTC: SQLite keeps no offset, and _aware() reads naive values as UTC.
-    slot = BookingSlot(region_id=region.id, region_path=region.path, starts_at=_aware(starts_at).astimezone(dt.timezone.utc),
-                       ends_at=_aware(ends_at).astimezone(dt.timezone.utc), capacity=capacity)
+    slot = BookingSlot(region_id=region.id, region_path=region.path, starts_at=_aware(starts_at).astimezone(dt.UTC),
+                       ends_at=_aware(ends_at).astimezone(dt.UTC), capacity=capacity)
     session.add(slot)
     session.flush()
     audit.record("services.slot_added", "booking_slot", slot.id, region.code, actor=actor,
@@ -312,7 +318,7 @@ def places_for(terminal: Terminal, item: ServiceItem) -> list[Region]:
 def book(terminal: Terminal, service_code: str, slot_id: int, now: dt.datetime | None = None) -> Booking:
     """Book ``slot_id`` for ``service_code`` from a box. 404 unknown, 400 wrong place,
     409 full / past / closed / already booked."""
-    now = (now or utcnow()).astimezone(dt.timezone.utc)
+    now = (now or utcnow()).astimezone(dt.UTC)
     item = session.scalar(select(ServiceItem).where(ServiceItem.code == service_code, ServiceItem.active.is_(True)))
     if item is None:
         raise not_found(f"service {service_code}")

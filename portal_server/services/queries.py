@@ -9,7 +9,13 @@ from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Scope
 
-from .models import BOOKING_STATUS_NAMES, Booking, BookingSlot, ServiceCategory, ServiceItem
+from .models import (
+    BOOKING_STATUS_NAMES,
+    Booking,
+    BookingSlot,
+    ServiceCategory,
+    ServiceItem,
+)
 
 
 def item_by_code(code: str, include_withdrawn: bool = False) -> ServiceItem | None:
@@ -84,7 +90,7 @@ def category_to_dict(c: ServiceCategory) -> dict:
 
 def slots_at(region_ids: list[int], now: dt.datetime | None = None, days: int = 7) -> list[BookingSlot]:
     """Future slots at these places within ``days`` days, earliest first."""
-    now = (now or utcnow()).astimezone(dt.timezone.utc)
+    now = (now or utcnow()).astimezone(dt.UTC)
     if not region_ids:
         return []
     rows = session.scalars(select(BookingSlot).where(
@@ -128,7 +134,7 @@ def bookings_in(scope: Scope, day: dt.date | None = None, status: str | None = N
     q = select(Booking).join(BookingSlot, BookingSlot.id == Booking.slot_id).where(
         scope.region_filter(BookingSlot.region_path))
     if day is not None:
-        start = dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.timezone.utc)
+        start = dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
         q = q.where(BookingSlot.starts_at >= start, BookingSlot.starts_at < start + dt.timedelta(days=1))
     if status:
         q = q.where(Booking.status == status)

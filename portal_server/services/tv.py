@@ -12,7 +12,8 @@ from flask import Blueprint, abort, current_app, g, render_template, request
 from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
 from portal_server.core.qr import qr_svg
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 
 bp = Blueprint("services_tv", __name__, url_prefix="/tv/services", template_folder="templates")
 phone_bp = Blueprint("services_phone", __name__, url_prefix="/m/services", template_folder="templates")
@@ -40,7 +41,7 @@ def terminal():
 
 
 def when(ts) -> str:
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
     local = ts.astimezone(ops.tz())
     return f"{local.month}月{local.day}日 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
 

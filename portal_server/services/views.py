@@ -11,7 +11,8 @@ from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
 
-from . import operations as ops, queries
+from . import operations as ops
+from . import queries
 from .models import BOOKING_STATUS_NAMES, ITEM_TYPES, BookingSlot
 
 bp = Blueprint("services_staff", __name__, url_prefix="/admin/services", template_folder="templates")
@@ -22,7 +23,7 @@ STAFF = ("editor", "handler", "grid_worker", "reviewer", "analyst")
 def _local(ts) -> str:
     if ts is None:
         return ""
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
     return ts.astimezone(ops.tz()).strftime("%m-%d %H:%M")
 
 
@@ -103,8 +104,8 @@ def bookings():
                                                None, zone)).all()
     slots = session.scalars(select(BookingSlot).where(
         g.user.scope.region_filter(BookingSlot.region_path),
-        BookingSlot.starts_at >= dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.timezone.utc),
-        BookingSlot.starts_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone).astimezone(dt.timezone.utc))
+        BookingSlot.starts_at >= dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC),
+        BookingSlot.starts_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone).astimezone(dt.UTC))
         .order_by(BookingSlot.region_id, BookingSlot.starts_at).limit(200)).all()
     names = {i.code: i.name for i in session.scalars(queries.items_query())}
     return render_template("services/bookings.html", rows=rows, day=day, names=names, local=_local,
@@ -142,4 +143,4 @@ def slot_toggle(slot_id: int):
     return redirect(request.referrer or url_for("services_staff.bookings"))
 
 
-__all__ = ["bp", "Region"]
+__all__ = ["Region", "bp"]

@@ -115,6 +115,7 @@ def test_safety_contacts_and_party_study_records(client, auth, box):
 def test_writes_work_on_sqlite_and_postgresql(any_db_app):
     """Affairs, bookings and check-ins on both databases (migrations, conditional UPDATE, dates)."""
     import datetime as dt
+
     from tests.conftest import AuthActions, terminal_token
 
     client = any_db_app.test_client()
@@ -125,7 +126,7 @@ def test_writes_work_on_sqlite_and_postgresql(any_db_app):
     assert session.scalar(select(func.count(Disclosure.id)).where(Disclosure.status == "draft")) >= 1
     from portal_server.core.regions import region_by_code
     from portal_server.services import operations as sops
-    start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     slot = sops.add_slot(region_by_code(V1), start, start + dt.timedelta(hours=1), 1, "test")
     session.commit()
     code = client.get("/api/v1/services?q=居民养老保险参保登记").get_json()["items"][0]["code"]

@@ -22,7 +22,7 @@ def _csrf(html):
 
 
 def test_grid_worker_sees_masked_phone_unmasks_with_audit_and_closes(client, auth, elderly_box, city_time):
-    hid, _ = elderly_box
+    _hid, _ = elderly_box
     ops.check_missed(city_time("10:05"))
     session.commit()
     _login(auth, "grid-v001")

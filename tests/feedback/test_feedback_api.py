@@ -72,8 +72,9 @@ def test_retry_with_same_key_is_the_same_order(client, box, file_order):
 
 
 def test_bad_input_is_400_naming_the_field_and_stores_nothing(client, box, auth):
-    from portal_server.core.db import session
     from sqlalchemy import func, select
+
+    from portal_server.core.db import session
     from portal_server.feedback.models import WorkOrder
 
     before = session.scalar(select(func.count()).select_from(WorkOrder))

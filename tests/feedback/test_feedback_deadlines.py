@@ -20,7 +20,7 @@ def test_working_days_skip_weekends():
 
 
 def test_lights():
-    s = dt.datetime(2026, 11, 23, 0, 0, tzinfo=dt.timezone.utc)
+    s = dt.datetime(2026, 11, 23, 0, 0, tzinfo=dt.UTC)
     d = s + dt.timedelta(hours=100)
     assert rules.light(s, d, s + dt.timedelta(hours=74)) == "green"
     assert rules.light(s, d, s + dt.timedelta(hours=75)) == "yellow"
@@ -32,7 +32,7 @@ def test_category_deadlines_and_config(app, file_order, client, box):
     urgent = queries.get(file_order(category="water")["id"])
     complaint = queries.get(file_order(category="roads")["id"])
     help_ = queries.get(file_order(category="elderly")["id"])
-    day = lambda o: o.deadline_at.astimezone(CN).date()  # noqa: E731
+    day = lambda o: o.deadline_at.astimezone(CN).date()
     created = urgent.created_at.astimezone(CN)
     assert day(urgent) == created.date()
     assert day(complaint) == rules.add_working_days(created, 10, CN).astimezone(CN).date()

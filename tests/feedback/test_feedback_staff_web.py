@@ -10,7 +10,7 @@ from tests.conftest import csrf_from
 def test_inbox_due_soon_first_with_lights_and_home_card(client, auth, file_order, staff_login):
     late = file_order(category="roads", content="很久以前的问题")["id"]
     soon = file_order(category="party", content="咨询入党")["id"]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     o = queries.get(late)
     o.clock_started_at, o.deadline_at = now - dt.timedelta(days=30), now - dt.timedelta(days=29)
     y = queries.get(soon)  # 80 % of its time used
@@ -88,7 +88,7 @@ def test_board_ranks_with_a_minimum(client, auth, file_order, act, app, staff_lo
 
 def test_polls_open_vote_once_and_results(client, auth, box, staff_login):
     h = auth.headers("v001-editor")
-    closes = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).isoformat()
+    closes = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).isoformat()
     r = client.post("/api/v1/polls", json={"title": "村里先修哪条路？", "options": ["东路", "西路", "北路"],
                                            "region_code": "990101001001", "closes_at": closes}, headers=h)
     assert r.status_code == 201, r.get_data(as_text=True)
@@ -99,7 +99,7 @@ def test_polls_open_vote_once_and_results(client, auth, box, staff_login):
     assert client.post("/api/v1/polls", json={"title": "x", "options": ["a", "b"], "region_code": "990101001002",
                                               "closes_at": closes}, headers=h).status_code == 403
     listed = client.get("/api/v1/polls", headers=box("CTV-HH-000001")).get_json()["items"]
-    mine = [p for p in listed if p["id"] == pid][0]
+    mine = next(p for p in listed if p["id"] == pid)
     assert mine["voted"] is None and "results" not in mine
     assert pid not in [p["id"] for p in client.get("/api/v1/polls", headers=box("CTV-HH-010001")).get_json()["items"]]
     r = client.post(f"/api/v1/polls/{pid}/votes", json={"option": 1}, headers=box("CTV-HH-000001"))
@@ -142,7 +142,7 @@ def test_opening_a_poll_notifies_the_villages_boxes(client, auth, app):
     sub.loop_start()
     try:
         assert ready.wait(5)
-        closes = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).isoformat()
+        closes = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).isoformat()
         r = client.post("/api/v1/polls", json={"title": "要不要建村史馆？", "options": ["要", "不要"],
                                                "region_code": "990101001001", "closes_at": closes},
                         headers=auth.headers("v001-editor"))

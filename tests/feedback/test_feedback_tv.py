@@ -20,12 +20,13 @@ SHOTS = "/tmp/feedback-shots"
 
 def test_tv_script_is_es5():
     from pathlib import Path
+
     import portal_server.feedback as fb
 
     root = Path(fb.__file__).parent
     for tpl in (root / "templates" / "feedback").glob("tv_*.html"):
-        for block in re.findall(r"<script>(.*?)</script>", tpl.read_text(), re.S):
-            js = re.sub(r"\{%.*?%\}", "", block, flags=re.S)
+        for block in re.findall(r"<script>(.*?)</script>", tpl.read_text(), re.DOTALL):
+            js = re.sub(r"\{%.*?%\}", "", block, flags=re.DOTALL)
             js = re.sub(r"\{\{.*?\}\}", "1", js)
             parse(js)
 

@@ -1,8 +1,6 @@
 """Service catalogue and bookings through the API: the contract, bad input, scope."""
 import datetime as dt
 
-import pytest
-
 from portal_server.core.db import session
 
 PENSION = "居民养老保险参保登记"
@@ -11,7 +9,7 @@ PENSION = "居民养老保险参保登记"
 def _future_slot(region_code: str, hours_ahead: int = 48, capacity: int = 2):
     from portal_server.core.regions import region_by_code
     from portal_server.services import operations as ops
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=hours_ahead)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=hours_ahead)
     slot = ops.add_slot(region_by_code(region_code), start, start + dt.timedelta(hours=1), capacity, "test")
     session.commit()
     return slot.id

@@ -26,8 +26,8 @@ def test_tv_scripts_are_es5():
     root = Path(portal_server.__file__).parent
     for pkg in ("services", "care", "affairs"):
         for tpl in (root / pkg / "templates").rglob("tv_*.html"):
-            for block in re.findall(r"<script>(.*?)</script>", tpl.read_text(), re.S):
-                js = re.sub(r"\{%.*?%\}", "", block, flags=re.S)
+            for block in re.findall(r"<script>(.*?)</script>", tpl.read_text(), re.DOTALL):
+                js = re.sub(r"\{%.*?%\}", "", block, flags=re.DOTALL)
                 js = re.sub(r"\{\{.*?\}\}", "1", js)
                 parse(js)
 
