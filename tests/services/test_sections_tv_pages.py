@@ -64,7 +64,7 @@ def _urls(client, auth, box):
                         headers=box(BOX)).get_json()["id"]
     client.post(f"/api/v1/feedback/{order}/actions", json={"action": "accept"}, headers=auth.headers("v001-handler"))
     client.post(f"/api/v1/feedback/{order}/actions", json={"action": "reply",
-                "message": "村委会已联系镇水务站，维修师傅明天上午九点到村更换水泵，请大家先到村委会门口的备用水井取水。"},
+                "message": "村委会已联系镇水务站，维修师傅明天上午九点到村更换水泵，请大家先到村委会门口的备用水井取水。" * 4},
                 headers=auth.headers("v001-handler"))
     polls = client.get("/api/v1/polls", headers=box(BOX)).get_json()["items"]
     session.remove()
@@ -99,6 +99,14 @@ def test_every_section_page_fits_the_screen_and_leaves_the_hints_free(live_serve
         page.wait_for_timeout(300)  # personal bits load as small JSON after the page
         page.screenshot(path=f"{SHOTS}/{name}.png")
         found = page.evaluate(PAGE_CHECK) + page.evaluate(HINT_CHECK)
+        if name == "feedback-order":  # a long reply scrolls; the 1–5 buttons stay on the screen
+            bottom = page.evaluate("() => document.querySelector('[data-score=\"1\"]').getBoundingClientRect().bottom")
+            if bottom > 650:
+                found.append(f"rating buttons pushed down to {bottom}")
+            page.keyboard.press("ArrowDown")
+            page.wait_for_timeout(150)
+            if not page.evaluate("() => document.getElementById('scroller').scrollTop > 0"):
+                found.append("the long reply does not scroll with the down key")
         if found:
             problems[name] = found[:6]
     assert not problems, "\n".join(f"{k}: {v}" for k, v in problems.items())
