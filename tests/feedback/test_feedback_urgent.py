@@ -42,6 +42,11 @@ def test_care_help_files_an_urgent_order_due_today_first_in_the_inbox(app, clien
     assert _deadline(order) == _end_of_today(app)  # not the 5 working days of an elderly-care request
     assert order["events"][0]["action"] == "submit" and order["events"][0]["urgent"] is True
 
+    # The resident's TV says it is being handled today.
+    tv = client.get(f"/tv/feedback/orders/{help_id}", headers=box("CTV-HH-000002")).get_data(as_text=True)
+    assert 'id="urgent"' in tv and "今天办理" in tv
+    assert 'id="urgent"' not in client.get(f"/tv/feedback/orders/{water}", headers=box("CTV-HH-000001")).get_data(as_text=True)
+
     inbox = client.get("/api/v1/feedback?box=inbox", headers=auth.headers("v001-handler")).get_json()
     ids = [o["id"] for o in inbox["items"]]
     assert ids.index(help_id) < ids.index(water)
@@ -57,6 +62,13 @@ def test_care_help_files_an_urgent_order_due_today_first_in_the_inbox(app, clien
     assert 'id="urgent"' in page and "紧急件，当日办结" in page
     # Already urgent: no button to mark it again.
     assert 'data-action="urgent"' not in page.split('id="timeline"')[0]
+
+    # The grid worker's care task links the urgent order, which the grid worker may open.
+    client.post("/admin/logout", data={"csrf_token": csrf_from(page)})
+    staff_login("grid-v001")
+    tasks = client.get("/admin/care/tasks").get_data(as_text=True)
+    assert f'data-work-order="{help_id}"' in tasks and "紧急工单" in tasks
+    assert client.get(f"/admin/feedback/{help_id}").status_code == 200
 
 
 def test_hotline_files_urgent_a_box_may_not(app, client, auth, box):
