@@ -3,22 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, render_template, request
 
-from portal_server.core.auth import request_terminal
+from portal_server.core.auth import keep_terminal_cookie, page_terminal
 
 from . import queries
 
 bp = Blueprint("epg_tv", __name__, url_prefix="/tv/guide", template_folder="templates")
+bp.after_request(keep_terminal_cookie)
 WEEKDAYS = "一二三四五六日"
-
-
-def _terminal():
-    term = request_terminal()
-    if term is None:
-        abort(401)
-    g.terminal = term
-    return term
 
 
 def _hm(ts) -> str:
@@ -28,7 +21,7 @@ def _hm(ts) -> str:
 @bp.get("/")
 def index():
     """Now and next on the box's channels (city, county relays, its village hall)."""
-    term = _terminal()
+    term = page_terminal()
     village = term.region_codes()[-1] if term.region_codes() else None
     ids = [c["id"] for c in queries.channels(village)]
     rows = queries.now_next(channel_ids=ids)
@@ -38,7 +31,7 @@ def index():
 @bp.get("/<xmltv_id>")
 def week(xmltv_id: str):
     """One channel's week, a day per page (``?day=0..6``)."""
-    term = _terminal()
+    term = page_terminal()
     village = term.region_codes()[-1] if term.region_codes() else None
     chans = {c["id"]: c for c in queries.channels(village)}
     if xmltv_id not in chans:

@@ -17,7 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
 from sqlalchemy import select
 
-from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+from portal_server.core.auth import TERMINAL_COOKIE, page_terminal, request_terminal
 from portal_server.core.db import session
 from portal_server.core.qr import qr_svg
 from portal_server.core.terminals import Terminal, terminal_for_token
@@ -155,19 +155,12 @@ def village_file(code: str, name: str):
     return resp
 
 
-def _box():
-    term = _terminal_or_none()
-    if term is None or term.region is None:
-        abort(401)
-    return term
-
-
 @bp.get("/section/<key>")
 def section(key: str):
     """A stable link to a section of the asking box's region (used by notices and feature pages)."""
     if key not in BY_KEY:
         abort(404)
-    term = _box()
+    term = page_terminal()
     return _with_box_cookies(redirect(f"/tv/v/{term.region.code}/s-{key}.html"), term, None)
 
 
@@ -175,7 +168,7 @@ def section(key: str):
 def item(item_id: int):
     """A content item for the asking box: the village's static page, or the personal page of an
     item meant for its household's tags."""
-    term = _box()
+    term = page_terminal()
     tags = _tags(term)
     if snapshots.item_for(item_id, term.region.code) is not None:
         return _with_box_cookies(redirect(f"/tv/v/{term.region.code}/i-{item_id}.html"), term, None)
@@ -236,7 +229,7 @@ def _safe_src(src: str) -> str | None:
 @bp.get("/play")
 def play():
     """The video page: plays an HLS URL; OK pauses/plays, Back leaves."""
-    _box()
+    page_terminal()
     src = _safe_src(request.args.get("src", ""))
     if src is None:
         abort(404)

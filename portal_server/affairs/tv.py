@@ -5,44 +5,29 @@ safety contacts and alert history; party study materials confirmed with OK.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, render_template
 
-from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+from portal_server.core.auth import keep_terminal_cookie, page_terminal
 from portal_server.core.db import utcnow
 
 from . import operations as ops
 from . import queries
 
 bp = Blueprint("affairs_tv", __name__, url_prefix="/tv/affairs", template_folder="templates")
-
-
-@bp.after_request
-def _remember_box(resp):
-    token = request.args.get("token")
-    if token and g.get("terminal") is not None:
-        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
-    return resp
-
-
-def _terminal():
-    term = request_terminal()
-    if term is None or term.region is None:
-        abort(401)
-    g.terminal = term
-    return term
+bp.after_request(keep_terminal_cookie)
 
 
 @bp.get("/")
 def index():
     """村务公开: the village's published disclosures, newest first."""
-    term = _terminal()
+    term = page_terminal()
     rows = [queries.to_dict(d) for d in queries.published_for(term.region)]
     return render_template("affairs/tv_index.html", rows=rows, village=term.region)
 
 
 @bp.get("/d/<int:disclosure_id>")
 def show(disclosure_id: int):
-    term = _terminal()
+    term = page_terminal()
     d = queries.get(disclosure_id)
     if d is None or d.status != "published" or d.region_id != term.region_id:
         abort(404)
@@ -52,7 +37,7 @@ def show(disclosure_id: int):
 @bp.get("/safety")
 def safety():
     """平安社区: whom to call, and the village's alert history."""
-    term = _terminal()
+    term = page_terminal()
     return render_template("affairs/tv_safety.html", contacts=queries.contacts_for(term.region),
                            alerts=queries.alert_history(term.region), village=term.region)
 
@@ -60,7 +45,7 @@ def safety():
 @bp.get("/party")
 def party():
     """社区党建: this month's study materials (and earlier ones), confirm with OK."""
-    term = _terminal()
+    term = page_terminal()
     month = utcnow().astimezone(ops.tz()).strftime("%Y-%m")
     mats = queries.materials_for(term.region)
     return render_template("affairs/tv_party.html", mats=mats, month=month,

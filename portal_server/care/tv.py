@@ -1,35 +1,20 @@
 """TV pages of 养老助老 (/tv/care/...): 报平安, 一键求助, elderly services; the checkin state."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, render_template, request
 
-from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+from portal_server.core.auth import keep_terminal_cookie, page_terminal
 
 from . import queries
 
 bp = Blueprint("care_tv", __name__, url_prefix="/tv/care", template_folder="templates")
-
-
-@bp.after_request
-def _remember_box(resp):
-    token = request.args.get("token")
-    if token and g.get("terminal") is not None:
-        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
-    return resp
-
-
-def _terminal():
-    term = request_terminal()
-    if term is None:
-        abort(401)
-    g.terminal = term
-    return term
+bp.after_request(keep_terminal_cookie)
 
 
 @bp.get("/")
 def index():
     """The elderly-care section: 报平安 (for households that have it), 一键求助, services."""
-    term = _terminal()
+    term = page_terminal()
     rows = queries.services_for(term.region) if term.region else []
     return render_template("care/tv_index.html", state=queries.checkin_state(term), services=rows,
                            focus_help=request.args.get("focus") == "help")
@@ -38,7 +23,7 @@ def index():
 @bp.get("/checkin")
 def checkin():
     """One screen with one big OK button: 报平安."""
-    term = _terminal()
+    term = page_terminal()
     return render_template("care/tv_checkin.html", state=queries.checkin_state(term))
 
 

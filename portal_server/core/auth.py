@@ -44,6 +44,26 @@ def request_terminal() -> Terminal | None:
     return terminal_for_token(token)
 
 
+def page_terminal() -> Terminal:
+    """TV pages: the asking box (also put in ``g.terminal``), or 401, which the portal answers
+    with its pairing screen."""
+    term = request_terminal()
+    if term is None:
+        from flask import abort
+        abort(401)
+    g.terminal = term
+    return term
+
+
+def keep_terminal_cookie(resp):
+    """``after_request`` of TV page blueprints: a page opened with ``?token=`` keeps the box's
+    identity in the portal cookie (the portal's own entry, /tv/, does the same)."""
+    token = request.args.get("token")
+    if token and g.get("terminal") is not None:
+        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
+    return resp
+
+
 def login(user: User) -> None:
     web_session.clear()
     web_session["uid"] = user.id

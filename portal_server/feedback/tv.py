@@ -5,15 +5,16 @@ orders) and light; writes go through the JSON API with XMLHttpRequest (ES5).
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 
-from portal_server.core.auth import request_terminal
+from portal_server.core.auth import keep_terminal_cookie, page_terminal
 from portal_server.core.qr import qr_svg
 
 from . import phone, queries
 from .models import CATEGORIES, CATEGORY_NAMES, STATUS_NAMES
 
 bp = Blueprint("feedback_tv", __name__, url_prefix="/tv/feedback", template_folder="templates")
+bp.after_request(keep_terminal_cookie)
 
 #: Preset phrases per category (optional second step on the TV).
 PHRASES = {
@@ -32,25 +33,6 @@ ICONS = {"water": "水", "roads": "路", "electricity": "电", "sanitation": "�
          "disputes": "和", "assistance": "助", "elderly": "老", "party": "党", "other": "他"}
 
 
-@bp.after_request
-def _remember_box(resp):
-    """A page opened with ``?token=`` keeps the box's identity in the portal cookie."""
-    from portal_server.core.auth import TERMINAL_COOKIE
-
-    token = request.args.get("token")
-    if token and g.get("terminal") is not None:
-        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
-    return resp
-
-
-def _terminal():
-    term = request_terminal()
-    if term is None:
-        abort(401)
-    g.terminal = term
-    return term
-
-
 def _render(template: str, **kw):
     return render_template(template, CATEGORY_NAMES=CATEGORY_NAMES, STATUS_NAMES=STATUS_NAMES,
                            ICONS=ICONS, **kw)
@@ -59,7 +41,7 @@ def _render(template: str, **kw):
 @bp.get("/")
 def index():
     """The three entries of feedback (also placed as tiles on the interaction section page)."""
-    term = _terminal()
+    term = page_terminal()
     orders = queries.household_orders(term.household_id, term.serial, limit=50)
     unrated = sum(1 for o in orders if o.status in ("replied", "closed") and o.rating is None)
     polls = queries.polls_for_terminal(term)
@@ -69,7 +51,7 @@ def index():
 @bp.get("/new")
 def new():
     """Step 1: the category grid. Step 2 (?c=): preset phrases. Step 3 (?c=&p=): confirm."""
-    _terminal()
+    page_terminal()
     cat = request.args.get("c")
     if cat is None:
         return _render("feedback/tv_new.html", step=1, categories=CATEGORIES)
@@ -89,7 +71,7 @@ def new():
 @bp.get("/orders")
 def orders():
     """我的反映: this household's orders, newest first."""
-    term = _terminal()
+    term = page_terminal()
     rows = queries.household_orders(term.household_id, term.serial, limit=30)
     return _render("feedback/tv_orders.html", orders=rows)
 
@@ -97,7 +79,7 @@ def orders():
 @bp.get("/orders/<int:order_id>")
 def order(order_id: int):
     """One order: status, the reply in large text, rating with digit keys; QR to add on a phone."""
-    term = _terminal()
+    term = page_terminal()
     o = queries.get(order_id)
     if o is None or not queries.terminal_may_read(term, o):
         abort(404)
@@ -108,7 +90,7 @@ def order(order_id: int):
 
 @bp.get("/polls")
 def polls():
-    term = _terminal()
+    term = page_terminal()
     rows = [queries.poll_to_dict(p, term.household_id) for p in queries.polls_for_terminal(term)]
     return _render("feedback/tv_polls.html", polls=rows)
 
@@ -116,7 +98,7 @@ def polls():
 @bp.get("/polls/<int:poll_id>")
 def poll(poll_id: int):
     """Vote with the digit keys; the results show once this household has voted."""
-    term = _terminal()
+    term = page_terminal()
     p = queries.poll_get(poll_id)
     if p is None or not (term.region_path or "").startswith(p.region_path):
         abort(404)

@@ -5,34 +5,18 @@ Video plays through the portal's hls.js (ES5 build in stb_app/static/vendor).
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, render_template
 
-from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+from portal_server.core.auth import keep_terminal_cookie, page_terminal
 
 from . import queries
 from .models import CHOICE_NAMES, STATUS_NAMES, aware
 
 bp = Blueprint("meetings_tv", __name__, url_prefix="/tv/meetings", template_folder="templates",
                static_folder="static", static_url_path="/static")
+bp.after_request(keep_terminal_cookie)
 
 WEEKDAYS = "一二三四五六日"
-
-
-@bp.after_request
-def remember_box(resp):
-    """A page opened with ``?token=`` keeps the box's identity in the portal cookie."""
-    token = request.args.get("token")
-    if token and g.get("terminal") is not None:
-        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
-    return resp
-
-
-def terminal():
-    term = request_terminal()
-    if term is None:
-        abort(401)
-    g.terminal = term
-    return term
 
 
 def when(ts) -> str:
@@ -44,14 +28,14 @@ def when(ts) -> str:
 @bp.get("/")
 def index():
     """直播中 / 即将开始 / 往期回放 of the box's village and town."""
-    term = terminal()
+    term = page_terminal()
     secs = queries.box_sections(term.region_path)
     return render_template("meetings/tv_index.html", secs=secs, when=when,
                            STATUS=STATUS_NAMES)
 
 
 def _meeting(meeting_id: int):
-    term = terminal()
+    term = page_terminal()
     m = queries.meeting_by_id(meeting_id)
     if m is None or not queries.visible_to_box(m, term):
         abort(404)

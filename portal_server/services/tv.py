@@ -7,37 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
-from portal_server.core.auth import TERMINAL_COOKIE, request_terminal
+from portal_server.core.auth import keep_terminal_cookie, page_terminal
 from portal_server.core.qr import qr_svg
 
 from . import operations as ops
 from . import queries
 
 bp = Blueprint("services_tv", __name__, url_prefix="/tv/services", template_folder="templates")
+bp.after_request(keep_terminal_cookie)
 phone_bp = Blueprint("services_phone", __name__, url_prefix="/m/services", template_folder="templates")
 
 WEEKDAYS = "一二三四五六日"
-
-
-def remember_box(resp):
-    """A page opened with ``?token=`` keeps the box's identity in the portal cookie."""
-    token = request.args.get("token")
-    if token and g.get("terminal") is not None:
-        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
-    return resp
-
-
-bp.after_request(remember_box)
-
-
-def terminal():
-    term = request_terminal()
-    if term is None:
-        abort(401)
-    g.terminal = term
-    return term
 
 
 def when(ts) -> str:
@@ -49,14 +31,14 @@ def when(ts) -> str:
 @bp.get("/")
 def index():
     """Top-level categories and 我的预约."""
-    terminal()
+    page_terminal()
     return render_template("services/tv_index.html", cats=queries.children(None), section_name="下沉服务")
 
 
 @bp.get("/c/<path:code>")
 def category(code: str):
     """A category: its sub-categories (tiles) and the items directly in it (rows)."""
-    terminal()
+    page_terminal()
     cat = queries.category_by_code(code)
     if cat is None:
         abort(404)
@@ -68,7 +50,7 @@ def category(code: str):
 @bp.get("/item/<code>")
 def item(code: str):
     """One item on one screen: conditions, materials, where/when, time limit, fee; QR to the phone."""
-    terminal()
+    page_terminal()
     it = queries.item_by_code(code)
     if it is None:
         abort(404)
@@ -80,7 +62,7 @@ def item(code: str):
 @bp.get("/item/<code>/book")
 def book(code: str):
     """The slots this household may book for the item (its village hall if local, its town centre)."""
-    term = terminal()
+    term = page_terminal()
     it = queries.item_by_code(code)
     if it is None:
         abort(404)
@@ -92,7 +74,7 @@ def book(code: str):
 @bp.get("/bookings")
 def bookings():
     """我的预约: codes, places and times; cancel with OK."""
-    term = terminal()
+    term = page_terminal()
     rows = queries.household_bookings(term.household_id, term.serial)
     names = {}
     for b in rows:
