@@ -37,6 +37,20 @@ def backoff_delay(attempt: int, base: float = 1.0, cap: float = 300.0, rng=rando
     return rng.uniform(0, min(cap, base * (2 ** attempt)))
 
 
+#: A box connected but without a config says hello again after this long (then twice as long, ...).
+HELLO_RETRY_S = 10.0
+
+
+def hello_retry_delay(attempt: int, base: float = HELLO_RETRY_S, cap: float = 300.0, rng=random) -> float:
+    """When to repeat an unanswered hello: doubling from ``base`` up to ``cap``, ±50% jitter.
+
+    A hello is not retained: one sent while no ingest was subscribed (the ingest restarting, or
+    starting after the broker) is lost, and a box seen for the first time has no retained config
+    to fall back on. Without a repeat it would wait for its config until its next reconnect.
+    """
+    return min(cap, base * (2 ** attempt)) * rng.uniform(0.5, 1.5)
+
+
 class Player:
     """libVLC with a marquee for alerts and messages; ``dummy`` outputs on a headless box or in tests."""
 
@@ -100,7 +114,8 @@ class Player:
 
 class Agent:
     def __init__(self, serial: str, secret: str, mqtt_url: str, model: str = "CTV-S905", fw: str = "2.3.1",
-                 player: Player | None = None, state_dir: Path | None = None, mac: str | None = None):
+                 player: Player | None = None, state_dir: Path | None = None, mac: str | None = None,
+                 hello_retry_s: float = HELLO_RETRY_S):
         self.serial, self.secret, self.model, self.fw, self.mac = serial, secret, model, fw, mac
         self.args = parse_url(mqtt_url)
         self.player = player
@@ -119,6 +134,9 @@ class Agent:
         self.connected = threading.Event()
         self.configured = threading.Event()
         self.region_subs: list[str] = []
+        self.hello_retry_s = hello_retry_s
+        self.hello_attempt = 0
+        self.next_hello = float("inf")  # monotonic time of the next hello while no config came
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -162,9 +180,16 @@ class Agent:
         subs = [(protocol.dev_topic(self.serial, "config"), 1), (protocol.dev_topic(self.serial, "cmd"), 1)]
         subs += [(t, 1) for t in self.region_subs]
         c.subscribe(subs)
-        c.publish(protocol.dev_topic(self.serial, "hello"),
-                  protocol.encode_hello(model=self.model, fw=self.fw, mac=self.mac, ip=_local_ip()), qos=1)
+        self.hello_attempt = 0
+        self.say_hello()
         self.connected.set()
+
+    def say_hello(self) -> None:
+        """Publish hello; until a config comes, the heartbeat loop repeats it (``hello_retry_delay``)."""
+        self.next_hello = time.monotonic() + hello_retry_delay(self.hello_attempt, base=self.hello_retry_s)
+        self.hello_attempt += 1
+        self.client.publish(protocol.dev_topic(self.serial, "hello"),
+                            protocol.encode_hello(model=self.model, fw=self.fw, mac=self.mac, ip=_local_ip()), qos=1)
 
     def _on_disconnect(self, *_a):
         self.connected.clear()
@@ -185,6 +210,7 @@ class Agent:
 
     def apply_config(self, cfg: dict) -> None:
         self.config = cfg
+        self.next_hello = float("inf")
         self.heartbeat_s = int(cfg["heartbeat_s"])
         if cfg["state"] == "unpaired":
             self.page = "pairing"
@@ -308,6 +334,8 @@ class Agent:
         while not self.stop_event.wait(self.heartbeat_s if self.configured.is_set() else 1):
             if self.connected.is_set() and self.configured.is_set():
                 self.heartbeat()
+            elif self.connected.is_set() and time.monotonic() >= self.next_hello:
+                self.say_hello()
 
     def start(self) -> "Agent":
         self.threads = [threading.Thread(target=self._connect_loop, daemon=True, name=f"agent-{self.serial}"),

@@ -53,6 +53,8 @@ def register(main: click.Group) -> None:
                     click.echo(f"waiting for the broker ({exc})", err=True)
                     time.sleep(1)
         ing = Ingest(app).start()
+        while not ing.ready.wait(5):  # hellos before our subscription are lost (boxes repeat theirs)
+            click.echo("waiting for the broker to take our subscription", err=True)
         click.echo("ingest running")
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())

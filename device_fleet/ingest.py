@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from portal_server.core import redis as core_redis, signals
 from portal_server.core.mqtt import parse_url
-from portal_server.core.terminals import Terminal, portal_url, terminal_by_serial
+from portal_server.core.terminals import Terminal
 from portal_server.core.db import session
 from sqlalchemy import select
 
@@ -31,6 +31,8 @@ HB_TOTAL = "ctv:fleet:hb_total"
 # A plain subscription: Mosquitto 2.0.11 delivered a $share/ subscription at ~300 msg/s with loss
 # in bench/fleet_heartbeats.py (vs ~12,000 msg/s plain), so one ingest process takes the stream.
 SHARE = ""
+#: Most hellos or acks handled in one database session.
+HELLO_BATCH = 500
 from portal_server.system.metrics import MQTT_DROPPED_KEY as DROPPED  # noqa: E402
 
 
@@ -112,37 +114,63 @@ class Ingest:
 
     # Workers.
     def _handle_work(self):
+        """Hellos and acks, in batches: after a power cut 10,000 hellos arrive within seconds, and one
+        query and one session per batch (not per hello) keeps the ingest from falling behind."""
         with self.app.app_context():
             while not self.stop_event.is_set():
                 try:
-                    kind, serial, data = self.work.get(timeout=0.5)
+                    items = [self.work.get(timeout=0.5)]
                 except queue.Empty:
                     continue
+                while len(items) < HELLO_BATCH:
+                    try:
+                        items.append(self.work.get_nowait())
+                    except queue.Empty:
+                        break
+                hellos: dict[str, dict] = {}  # a box that repeated its hello is answered once
                 try:
-                    if kind == "hello":
-                        self.on_hello(serial, data)
-                    elif kind == "ack":
-                        if data["kind"] == "cmd":
-                            from .operations import command_ack
-                            command_ack(serial, data["id"], data["ok"], data.get("detail"))
-                        signals.box_acked.send(serial, kind=data["kind"], id=data["id"], ok=data["ok"],
-                                               detail=data.get("detail"))
+                    for kind, serial, data in items:
+                        if kind == "hello":
+                            hellos[serial] = data
+                        elif kind == "ack":
+                            self._on_ack(serial, data)
+                    if hellos:
+                        self.on_hellos(hellos)
                 except Exception:
-                    log.exception("ingest: handling %s from %s failed", kind, serial)
+                    log.exception("ingest: handling a batch of %d messages failed", len(items))
                 finally:
                     session.remove()
 
+    def _on_ack(self, serial: str, data: dict) -> None:
+        try:
+            if data["kind"] == "cmd":
+                from .operations import command_ack
+                command_ack(serial, data["id"], data["ok"], data.get("detail"))
+            signals.box_acked.send(serial, kind=data["kind"], id=data["id"], ok=data["ok"],
+                                   detail=data.get("detail"))
+        except Exception:
+            session.rollback()
+            log.exception("ingest: handling an ack from %s failed", serial)
+
     def on_hello(self, serial: str, hello: dict) -> None:
-        term = terminal_by_serial(serial)
-        if term is None:
+        self.on_hellos({serial: hello})
+
+    def on_hellos(self, hellos: dict[str, dict]) -> None:
+        """Answer each box's hello with its retained config; note the firmware it reports."""
+        terms = {t.serial: t for t in session.scalars(select(Terminal).where(Terminal.serial.in_(list(hellos))))}
+        for serial in hellos.keys() - terms.keys():
             self._drop("unknown_serial")
-            return
-        if hello.get("fw") and hello["fw"] != term.firmware:
-            term.firmware = hello["fw"]
+        for term in terms.values():
+            ensure_pairing_code(term)  # an unbound box seen for the first time (commits)
+        fw_changed = False
+        for serial, term in terms.items():
+            fw = hellos[serial].get("fw")
+            if fw and fw != term.firmware:
+                term.firmware, fw_changed = fw, True
+            self.client.publish(protocol.dev_topic(serial, "config"), config_payload(term, self.settings),
+                                qos=1, retain=True)
+        if fw_changed:
             session.commit()
-        ensure_pairing_code(term)
-        self.client.publish(protocol.dev_topic(serial, "config"), config_payload(term, self.settings),
-                            qos=1, retain=True)
 
     def flush(self) -> None:
         """Write the buffered presence to Redis in one pipeline."""

@@ -106,3 +106,27 @@ def test_agent_as_a_process_refused_with_a_wrong_secret(app, mosquitto_server):
     time.sleep(1.5)
     assert not a.connected.is_set() and a.config is None
     a.stop(graceful=False)
+
+
+def test_agent_repeats_an_unanswered_hello(app, mosquitto_server):
+    """No ingest when the box first connects: its hello is lost, so it says it again until configured."""
+    from device_fleet.ingest import Ingest
+    from device_fleet.protocol import dev_topic
+
+    serial = "CTV-HH-510003"
+    sec = boxes(app, serial)[serial]
+    mqtt.publish(dev_topic(serial, "config"), b"", retain=True)  # no retained config from an earlier test
+    a = Agent(serial, sec, mosquitto_server["url"], player=None, hello_retry_s=0.5).start()
+    ing = None
+    try:
+        assert a.connected.wait(10)
+        time.sleep(1.0)
+        assert not a.configured.is_set()
+        ing = Ingest(app, flush_interval=0.2, watch_interval=0.3).start()
+        assert ing.ready.wait(10)
+        assert a.configured.wait(10), "the agent never repeated its hello"
+        assert a.config["state"] == "paired" and a.hello_attempt >= 2
+    finally:
+        a.stop()
+        if ing is not None:
+            ing.stop()

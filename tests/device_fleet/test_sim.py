@@ -61,3 +61,42 @@ def test_sim_boxes_come_online_fetch_their_portal_and_survive_a_power_cut(app, c
         stop.set()
         t.join(5)
         fleet.close()
+
+
+def test_a_hello_nobody_heard_is_said_again_until_the_config_comes(app, mosquitto_server):
+    """A box that connects while no ingest is subscribed (the ingest restarting, or starting after the
+    broker) loses its hello; with no retained config yet it would wait until its next reconnect. It
+    repeats the hello instead (the reboot-storm bench hung on this: the boxes of its first seconds)."""
+    from device_fleet.ingest import Ingest
+    from device_fleet.protocol import dev_topic
+    from portal_server.core import mqtt
+
+    serial = "CTV-HH-500003"
+    secrets = boxes(app, serial)
+    mqtt.publish(dev_topic(serial, "config"), b"", retain=True)  # no retained config from an earlier test
+    fleet = Fleet(mosquitto_server["url"], list(secrets.items()), fetch=False, fetch_workers=1, hello_retry_s=0.5)
+    stop = threading.Event()
+    t = threading.Thread(target=lambda: fleet.run(report=lambda s: None, until=stop.is_set), daemon=True)
+    t.start()
+    ing = None
+    try:
+        box = fleet.boxes[0]
+        deadline = time.time() + 10
+        while time.time() < deadline and not box.connected:
+            time.sleep(0.05)
+        assert box.connected
+        time.sleep(1.0)
+        assert not box.configured  # nobody answered the first hello
+        ing = Ingest(app, flush_interval=0.2, watch_interval=0.3).start()
+        assert ing.ready.wait(10)
+        deadline = time.time() + 10
+        while time.time() < deadline and not box.configured:
+            time.sleep(0.05)
+        assert box.configured and fleet.stats["hellos"] >= 2
+        assert fleet.stats["connects"] == 1  # answered without reconnecting
+    finally:
+        stop.set()
+        t.join(5)
+        fleet.close()
+        if ing is not None:
+            ing.stop()
