@@ -8,6 +8,4 @@ def init_app(app):
     from . import api
 
     app.register_blueprint(api.bp)
-    if "hls_files" not in app.blueprints:
-        app.register_blueprint(api.files_bp)
     register_periodic(PeriodicJob("streaming-reap", "streaming.tasks:reap", every_s=60, queue="media"))

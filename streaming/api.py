@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, request, send_from_directory
+from flask import request
 
 from portal_server.core.api import ApiError, make_blueprint
 from portal_server.core.db import session
@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 bp = make_blueprint("streams_api", __name__, "/streams")
 #: /hls/ in development (nginx serves it in `make run`).
-files_bp = Blueprint("hls_files", __name__)
 
 
 def _local_only() -> None:
@@ -56,12 +55,3 @@ def on_publish_done():
     return {"ok": True, "meeting_id": m.id if m else None}
 
 
-@files_bp.get("/hls/<path:path>")
-def hls_file(path: str):
-    """HLS playlists and segments when the app serves them itself (nginx does in production)."""
-    resp = send_from_directory(current_app.config["SETTINGS"].hls_dir, path, max_age=0)
-    resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["Access-Control-Allow-Origin"] = "*"
-    if path.endswith(".m3u8"):
-        resp.headers["Content-Type"] = "application/vnd.apple.mpegurl"
-    return resp

@@ -183,6 +183,8 @@ def make_test_app(tmp_path, redis_server, mosquitto_server, sqlite_template, db_
         shutil.copy(sqlite_template / "communitv.db", data / "communitv.db")
         shutil.copy(sqlite_template / "demo-terminals.csv", data / "demo-terminals.csv")
         db_url = f"sqlite:///{data / 'communitv.db'}"
+    if (sqlite_template / "media").exists():   # the demo's images and speech belong with its database
+        shutil.copytree(sqlite_template / "media", data / "media", dirs_exist_ok=True)
     settings = _make_settings(data, db_url, _fresh_redis_url(redis_server), mosquitto_server["url"], **kw)
     return create_app(settings)
 

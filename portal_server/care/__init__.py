@@ -12,7 +12,6 @@ def init_app(app):
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(tv.bp)
-    api.media_route(app)
     tv.register_tv_hooks(app)
     register_periodic(PeriodicJob("care-checkins", "portal_server.care.tasks:check_missed_checkins",
                                   every_s=300))

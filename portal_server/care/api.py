@@ -1,7 +1,7 @@
 """JSON API of elderly care: check-ins, help, care tasks, elderly services, read-aloud speech."""
 from __future__ import annotations
 
-from flask import current_app, g, request, send_from_directory
+from flask import g, request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -208,16 +208,6 @@ def speech_get():
     if clip is None:
         raise not_found(f"speech of {ref}")
     return queries.clip_to_dict(clip)
-
-
-def media_route(app) -> None:
-    """Serve /media/speech/ in development (nginx serves /media/ in production)."""
-
-    def speech_file(name: str):
-        return send_from_directory(current_app.config["SETTINGS"].media_dir / "speech", name,
-                                   mimetype="audio/mp4", conditional=True)
-
-    app.add_url_rule("/media/speech/<name>", "care_speech_file", speech_file)
 
 
 __all__ = ["ApiError", "bp"]

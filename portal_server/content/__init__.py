@@ -11,11 +11,10 @@ def init_app(app):
     from portal_server import admin
     from portal_server.core.jobs import PeriodicJob, register_periodic
 
-    from . import api, media, views
+    from . import api, views
 
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
-    media.media_route(app)
     register_periodic(PeriodicJob("content-schedule", "portal_server.content.tasks:run_schedule", every_s=30))
     admin.add_nav(app, "content_staff.index", "信息发布", ("editor", "reviewer"))
     admin.add_home_card(app, views.home_card)

@@ -1,6 +1,6 @@
 """Files of content items: images (Pillow: TV 1280 / phone 720, EXIF stripped), videos (HLS by a
 worker job), attachments. Stored under ``media_dir/content/<item>/``, served at ``/media/content/``
-(nginx in production, ``media_route`` in development).
+(nginx in production, the system feature's file routes in development).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from flask import current_app, send_from_directory
+from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from portal_server.core import audit, jobs
@@ -173,18 +173,3 @@ def poster_png(title: str, color: tuple[int, int, int], subtitle: str = "", size
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
-
-
-def media_route(app) -> None:
-    """Serve /media/content/ and /hls/content/ in development (nginx serves them in production)."""
-
-    def content_file(path: str):
-        return send_from_directory(current_app.config["SETTINGS"].media_dir / "content", path,
-                                   conditional=True)
-
-    def content_hls(path: str):
-        return send_from_directory(current_app.config["SETTINGS"].hls_dir / "content", path,
-                                   conditional=True)
-
-    app.add_url_rule("/media/content/<path:path>", "content_media_file", content_file)
-    app.add_url_rule("/hls/content/<path:path>", "content_hls_file", content_hls)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from portal_server.core import audit, jobs, signals
 from portal_server.core.accounts import User
-from portal_server.core.api import ApiError, bad_request, conflict, forbidden
+from portal_server.core.api import bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import TAGS
 from portal_server.core.regions import Region, region_by_code, villages_under

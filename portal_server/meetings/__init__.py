@@ -12,7 +12,6 @@ def init_app(app):
 
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
-    views.register_files(app)
     app.register_blueprint(tv.bp)
     tv.register_tv_hooks(app)
     signals.meeting_state_changed.connect(_pages_stale, weak=False)

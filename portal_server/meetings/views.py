@@ -14,7 +14,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from markupsafe import Markup
@@ -233,12 +232,3 @@ def rotate_key(meeting_id: int):
         session.rollback()
         flash(e.message, "error")
     return redirect(url_for("meetings_staff.show", meeting_id=m.id))
-
-
-def minutes_file(name: str):
-    """Minutes files in development (nginx serves /media/ in production)."""
-    return send_from_directory(current_app.config["SETTINGS"].media_dir / "meetings", name)
-
-
-def register_files(app) -> None:
-    app.add_url_rule("/media/meetings/<name>", "meetings_minutes_file", minutes_file)
