@@ -396,8 +396,20 @@
     setText(el, (d.getMonth() + 1) + '月' + d.getDate() + '日 星期' + w + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes()));
   }
 
+  /* The scrolling box (#scroller) ends above the key hints, whatever came before it on the page;
+     with data-fit="N" it also grows to fill the room, leaving N more pixels free. */
+  function fitScroller() {
+    var sc = byId('scroller'), hints = document.querySelectorAll('.safe .hint');
+    if (!sc) { return; }
+    var fit = sc.getAttribute('data-fit');
+    var bottom = (hints.length ? hints[0].getBoundingClientRect().top : 684) - 10 - (fit ? parseInt(fit, 10) || 0 : 0);
+    var room = Math.floor(bottom - sc.getBoundingClientRect().top);
+    if (room > 80 && (fit !== null || sc.offsetHeight > room)) { sc.style.height = room + 'px'; }
+  }
+
   TV.start = function () {
     if (TV.simple()) { addClass(document.body, 'simple'); }
+    fitScroller();
     if (TV.onLayout) { TV.onLayout(); }
     var list = focusables(), first = null, s = readStack(), top = s.length ? s[s.length - 1] : null;
     if (top && top.restore && top.u === here()) {

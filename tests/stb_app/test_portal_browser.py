@@ -50,6 +50,7 @@ PAGE_CHECK = r"""() => {
     if (b.r - b.l < 1 || b.b - b.t < 1) problems.push('focused element not visible');
     if (cs.borderTopColor === 'rgba(0, 0, 0, 0)' && cs.outlineStyle === 'none') problems.push('focus has no visible style');
   }
+  const hint = document.querySelector('.hint');
   const modalOpen = [...document.querySelectorAll('.modal, #alert')].some(m => getComputedStyle(m).display !== 'none');
   for (const el of document.querySelectorAll('body *')) {
     if (el.closest('.modal, #alert, .player, script, style, audio') && !modalOpen) continue;
@@ -63,6 +64,10 @@ PAGE_CHECK = r"""() => {
     const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
     if (own && parseFloat(cs.fontSize) < 24) problems.push('text under 24px: ' + el.tagName + ' ' + cs.fontSize + ' ' + el.textContent.slice(0, 20));
     if (own && contrast(el) < 4.5) problems.push('contrast ' + contrast(el).toFixed(2) + ': ' + el.textContent.slice(0, 20));
+    if (own && hint && !hint.contains(el)) {
+      const h = hint.getBoundingClientRect();
+      if (b.b > h.top + 1 && b.t < h.bottom - 1) problems.push('over the key hints: ' + el.textContent.slice(0, 20));
+    }
   }
   return problems;
 }"""
