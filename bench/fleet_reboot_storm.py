@@ -140,8 +140,7 @@ def main():
                                       env=env, stdout=log_file(tmp, "gunicorn"), stderr=subprocess.STDOUT))
         # nginx in front, as `make run` and production: the village pages are files it serves (the app
         # renders a missing one once); only /tv/?token=… (token check, cookies, redirect) reaches Python.
-        nginx_conf = stack.write_nginx(tmp / "run", settings, ports["http"], stack.free_port(), ports["web"],
-                                       with_rtmp=False)
+        nginx_conf = stack.write_nginx(tmp / "run", settings, ports["http"], ports["web"])
         procs.append(subprocess.Popen(["nginx", "-c", str(nginx_conf), "-p", str(tmp / "run")],
                                       stdout=log_file(tmp, "nginx"), stderr=subprocess.STDOUT))
         wait_port(ports["redis"])

@@ -10,7 +10,6 @@ Run: `make bench` (or .venv/bin/python bench/portal_home.py).
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -80,7 +79,7 @@ def main() -> int:
         nav = len(section.encode()) + len((ROOT / "stb_app/static/pager.js").read_bytes())
 
         port = stack.free_port()
-        conf = stack.write_nginx(tmp / "run", settings, port, stack.free_port(), stack.free_port(), with_rtmp=False)
+        conf = stack.write_nginx(tmp / "run", settings, port, stack.free_port())
         nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp / "run")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

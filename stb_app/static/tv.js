@@ -2,7 +2,7 @@
    ES5 only (old QtWebKit-era STB browsers): no let/const, arrow functions, classes,
    template literals, fetch or Promises.
 
-   Focus: every .focusable can take focus; the focused one has class "focused".
+   Focus: every .focusable can take focus; the focused one also gets "focused".
    OK on an element: data-ok="name" calls TV.actions[name](el); data-href navigates.
    Pages hook TV.onKey(key) for colour keys ('red','green','yellow','blue') and
    TV.onDigit(n) for digits; returning true from them means "handled". */

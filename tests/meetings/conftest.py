@@ -44,7 +44,7 @@ def rtmp_stack(app, live_server, tmp_path):
         rtmp_port, http_port = stack.free_port(), stack.free_port()
         settings.rtmp_url = f"rtmp://127.0.0.1:{rtmp_port}/live"
         # As `make run`: RTMP in its own one-worker nginx, HTTP (/hls/ files, proxy) in another.
-        http_conf = stack.write_nginx(run_dir, settings, http_port, rtmp_port, upstream, with_rtmp=False)
+        http_conf = stack.write_nginx(run_dir, settings, http_port, upstream)
         rtmp_conf = stack.write_nginx_rtmp(run_dir, settings, rtmp_port, upstream)
         procs = [subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run_dir)], stdout=subprocess.DEVNULL,
                                   stderr=open(tmp_path / f"{conf.stem}.stderr", "w")) for conf in (http_conf, rtmp_conf)]
