@@ -48,9 +48,19 @@ def _aware(ts: dt.datetime | None) -> dt.datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
 
 
+def paragraphs(text: str) -> str:
+    """Plain text as most village editors type it: a blank line starts a paragraph, a line break
+    stays a line break. Text that already has markup is left as it is."""
+    if re.search(r"<[a-zA-Z/][^>]*>", text or ""):
+        return text
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", (text or "").replace("\r\n", "\n")) if b.strip()]
+    return "".join("<p>" + html.escape(b).replace("\n", "<br>") + "</p>" for b in blocks)
+
+
 def sanitize_body(body: str) -> str:
-    """Rich text made safe for every TV and browser: nh3 (ammonia) with our allow-list."""
-    return nh3.clean(body or "", tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+    """Rich text made safe for every TV and browser: nh3 (ammonia) with our allow-list; plain
+    text becomes paragraphs first."""
+    return nh3.clean(paragraphs(body), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                      url_schemes=URL_SCHEMES, link_rel="noopener noreferrer",
                      clean_content_tags={"script", "style"}, strip_comments=True)
 

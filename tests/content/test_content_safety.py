@@ -99,3 +99,10 @@ def test_audit_trail_holds_every_step_and_verifies(api, draft):
     out = subprocess.run([sys.executable, "-m", "portal_server.cli", "audit", "verify"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "intact" in out.stdout, out.stdout + out.stderr
+
+
+def test_plain_text_becomes_paragraphs(draft):
+    """Village editors type plain text: a blank line is a new paragraph, a line break stays one."""
+    got = draft(body="冬季注意用电安全。\n不要私拉电线。\n\n有问题请找村电工 <张师傅> & 网格员。")["body"]
+    assert got == ("<p>冬季注意用电安全。<br>不要私拉电线。</p>"
+                   "<p>有问题请找村电工 &lt;张师傅&gt; &amp; 网格员。</p>")
