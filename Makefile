@@ -28,7 +28,7 @@ test: venv
 	$(BIN)/python -m pytest -n $${CTV_TEST_WORKERS:-2} --dist loadgroup -q $(PYTEST_ARGS)
 
 bench: venv
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	@set -e; for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 lint: venv
 	$(BIN)/pip install -q ruff && $(BIN)/ruff check .

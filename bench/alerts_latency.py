@@ -22,7 +22,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,23 +29,15 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from device_fleet.sim import Fleet, load_boxes, raise_fd_limit  # noqa: E402
+from _city import seed_city, start_ingest, start_redis_and_broker, stop, wait_port  # noqa: E402
+from device_fleet.sim import Fleet  # noqa: E402
 from portal_server import stack  # noqa: E402
-from portal_server.core.config import MQTT_SERVER_USER, Settings  # noqa: E402
+from portal_server.core.config import MQTT_SERVER_USER  # noqa: E402
 
 N = int(os.environ.get("BENCH_BOXES", 10_000))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 2))
 CITY = "990100000000"
 TOPIC = f"ctv/v1/region/{CITY}/alert"
-
-
-def wait_port(port, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if stack.port_in_use(port):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"port {port} did not open")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -85,41 +76,20 @@ def wait_all_seen(fleet: Fleet, alert_id: str, n: int, timeout: float = 60) -> d
 
 
 def main():
-    raise_fd_limit()
-    tmp = Path(tempfile.mkdtemp(prefix="ctv-alerts-bench-"))
-    ports = {k: stack.free_port() for k in ("redis", "mqtt", "web")}
+    city = seed_city("ctv-alerts-bench-", N)
+    ports, env, settings, rows, procs = city.ports, city.env, city.settings, city.rows, city.procs
     web = f"http://127.0.0.1:{ports['web']}"
-    env = dict(os.environ, COMMUNITV_DATA_DIR=str(tmp), COMMUNITV_REDIS_URL=f"redis://127.0.0.1:{ports['redis']}/0",
-               COMMUNITV_MQTT_URL=f"mqtt://127.0.0.1:{ports['mqtt']}", COMMUNITV_PUBLIC_URL=web)
-    os.environ.update(env)
-    settings = Settings.from_env()
-    cli = [sys.executable, "-m", "portal_server.cli"]
-    hh = max(1, math.ceil((N - 111) / 85))
-    t = time.time()
-    subprocess.run(cli + ["db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(cli + ["demo", "seed", "--households-per-village", str(hh)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    print(f"seeded the demo city with {hh} households per village in {time.time() - t:.0f} s")
-    rows = [r for r in load_boxes(tmp / "demo-terminals.csv") if not r[0].startswith("CTV-NEW")][:N]
     n = len(rows)
-    procs = []
     ours: list[float] = []
     limit: list[float] = []
     ack_times: list[float] = []
     missing = {"ours": 0, "limit": 0}
     try:
-        procs.append(subprocess.Popen(["redis-server", str(stack.write_redis(tmp / "run", ports["redis"])),
-                                       "--save", ""], stdout=subprocess.DEVNULL))
-        conf = stack.write_mosquitto(tmp / "run", ports["mqtt"], settings.mqtt_server_password, clients=rows)
-        procs.append(subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, preexec_fn=raise_fd_limit))
-        wait_port(ports["redis"])
-        wait_port(ports["mqtt"])
+        start_redis_and_broker(city)
         procs.append(subprocess.Popen([stack.venv_bin("gunicorn"), "--workers", "1", "--threads", "4",
                                        "--bind", f"127.0.0.1:{ports['web']}", "portal_server.app:create_app()"],
                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        procs.append(subprocess.Popen(cli + ["ingest", "--no-sync"], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+        procs.append(start_ingest(city))   # subscribed before any box says hello
         wait_port(ports["web"])
         s = requests.Session()
         tok = s.post(f"{web}/api/v1/auth/token", json={"username": "admin", "password": settings.demo_password},
@@ -190,12 +160,7 @@ def main():
                 time.sleep(2)
         fleet.close()
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
     o50, o99, l50, l99 = pct(ours, 50), pct(ours, 99), pct(limit, 50), pct(limit, 99)
     worst_ack = max(ack_times) if ack_times else float("inf")
     print(f"boxes  {n} simulated (one process, one selector loop), {ROUNDS} rounds, a city-wide alert = one retained "

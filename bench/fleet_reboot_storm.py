@@ -19,53 +19,24 @@ BENCH_DEBUG=1 (progress every 5 s on stderr). Subprocess logs stay in the printe
 """
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from device_fleet.sim import Fleet, load_boxes, raise_fd_limit
-from portal_server import stack
-from portal_server.core.config import Settings
+from _city import log_file, seed_city, start_ingest, start_redis_and_broker, stop, wait_port  # noqa: E402
+from device_fleet.sim import Fleet  # noqa: E402
+from portal_server import stack  # noqa: E402
 
 N = int(os.environ.get("BENCH_BOXES", "10000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "32"))
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
 GOAL_S = 60.0
 REPORT = (lambda s: print(s, file=sys.stderr)) if os.environ.get("BENCH_DEBUG") else (lambda s: None)
-
-
-def log_file(tmp: Path, name: str):
-    """A subprocess's stdout and stderr go to a file in the bench's temp dir (read it when something hangs)."""
-    return open(tmp / f"{name}.log", "ab")
-
-
-def start_ingest(cli, env, log: Path, timeout=60) -> subprocess.Popen:
-    """`communitv ingest`, returned once it says it runs (subscribed: a hello before that is lost)."""
-    p = subprocess.Popen(cli + ["ingest", "--no-sync"], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if b"ingest running" in log.read_bytes():
-            return p
-        if p.poll() is not None:
-            raise SystemExit(f"the ingest exited ({p.returncode}); see {log}")
-        time.sleep(0.1)
-    raise SystemExit(f"the ingest did not subscribe within {timeout} s; see {log}")
-
-
-def wait_port(port, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if stack.port_in_use(port):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"port {port} did not open")
 
 
 def storm_debug(fleet):
@@ -106,33 +77,11 @@ def storm(fleet: Fleet, r: redis.Redis | None, serials: set[str], paired: int, f
 
 
 def main():
-    raise_fd_limit()
-    tmp = Path(tempfile.mkdtemp(prefix="ctv-storm-"))
-    ports = {k: stack.free_port() for k in ("redis", "mqtt", "web", "http")}
-    env = dict(os.environ, COMMUNITV_DATA_DIR=str(tmp), COMMUNITV_REDIS_URL=f"redis://127.0.0.1:{ports['redis']}/0",
-               COMMUNITV_MQTT_URL=f"mqtt://127.0.0.1:{ports['mqtt']}",
-               COMMUNITV_PUBLIC_URL=f"http://127.0.0.1:{ports['http']}")
-    os.environ.update(env)
-    settings = Settings.from_env()
-    cli = [sys.executable, "-m", "portal_server.cli"]
-    hh = max(1, math.ceil((N - 111) / 85))
-    t = time.time()
-    subprocess.run(cli + ["db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(cli + ["demo", "seed", "--households-per-village", str(hh)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    print(f"logs and data in {tmp}")
-    print(f"seeded the demo city with {hh} households per village in {time.time() - t:.0f} s")
-    rows = load_boxes(tmp / "demo-terminals.csv")
-    rows = [r for r in rows if not r[0].startswith("CTV-NEW")][:N]
+    city = seed_city("ctv-storm-", N, ("redis", "mqtt", "web", "http"), public="http")
+    tmp, ports, env, settings, rows, procs = city.tmp, city.ports, city.env, city.settings, city.rows, city.procs
     serials = {s for s, _ in rows}
-    procs = []
     try:
-        procs.append(subprocess.Popen(["redis-server", str(stack.write_redis(tmp / "run", ports["redis"])),
-                                       "--save", ""], stdout=log_file(tmp, "redis"),
-                                      stderr=subprocess.STDOUT))
-        conf = stack.write_mosquitto(tmp / "run", ports["mqtt"], settings.mqtt_server_password, clients=rows)
-        procs.append(subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log_file(tmp, "mosquitto"),
-                                      stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit))
+        start_redis_and_broker(city)
         # Every server listens before the first box connects: 10,000 sockets take ephemeral ports, and a
         # port picked above for later could be one of them by then.
         procs.append(subprocess.Popen([stack.venv_bin("gunicorn"), "--workers", str(WEB_WORKERS), "--threads", "8",
@@ -143,8 +92,6 @@ def main():
         nginx_conf = stack.write_nginx(tmp / "run", settings, ports["http"], ports["web"])
         procs.append(subprocess.Popen(["nginx", "-c", str(nginx_conf), "-p", str(tmp / "run")],
                                       stdout=log_file(tmp, "nginx"), stderr=subprocess.STDOUT))
-        wait_port(ports["redis"])
-        wait_port(ports["mqtt"])
         wait_port(ports["web"])
         wait_port(ports["http"])
         time.sleep(2)
@@ -154,7 +101,7 @@ def main():
         print(f"warming up {len(rows)} boxes against Mosquitto alone…")
         fleet = Fleet(settings.mqtt_url, rows, fetch=False, fetch_workers=1)
         # Configs must exist before boxes can be "configured": run the ingest briefly for the warm-up.
-        ing = start_ingest(cli, env, tmp / "ingest-warmup.log")
+        ing = start_ingest(city, "ingest-warmup")
         procs.append(ing)
         fleet.run(report=REPORT, until=lambda: all(b.configured for b in fleet.boxes), duration=300,
                   ramp_s=10)
@@ -169,7 +116,7 @@ def main():
               f"{limit.get('configured', float('nan')):.1f} s")
 
         # Ours: the full stack.
-        procs.append(start_ingest(cli, env, tmp / "ingest.log"))
+        procs.append(start_ingest(city))
         time.sleep(1)
         fleet = Fleet(settings.mqtt_url, rows, fetch=True, fetch_workers=WORKERS)
         fleet.run(report=REPORT, until=lambda: all(b.configured for b in fleet.boxes), duration=300)
@@ -185,12 +132,7 @@ def main():
         error_kinds = {k: n for k, n in fleet.stats.items() if k.startswith(("refused", "connect_error:"))}
         fleet.close()
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
     ok200 = fleet.http_status.get(200, 0)
     print(f"boxes  {len(rows)} ({paired} paired), back within 1 s of the power cut (full jitter)")
     print(f"ours   configured {ours.get('configured', float('nan')):.1f} s · online in the ingest "
