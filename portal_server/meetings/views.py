@@ -146,18 +146,25 @@ def status_json(meeting_id: int):
     return queries.meeting_to_dict(_meeting(meeting_id), staff=True)
 
 
-@bp.post("/<int:meeting_id>/motions")
-@roles_required(*MANAGE)
-def open_motion(meeting_id: int):
-    m = _meeting(meeting_id)
+def _act(m, do, done: str):
+    """Run one staff action on meeting ``m``: commit and say ``done``, or roll back and say why
+    (in Chinese); back to the meeting page either way."""
     try:
-        ops.open_motion(g.user, m, request.form.get("title", ""))
+        do()
         session.commit()
-        flash("已发起表决，各户电视上将显示表决事项", "ok")
+        flash(done, "ok")
     except ApiError as e:
         session.rollback()
         flash(ERRORS_ZH.get(e.message, e.message), "error")
     return redirect(url_for("meetings_staff.show", meeting_id=m.id))
+
+
+@bp.post("/<int:meeting_id>/motions")
+@roles_required(*MANAGE)
+def open_motion(meeting_id: int):
+    m = _meeting(meeting_id)
+    return _act(m, lambda: ops.open_motion(g.user, m, request.form.get("title", "")),
+                "已发起表决，各户电视上将显示表决事项")
 
 
 @bp.post("/<int:meeting_id>/motions/<int:motion_id>/close")
@@ -167,14 +174,7 @@ def close_motion(meeting_id: int, motion_id: int):
     motion = session.get(Motion, motion_id)
     if motion is None or motion.meeting_id != m.id:
         abort(404)
-    try:
-        ops.close_motion(g.user, motion)
-        session.commit()
-        flash("表决已结束", "ok")
-    except ApiError as e:
-        session.rollback()
-        flash(ERRORS_ZH.get(e.message, e.message), "error")
-    return redirect(url_for("meetings_staff.show", meeting_id=m.id))
+    return _act(m, lambda: ops.close_motion(g.user, motion), "表决已结束")
 
 
 @bp.post("/<int:meeting_id>/minutes")
@@ -182,53 +182,26 @@ def close_motion(meeting_id: int, motion_id: int):
 def minutes(meeting_id: int):
     m = _meeting(meeting_id)
     f = request.files.get("file")
-    try:
-        ops.attach_minutes(g.user, m, f.filename if f else "", f.read() if f else b"")
-        session.commit()
-        flash("会议纪要已上传", "ok")
-    except ApiError as e:
-        session.rollback()
-        flash(ERRORS_ZH.get(e.message, e.message), "error")
-    return redirect(url_for("meetings_staff.show", meeting_id=m.id))
+    return _act(m, lambda: ops.attach_minutes(g.user, m, f.filename if f else "", f.read() if f else b""),
+                "会议纪要已上传")
 
 
 @bp.post("/<int:meeting_id>/cancel")
 @roles_required(*MANAGE)
 def cancel(meeting_id: int):
     m = _meeting(meeting_id)
-    try:
-        ops.cancel(g.user, m)
-        session.commit()
-        flash("会议已取消", "ok")
-    except ApiError as e:
-        session.rollback()
-        flash(e.message, "error")
-    return redirect(url_for("meetings_staff.show", meeting_id=m.id))
+    return _act(m, lambda: ops.cancel(g.user, m), "会议已取消")
 
 
 @bp.post("/<int:meeting_id>/finish")
 @roles_required(*MANAGE)
 def finish(meeting_id: int):
     m = _meeting(meeting_id)
-    try:
-        ops.finish(g.user, m)
-        session.commit()
-        flash("会议已结束，推流码已作废", "ok")
-    except ApiError as e:
-        session.rollback()
-        flash(e.message, "error")
-    return redirect(url_for("meetings_staff.show", meeting_id=m.id))
+    return _act(m, lambda: ops.finish(g.user, m), "会议已结束，推流码已作废")
 
 
 @bp.post("/<int:meeting_id>/rotate-key")
 @roles_required(*MANAGE)
 def rotate_key(meeting_id: int):
     m = _meeting(meeting_id)
-    try:
-        ops.rotate_key(g.user, m)
-        session.commit()
-        flash("已更换推流密钥，请在 OBS 中更新", "ok")
-    except ApiError as e:
-        session.rollback()
-        flash(e.message, "error")
-    return redirect(url_for("meetings_staff.show", meeting_id=m.id))
+    return _act(m, lambda: ops.rotate_key(g.user, m), "已更换推流密钥，请在 OBS 中更新")
