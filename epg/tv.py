@@ -50,10 +50,6 @@ def week(xmltv_id: str):
 
 
 def register_tv_hooks(app) -> None:
-    try:
-        import stb_app
-    except ImportError:  # pragma: no cover
-        return
-    add_action = getattr(stb_app, "add_section_action", None)
-    if add_action is not None:
-        add_action(app, "live", "节目指南", "/tv/guide/")
+    """Our tiles on the portal's section pages."""
+    from stb_app import add_section_action
+    add_section_action(app, "live", "节目指南", "/tv/guide/")

@@ -53,12 +53,8 @@ def party():
 
 
 def register_tv_hooks(app) -> None:
-    try:
-        import stb_app
-    except ImportError:  # pragma: no cover
-        return
-    add_action = getattr(stb_app, "add_section_action", None)
-    if add_action is not None:
-        add_action(app, "affairs", "村务公开", "/tv/affairs/")
-        add_action(app, "safety", "联系民警与调解员", "/tv/affairs/safety")
-        add_action(app, "party", "党员学习", "/tv/affairs/party")
+    """Our tiles on the portal's section pages."""
+    from stb_app import add_section_action
+    add_section_action(app, "affairs", "村务公开", "/tv/affairs/")
+    add_section_action(app, "safety", "联系民警与调解员", "/tv/affairs/safety")
+    add_section_action(app, "party", "党员学习", "/tv/affairs/party")

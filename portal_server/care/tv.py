@@ -33,15 +33,9 @@ def state(terminal) -> dict:
 
 
 def register_tv_hooks(app) -> None:
-    try:
-        import stb_app
-    except ImportError:  # pragma: no cover
-        return
-    add_action = getattr(stb_app, "add_section_action", None)
-    if add_action is not None:
-        add_action(app, "elderly", "报平安", "/tv/care/checkin")
-        add_action(app, "elderly", "一键求助", "/tv/care/?focus=help")
-        add_action(app, "elderly", "养老服务", "/tv/care/")
-    add_state = getattr(stb_app, "add_state_provider", None)
-    if add_state is not None:
-        add_state(app, "checkin", state)
+    """Our tiles on the portal's section pages and our personal facts on its home screen."""
+    from stb_app import add_section_action, add_state_provider
+    add_section_action(app, "elderly", "报平安", "/tv/care/checkin")
+    add_section_action(app, "elderly", "一键求助", "/tv/care/?focus=help")
+    add_section_action(app, "elderly", "养老服务", "/tv/care/")
+    add_state_provider(app, "checkin", state)

@@ -121,19 +121,12 @@ def state(terminal) -> dict:
 
 
 def register_tv_hooks(app) -> None:
-    """Put our tiles on the interaction section page (when the TV portal offers the hooks)."""
-    try:
-        import stb_app
-    except ImportError:  # pragma: no cover - the portal is part of the distribution
-        return
-    add_action = getattr(stb_app, "add_section_action", None)
-    if add_action is not None:
-        add_action(app, "interaction", "我要反映", "/tv/feedback/new")
-        add_action(app, "interaction", "我的反映", "/tv/feedback/orders")
-        add_action(app, "interaction", "民意调查", "/tv/feedback/polls")
-    add_state = getattr(stb_app, "add_state_provider", None)
-    if add_state is not None:
-        add_state(app, "feedback", state)
+    """Our tiles on the portal's section pages and our personal facts on its home screen."""
+    from stb_app import add_section_action, add_state_provider
+    add_section_action(app, "interaction", "我要反映", "/tv/feedback/new")
+    add_section_action(app, "interaction", "我的反映", "/tv/feedback/orders")
+    add_section_action(app, "interaction", "民意调查", "/tv/feedback/polls")
+    add_state_provider(app, "feedback", state)
 
 
 __all__ = ["bp", "url_for"]

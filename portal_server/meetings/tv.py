@@ -72,15 +72,8 @@ def live_notices(terminal) -> dict:
 
 
 def register_tv_hooks(app) -> None:
-    """Tiles on the meetings and live sections, and the live notice, when the portal offers hooks."""
-    try:
-        import stb_app
-    except ImportError:  # pragma: no cover
-        return
-    add_action = getattr(stb_app, "add_section_action", None)
-    if add_action is not None:
-        add_action(app, "meetings", "社区会议", "/tv/meetings/")
-        add_action(app, "live", "会议直播", "/tv/meetings/")
-    add_state = getattr(stb_app, "add_state_provider", None)
-    if add_state is not None:
-        add_state(app, "meetings", live_notices)
+    """Our tiles on the portal's section pages and our personal facts on its home screen."""
+    from stb_app import add_section_action, add_state_provider
+    add_section_action(app, "meetings", "社区会议", "/tv/meetings/")
+    add_section_action(app, "live", "会议直播", "/tv/meetings/")
+    add_state_provider(app, "meetings", live_notices)

@@ -94,12 +94,7 @@ def phone_item(code: str):
 
 
 def register_tv_hooks(app) -> None:
-    """Tiles on the services section page, when the TV portal offers the hook."""
-    try:
-        import stb_app
-    except ImportError:  # pragma: no cover
-        return
-    add_action = getattr(stb_app, "add_section_action", None)
-    if add_action is not None:
-        add_action(app, "services", "办事指南", "/tv/services/")
-        add_action(app, "services", "我的预约", "/tv/services/bookings")
+    """Our tiles on the portal's section pages."""
+    from stb_app import add_section_action
+    add_section_action(app, "services", "办事指南", "/tv/services/")
+    add_section_action(app, "services", "我的预约", "/tv/services/bookings")
