@@ -1,15 +1,25 @@
-/* The video page: hls.js (ES5 build) over Media Source Extensions, the browser's own HLS otherwise.
-   OK pauses and plays; errors are told on screen and retried. ES5. */
+/* Playing HLS on the TV: hls.js (ES5 build) over Media Source Extensions, the browser's own HLS
+   otherwise. Fatal errors are told and retried. A browser that refuses to start with sound starts
+   muted and says so; OK then turns the sound on. Used by the video page (/tv/play) and the
+   meetings' live and replay pages. ES5. */
 (function () {
   var P = window.TVPlayer = {};
-  P.play = function (src, video, stateEl) {
+
+  /* Start ``src`` in ``video``; ``say(text)`` (optional) is told what the player is doing. */
+  P.start = function (src, video, say) {
     var hls = null, retries = 0;
-    function say(t) { TV.setText(stateEl, t); }
-    video.addEventListener('playing', function () { say('正在播放'); retries = 0; });
-    video.addEventListener('pause', function () { say('已暂停　按确认键继续'); });
-    video.addEventListener('waiting', function () { say('正在缓冲……'); });
-    video.addEventListener('ended', function () { say('播放结束　按返回键离开'); });
-    function start() {
+    say = say || function () {};
+    function play() {
+      var p = video.play();
+      if (p && p['catch']) {
+        p['catch'](function () {   /* autoplay with sound refused: start muted, OK unmutes */
+          video.muted = true;
+          video.play();
+          say('已静音　按确认键打开声音');
+        });
+      }
+    }
+    function load() {
       /* hls.js wherever Media Source Extensions exist (the same behaviour on every box);
          the browser's own HLS only where there is no MSE. */
       if (window.Hls && window.Hls.isSupported()) {
@@ -18,20 +28,34 @@
           if (!data.fatal) { return; }
           say('视频暂时无法播放，正在重试……');
           hls.destroy();
-          if (retries < 20) { retries = retries + 1; setTimeout(start, 3000); }
+          if (retries < 20) { retries = retries + 1; setTimeout(load, 3000); }
         });
+        hls.on(window.Hls.Events.MANIFEST_PARSED, play);
         hls.loadSource(src);
         hls.attachMedia(video);
-        hls.on(window.Hls.Events.MANIFEST_PARSED, function () { video.play(); });
-      } else {
+      } else if (video.canPlayType && video.canPlayType('application/vnd.apple.mpegurl')) {
         video.src = src;
-        video.play();
+        play();
+      } else {
+        say('此机顶盒不能播放该视频');
       }
     }
+    video.addEventListener('playing', function () { retries = 0; say(video.muted ? '已静音　按确认键打开声音' : '正在播放'); });
+    load();
+    return {video: video, reload: function () { if (hls) { hls.destroy(); } load(); }};
+  };
+
+  /* The video page: OSD state, OK = sound on if muted, else pause/play. */
+  P.play = function (src, video, stateEl) {
+    function say(t) { TV.setText(stateEl, t); }
+    video.addEventListener('pause', function () { say('已暂停　按确认键继续'); });
+    video.addEventListener('waiting', function () { say('正在缓冲……'); });
+    video.addEventListener('ended', function () { say('播放结束　按返回键离开'); });
     TV.actions.toggle = function () {
+      if (video.muted) { video.muted = false; say('正在播放'); return; }
       if (video.paused) { video.play(); } else { video.pause(); }
     };
     P.video = video;
-    start();
+    return P.start(src, video, say);
   };
 })();

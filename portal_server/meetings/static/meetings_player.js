@@ -1,31 +1,14 @@
-/* The meeting player on the TV: hls.js plays the live or replay playlist (Chromium on the boxes has
-   no native HLS); on a live meeting the open motion shows over the video and the colour keys vote
-   (green 赞成, red 反对, yellow 弃权). ES5 only. */
+/* The meeting player on the TV: the portal's TVPlayer plays the live or replay playlist; on a live
+   meeting the open motion shows over the video and the colour keys vote (green 赞成, red 反对,
+   yellow 弃权). ES5 only. */
 (function () {
   var cfg = window.MEETING, video = document.getElementById('video');
   var NAMES = { yes: '赞成', no: '反对', abstain: '弃权' };
   var KEY_CHOICE = { green: 'yes', red: 'no', yellow: 'abstain' };
-  var motion = null, ended = false, hls = null, started = cfg.status === 'live' || cfg.mode === 'replay';
+  var motion = null, ended = false, player = null, started = cfg.status === 'live' || cfg.mode === 'replay';
 
-  function playing() {
-    var p = video.play();
-    if (p && p['catch']) { p['catch'](function () { video.muted = true; video.play(); }); }
-  }
-  function start(src) {
-    if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ liveSyncDurationCount: 2, maxBufferLength: 10 });
-      hls.on(window.Hls.Events.MANIFEST_PARSED, playing);
-      hls.on(window.Hls.Events.ERROR, function (_e, data) {
-        if (data && data.fatal) { TV.status('视频加载中断，正在重试…', true); window.setTimeout(function () { hls.loadSource(src); }, 3000); }
-      });
-      hls.loadSource(src);
-      hls.attachMedia(video);
-    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
-      video.src = src;
-      playing();
-    } else {
-      TV.status('此机顶盒不能播放该视频', true);
-    }
+  function start(src) {   /* the portal's player: hls.js or native HLS, retries, muted fallback */
+    player = TVPlayer.start(src, video, function (text) { TV.status(text); });
   }
   function message(text) {
     var el = document.getElementById('message');
