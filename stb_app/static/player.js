@@ -5,7 +5,7 @@
 (function () {
   var P = window.TVPlayer = {};
 
-  /* Start ``src`` in ``video``; ``say(text)`` (optional) is told what the player is doing. */
+  /* Start src in video; say(text), when given, is told what the player is doing. */
   P.start = function (src, video, say) {
     var hls = null, retries = 0;
     say = say || function () {};
