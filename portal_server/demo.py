@@ -73,6 +73,11 @@ ACCOUNTS = [
     ("dept-civil", ("handler",), CITY_CODE, "civil-affairs", "市民政局办理员"),
     ("grid-v001", ("grid_worker",), "990101001001", None, "东河村网格员"),
     ("hotline", ("handler",), CITY_CODE, None, "12345热线接口"),
+    ("v001-clerk", ("clerk",), "990101001001", None, "东河村办事员"),
+    ("v002-clerk", ("clerk",), "990101001002", None, "东岭村办事员"),
+    ("town01-clerk", ("clerk",), town_code(1), None, "青石镇便民服务中心办事员"),
+    ("town01-leader", ("analyst",), town_code(1), None, "青石镇领导"),
+    ("city-leader", ("analyst",), CITY_CODE, None, "市领导"),
 ]
 
 

@@ -10,8 +10,8 @@ done
 if [ "$(id -u)" -eq 0 ]; then
   echo "installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt-get -o DPkg::Lock::Timeout=900 update -q
+  apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}"
   # The packages' own services must not hold our ports; we run our own instances.
   for svc in redis-server mosquitto nginx postgresql; do
     (command -v systemctl >/dev/null && systemctl disable --now "$svc" >/dev/null 2>&1) || true

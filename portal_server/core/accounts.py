@@ -17,10 +17,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .db import Base, session, utcnow
 from .regions import Region, Scope
 
-ROLES = ("admin", "editor", "reviewer", "handler", "grid_worker", "noc", "analyst")
+ROLES = ("admin", "editor", "reviewer", "handler", "grid_worker", "noc", "analyst", "clerk")
 
 ROLE_NAMES = {"admin": "管理员", "editor": "编辑", "reviewer": "审核员", "handler": "诉求办理员",
-              "grid_worker": "网格员", "noc": "网管中心", "analyst": "分析员"}
+              "grid_worker": "网格员", "noc": "网管中心", "analyst": "分析员", "clerk": "办事员"}
 
 _hasher = PasswordHasher()
 

@@ -1,0 +1,98 @@
+"""One rule for time (DESIGN §1): store UTC, compare in UTC on every database, convert to city
+time (``Asia/Shanghai`` by default, ``Settings.timezone``) only to display and to cut days.
+
+SQLite keeps no offset: SQLAlchemy writes the wall time of whatever datetime it is given, so a
+bound in +0800 compared with rows written in UTC is off by eight hours. Everything that reaches
+a query therefore goes through :func:`utc` first, and everything read back through :func:`aware`.
+Tests freeze ``now()`` with time-machine; nothing here caches the time.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+UTC = dt.timezone.utc
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+def city_tz() -> ZoneInfo:
+    """The city's time zone (``Settings.timezone`` inside an app, else Asia/Shanghai)."""
+    try:
+        from flask import current_app, has_app_context
+        if has_app_context():
+            return ZoneInfo(current_app.config["SETTINGS"].timezone)
+    except Exception:  # outside Flask (scripts, simulator)
+        pass
+    return ZoneInfo(DEFAULT_ZONE)
+
+
+def now() -> dt.datetime:
+    """Timezone-aware now in UTC."""
+    return dt.datetime.now(UTC)
+
+
+def aware(ts: dt.datetime | None) -> dt.datetime | None:
+    """A datetime read from the database as aware UTC (SQLite hands back naive UTC)."""
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def utc(ts: dt.datetime | None) -> dt.datetime | None:
+    """The value to store or compare: aware UTC. A naive value is taken as UTC."""
+    return aware(ts)
+
+
+def local(ts: dt.datetime | None) -> dt.datetime | None:
+    """``ts`` in city time, for display and day cuts."""
+    return None if ts is None else aware(ts).astimezone(city_tz())
+
+
+def fmt(ts: dt.datetime | None, pattern: str = "%Y-%m-%d %H:%M", empty: str = "") -> str:
+    """``ts`` formatted in city time; ``empty`` when there is none."""
+    return empty if ts is None else local(ts).strftime(pattern)
+
+
+def iso(ts: dt.datetime | None) -> str | None:
+    """ISO 8601 with the city's offset (the API's timestamps, INTERFACES §4)."""
+    return None if ts is None else local(ts).isoformat()
+
+
+def today() -> dt.date:
+    """The city's date now."""
+    return now().astimezone(city_tz()).date()
+
+
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The city day ``day`` as [start, end) in UTC, ready to compare with stored rows."""
+    tz = city_tz()
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def at_city_time(day: dt.date, hhmm: dt.time) -> dt.datetime:
+    """The UTC instant of wall time ``hhmm`` on city date ``day``."""
+    return dt.datetime.combine(day, hhmm, tzinfo=city_tz()).astimezone(UTC)
+
+
+def parse(value: str) -> dt.datetime:
+    """An ISO 8601 string as aware UTC; a value without offset is city time (what staff type)."""
+    ts = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=city_tz())
+    return ts.astimezone(UTC)
+
+
+def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
+    """``start`` plus ``days`` working days (Mon–Fri, city calendar), ending at 18:00 city time.
+
+    Public holidays are not modelled yet: a county would load its calendar here.
+    """
+    d = local(start).date()
+    left = days
+    while left > 0:
+        d += dt.timedelta(days=1)
+        if d.weekday() < 5:
+            left -= 1
+    return at_city_time(d, dt.time(18, 0))

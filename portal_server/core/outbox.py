@@ -1,0 +1,144 @@
+"""The transactional outbox (DESIGN §1 "One way out of a transaction").
+
+Operations never commit, publish or start threads. They add what must follow a successful
+commit to the session's outbox::
+
+    outbox.mqtt(protocol.region_notice_topic(code), payload)        # an MQTT message
+    outbox.job("portal_server.feedback.tasks:notify", order.id)      # an RQ job
+    outbox.call("stb_app.snapshots:invalidate", paths, "*.html")     # a quick after-commit call
+
+The handler (or job) commits once; one ``after_commit`` hook hands the outbox to the job queue
+(inline when ``jobs_inline``), a rollback drops it. MQTT messages are sent by the job
+``core.outbox:deliver`` which waits for the broker's PUBACK and raises (so RQ retries) when the
+broker is away.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from .db import session
+
+log = logging.getLogger(__name__)
+
+KEY = "ctv_outbox"
+
+
+@dataclass
+class Entry:
+    """One thing to do after commit: ``kind`` is ``mqtt``, ``job`` or ``call``."""
+
+    kind: str
+    path: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    queue: str = "default"
+
+
+def _pending(sess=None) -> list[Entry]:
+    sess = sess if sess is not None else session()
+    return sess.info.setdefault(KEY, [])
+
+
+def mqtt(topic: str, payload, qos: int = 1, retain: bool = False, expiry_s: int | None = None) -> None:
+    """After commit, publish ``payload`` (dict → JSON, None → empty, clears a retained topic)."""
+    _pending().append(Entry("mqtt", "portal_server.core.outbox:deliver",
+                            (topic, payload), {"qos": qos, "retain": retain, "expiry_s": expiry_s},
+                            queue="high"))
+
+
+def job(path: str, *args, queue: str = "default", **kwargs) -> None:
+    """After commit, enqueue the job ``path`` ("package.module:function") with ids as arguments."""
+    _pending().append(Entry("job", path, args, kwargs, queue=queue))
+
+
+def call(path: str, *args, **kwargs) -> None:
+    """After commit, call ``path`` in this process (cheap, local work such as cache invalidation)."""
+    _pending().append(Entry("call", path, args, kwargs))
+
+
+def pending() -> list[Entry]:
+    """What this session will hand over at commit (tests and debugging)."""
+    return list(_pending())
+
+
+def deliver(topic: str, payload, qos: int = 1, retain: bool = False, expiry_s: int | None = None) -> None:
+    """The job that publishes one MQTT message and waits for the broker's acknowledgement."""
+    from . import mqtt as core_mqtt
+
+    info = core_mqtt.publish(topic, payload, qos=qos, retain=retain, expiry_s=expiry_s)
+    if qos > 0 and info is not None and not info.is_published():
+        raise ConnectionError(f"broker did not acknowledge {topic}")
+
+
+def _inline(e: Entry) -> None:
+    """Run a job now, in a thread of its own: the committing session cannot emit SQL inside its
+    ``after_commit`` event, and the job gets its own scoped session as in a worker."""
+    import threading
+
+    from flask import current_app
+
+    from .jobs import resolve
+
+    app = current_app._get_current_object()
+    errors: list[BaseException] = []
+
+    def run():
+        with app.app_context():
+            try:
+                resolve(e.path)(*e.args, **e.kwargs)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                session.remove()
+
+    t = threading.Thread(target=run, name=f"outbox-{e.path}")
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+
+
+def _after_commit(sess) -> None:
+    entries = sess.info.pop(KEY, None)
+    if not entries:
+        return
+    from flask import current_app, has_app_context
+
+    from . import jobs
+    from .jobs import resolve
+
+    if not has_app_context():
+        log.error("outbox: commit outside an app context; dropped %d entries", len(entries))
+        return
+    inline = current_app.config["SETTINGS"].jobs_inline
+    for e in entries:
+        try:
+            if e.kind == "call":
+                resolve(e.path)(*e.args, **e.kwargs)
+            elif inline:
+                _inline(e)
+            else:
+                jobs.enqueue(e.path, *e.args, queue_name=e.queue, **e.kwargs)
+        except Exception:  # the write is committed; a lost side effect is logged, never raised
+            log.exception("outbox: %s %s failed after commit", e.kind, e.path)
+
+
+def _after_rollback(sess) -> None:
+    sess.info.pop(KEY, None)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Listen on every session's commit and rollback (idempotent; called by ``create_app``)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    event.listen(Session, "after_commit", _after_commit)
+    event.listen(Session, "after_rollback", _after_rollback)
