@@ -29,7 +29,8 @@ class Channel(Base):
     kind: Mapped[str] = mapped_column(String(8))
     #: Region the channel belongs to (the village for a village hall channel).
     region_code: Mapped[str | None] = mapped_column(String(12), index=True)
-    #: Stream URL for city and relay channels (village hall channels follow their live meeting).
+    #: Stream URL for city and relay channels: a path ("/hls/...") for our own head-end, resolved
+    #: against COMMUNITV_PUBLIC_URL when listed; village hall channels follow their live meeting.
     stream_url: Mapped[str] = mapped_column(String(512), default="")
 
 

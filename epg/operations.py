@@ -25,10 +25,6 @@ def village_channel_id(village_code: str) -> str:
     return f"v{village_code}.qingshan"
 
 
-def _public(path: str) -> str:
-    return current_app.config["SETTINGS"].public_url.rstrip("/") + path
-
-
 def ensure_village_channel(village_code: str) -> Channel | None:
     """The village hall's channel, created when missing (numbered after the existing ones)."""
     xid = village_channel_id(village_code)
@@ -53,12 +49,12 @@ def ensure_standard_channels(village_codes: list[str]) -> int:
     have = set(session.scalars(select(Channel.xmltv_id)))
     if CITY_ID not in have:
         session.add(Channel(xmltv_id=CITY_ID, number=CITY_NUMBER, name="青山市综合频道", kind="city",
-                            region_code=None, stream_url=_public("/hls/channels/city/index.m3u8")))
+                            region_code=None, stream_url="/hls/channels/city/index.m3u8"))
         n += 1
     for number, xid, name in RELAYS:
         if xid not in have:
             session.add(Channel(xmltv_id=xid, number=number, name=name, kind="relay", region_code=None,
-                                stream_url=_public(f"/hls/channels/{xid.split('.')[0]}/index.m3u8")))
+                                stream_url=f"/hls/channels/{xid.split('.')[0]}/index.m3u8"))
             n += 1
     session.flush()
     for i, code in enumerate(village_codes):

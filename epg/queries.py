@@ -29,7 +29,9 @@ def channel_url(ch) -> str:
     """Where a player gets the channel: its stream, or for a village hall the live meeting."""
     if ch.kind == "village":
         return _public(f"/epg/live/{ch.xmltv_id}.m3u8")
-    return ch.stream_url
+    # Our own head-end's streams are stored as paths ("/hls/channels/..."): they follow
+    # COMMUNITV_PUBLIC_URL, so a box on the LAN gets an address it can reach.
+    return _public(ch.stream_url) if ch.stream_url.startswith("/") else ch.stream_url
 
 
 def channels(region_code: str | None = None) -> list[dict]:

@@ -15,7 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
-from portal_server.core.config import MQTT_SERVER_USER, Settings
+from portal_server.core.config import MQTT_SERVER_USER, WILDCARDS, Settings, url_host
 
 #: The terminal role's ACL (INTERFACES §5): own dev topics and region topics only.
 TERMINAL_ROLE = "terminal"
@@ -31,6 +31,72 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return True
     return False
+
+
+# Where we listen (COMMUNITV_LISTEN, INTERFACES §2) ------------------------------------------
+
+def is_loopback(addr: str) -> bool:
+    """127.0.0.0/8, ::1 and the name localhost."""
+    import ipaddress
+    if addr.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(addr.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def listen_addresses(listen: str) -> list[str]:
+    """The addresses a public service (HTTP, MQTT, RTMP) binds: ``listen`` itself, plus loopback
+    when ``listen`` is one LAN address, because the server's own clients (ingest, web, ffmpeg
+    pulling a meeting back) always dial 127.0.0.1. A wildcard already covers loopback."""
+    if listen in WILDCARDS or is_loopback(listen):
+        return [listen]
+    return [listen, "127.0.0.1"]
+
+
+def host_addresses() -> list[str]:
+    """This host's IPv4 addresses other than loopback (to suggest a public URL)."""
+    import subprocess
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
+                             timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    addrs = [line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3]
+    return [a for a in addrs if not is_loopback(a)]
+
+
+def check_listen(listen: str) -> str | None:
+    """None when ``listen`` is an address of this host (or a wildcard); else the message to stop with."""
+    import ipaddress
+    try:
+        ipaddress.ip_address(listen)
+    except ValueError:
+        return (f"COMMUNITV_LISTEN={listen!r} 不是IP地址 / is not an IP address "
+                f"(use 0.0.0.0, 127.0.0.1 or one of this host's addresses: {', '.join(host_addresses()) or '-'})")
+    family = socket.AF_INET6 if ":" in listen else socket.AF_INET
+    with socket.socket(family) as s:
+        try:
+            s.bind((listen, 0))
+        except OSError:
+            return (f"COMMUNITV_LISTEN={listen} 不是本机的地址 / is not an address of this host "
+                    f"(its addresses: {', '.join(host_addresses()) or '-'}; or 0.0.0.0 for all of them)")
+    return None
+
+
+def public_url_warning(settings: Settings) -> str | None:
+    """The start-up warning when we listen on a network but boxes would be sent to loopback."""
+    if is_loopback(settings.listen) or not is_loopback(settings.public_host):
+        return None
+    suggest = next(iter(host_addresses()), "<LAN address>") if settings.listen in WILDCARDS \
+        else settings.listen
+    return (f"注意：服务监听在 {settings.listen}，但 COMMUNITV_PUBLIC_URL 仍是 {settings.public_url}，"
+            f"机顶盒和手机扫码将无法访问。请设置 COMMUNITV_PUBLIC_URL=http://{url_host(suggest)}:8000 后重新启动。\n"
+            f"WARNING: listening on {settings.listen}, but COMMUNITV_PUBLIC_URL is still {settings.public_url}: "
+            f"box portal URLs, QR codes, HLS and RTMP URLs would point at loopback and no box or phone could "
+            f"use them. Set COMMUNITV_PUBLIC_URL=http://{url_host(suggest)}:8000 (the address boxes reach) "
+            f"and start again.")
 
 
 def free_port() -> int:
@@ -94,9 +160,15 @@ def dynsec_document(server_password: str, clients=()) -> dict:
                                  "subscribe": False, "unsubscribe": True}}
 
 
+def mosquitto_listeners(port: int, listen: str = "127.0.0.1") -> str:
+    """The broker's MQTT listener lines (``per_listener_settings false``: one auth for all)."""
+    return "".join(f"listener {port} {addr}\n" for addr in listen_addresses(listen))
+
+
 def write_mosquitto(run_dir: Path, port: int, server_password: str, clients=(),
-                    overwrite_dynsec: bool = False) -> Path:
-    """mosquitto.conf with the dynamic-security plugin; returns the conf path."""
+                    overwrite_dynsec: bool = False, listen: str = "127.0.0.1") -> Path:
+    """mosquitto.conf with the dynamic-security plugin, MQTT on ``listen`` (and loopback);
+    returns the conf path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     dynsec = run_dir / "dynamic-security.json"
     if overwrite_dynsec or not dynsec.exists():
@@ -125,8 +197,7 @@ per_listener_settings false
 # Run as whoever started us (as root mosquitto would switch to "mosquitto" and lose our files).
 user {pwd.getpwuid(os.geteuid()).pw_name}
 allow_anonymous false
-listener {port} 127.0.0.1
-plugin {plugin}
+{mosquitto_listeners(port, listen)}plugin {plugin}
 plugin_opt_config_file {dynsec}
 persistence true
 persistence_location {run_dir / 'mosquitto'}/
@@ -169,13 +240,20 @@ def nginx_module_lines() -> str:
     return f"load_module {mods};\n" if mods.exists() else ""
 
 
-def write_nginx(run_dir: Path, settings: Settings, http_port: int, upstream_port: int) -> Path:
+def nginx_listen_lines(port: int, listen: str = "127.0.0.1", indent: str = "        ") -> str:
+    """``listen`` directives for one public port (HTTP or RTMP): ``listen`` and loopback."""
+    return "".join(f"{indent}listen {url_host(addr)}:{port};\n" for addr in listen_addresses(listen))
+
+
+def write_nginx(run_dir: Path, settings: Settings, http_port: int, upstream_port: int,
+                listen: str | None = None) -> Path:
     """nginx.conf: HTTP that serves files (TV pages, HLS, media) and proxies the app. The RTMP ingest
     has its own one-worker nginx (``write_nginx_rtmp``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for d in ("nginx-tmp", "log"):
         (run_dir / d).mkdir(exist_ok=True)
     data = settings.data_dir
+    listen = settings.listen if listen is None else listen
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf = run_dir / "nginx.conf"
     conf.write_text(f"""# generated by portal_server.stack
@@ -208,7 +286,7 @@ http {{
     gzip_types text/css application/javascript application/json image/svg+xml;
     upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
     server {{
-        listen 127.0.0.1:{http_port};
+{nginx_listen_lines(http_port, listen).rstrip(chr(10))}
         server_name _;
         location /hls/ {{
             alias {data / 'hls'}/;
@@ -258,7 +336,8 @@ http {{
     return conf
 
 
-def write_nginx_rtmp(run_dir: Path, settings: Settings, rtmp_port: int, upstream_port: int) -> Path:
+def write_nginx_rtmp(run_dir: Path, settings: Settings, rtmp_port: int, upstream_port: int,
+                     listen: str | None = None) -> Path:
     """nginx-rtmp.conf: the RTMP ingest alone, in ONE worker. nginx-rtmp keeps a live stream inside
     the worker that accepted the publisher; a player (our ffmpeg pulling the meeting back) on
     another worker gets nothing, and Debian's module's rtmp_auto_push does not relay (tested:
@@ -266,6 +345,7 @@ def write_nginx_rtmp(run_dir: Path, settings: Settings, rtmp_port: int, upstream
     ``worker_processes auto`` (``write_nginx``)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "log").mkdir(exist_ok=True)
+    listen = settings.listen if listen is None else listen
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf = run_dir / "nginx-rtmp.conf"
     conf.write_text(f"""# generated by portal_server.stack
@@ -276,7 +356,7 @@ error_log {run_dir / 'log' / 'nginx-rtmp-error.log'} warn;
 events {{ worker_connections 4096; }}
 rtmp {{
     server {{
-        listen 127.0.0.1:{rtmp_port};
+{nginx_listen_lines(rtmp_port, listen).rstrip(chr(10))}
         chunk_size 4096;
         application live {{
             live on;
@@ -299,11 +379,14 @@ def venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def procfile(run_dir: Path, settings: Settings, ports: dict, clients=()) -> Path:
-    mosq = write_mosquitto(run_dir, ports["mqtt"], settings.mqtt_server_password, clients)
+def procfile(run_dir: Path, settings: Settings, ports: dict, clients=(), listen: str | None = None) -> Path:
+    """Every config plus the Procfile honcho runs. HTTP, MQTT and RTMP listen on ``listen``
+    (default ``settings.listen``) and loopback; Redis and gunicorn on loopback only."""
+    listen = settings.listen if listen is None else listen
+    mosq = write_mosquitto(run_dir, ports["mqtt"], settings.mqtt_server_password, clients, listen=listen)
     redis_conf = write_redis(run_dir, ports["redis"])
-    nginx_conf = write_nginx(run_dir, settings, ports["http"], ports["app"])
-    rtmp_conf = write_nginx_rtmp(run_dir, settings, ports["rtmp"], ports["app"])
+    nginx_conf = write_nginx(run_dir, settings, ports["http"], ports["app"], listen=listen)
+    rtmp_conf = write_nginx_rtmp(run_dir, settings, ports["rtmp"], ports["app"], listen=listen)
     pf = run_dir / "Procfile"
     keep = Path(__file__).resolve().parent.parent / "scripts" / "keep"
     pf.write_text(
@@ -328,14 +411,56 @@ def demo_box_accounts(settings: Settings) -> list[tuple[str, str]]:
         return [(row["serial"], row["secret"]) for row in csv.DictReader(fh)]
 
 
-def run() -> int:
-    """`make run`: check ports, migrate, seed once, write configs, supervise everything with honcho."""
-    settings = Settings.from_env()
+#: Ports boxes, phones and encoders use (on COMMUNITV_LISTEN); the others stay on loopback.
+PUBLIC_PORTS = ("http", "mqtt", "rtmp")
+
+
+def stack_ports(settings: Settings) -> dict:
+    """The ports of `make run`: public ones from the URLs, internal ones from loopback URLs."""
     from urllib.parse import urlparse
-    ports = {"http": urlparse(settings.public_url).port or 8000, "app": int(os.environ.get("COMMUNITV_APP_PORT", 8001)),
-             "mqtt": urlparse(settings.mqtt_url).port or 1883, "redis": urlparse(settings.redis_url).port or 6379,
-             "rtmp": urlparse(settings.rtmp_url).port or 1935}
-    taken = [f"{name} port {p}" for name, p in ports.items() if port_in_use(p)]
+    return {"http": urlparse(settings.public_url).port or 8000,
+            "app": int(os.environ.get("COMMUNITV_APP_PORT", 8001)),
+            "mqtt": urlparse(settings.mqtt_url).port or 1883, "redis": urlparse(settings.redis_url).port or 6379,
+            "rtmp": urlparse(settings.rtmp_url).port or 1935}
+
+
+def taken_ports(ports: dict, listen: str) -> list[str]:
+    """"name port N" for each port something else holds (on the address we would bind)."""
+    taken = []
+    for name, p in ports.items():
+        addrs = listen_addresses(listen) if name in PUBLIC_PORTS else ["127.0.0.1"]
+        if any(port_in_use(p, a) for a in addrs):
+            taken.append(f"{name} port {p}")
+    return taken
+
+
+def start_banner(settings: Settings, ports: dict) -> str:
+    """What `make run` prints: the URLs a box, a phone, an encoder and the staff use."""
+    pub = settings.public_url.rstrip("/")
+    mqtt = f"mqtt://{url_host(settings.public_host)}:{ports['mqtt']}"
+    return f"""
+CommuniTV is starting, listening on {settings.listen} (HTTP :{ports['http']}, MQTT :{ports['mqtt']}, RTMP :{ports['rtmp']}).
+  Set-top box:  MQTT broker {mqtt} (client id = user = serial, password = its secret);
+                its portal URL comes in its config: {pub}/tv/?token=...   (pairing screen without a token: {pub}/tv/)
+  Phone:        {pub}/m/   (QR codes on the TV point here)
+  Encoder/OBS:  {settings.rtmp_url.rstrip('/')}/<stream key>   (key on the meeting's staff page)
+  Staff web:    {pub}/admin/   accounts: admin, city-editor, v001-editor, ... (password: {settings.demo_password})
+  NOC:          {pub}/noc/      Health: {pub}/healthz
+Box secrets for simulators: {settings.data_dir / 'demo-terminals.csv'}
+Ctrl-C stops everything.
+"""
+
+
+def run() -> int:
+    """`make run`: check the address and ports, migrate, seed once, write configs, supervise
+    everything with honcho."""
+    settings = Settings.from_env()
+    problem = check_listen(settings.listen)
+    if problem:
+        print("make run: cannot start: " + problem, file=sys.stderr)
+        return 2
+    ports = stack_ports(settings)
+    taken = taken_ports(ports, settings.listen)
     if taken:
         print("make run: cannot start, already in use: " + ", ".join(taken) +
               ". Stop whatever holds it (e.g. `ss -ltnp | grep :PORT`) or set COMMUNITV_* to other ports.",
@@ -353,16 +478,10 @@ def run() -> int:
             return rc
         marker.write_text("seeded\n")
     pf = procfile(run_dir, settings, ports, clients=demo_box_accounts(settings))
-    print(f"""
-CommuniTV is starting. Open:
-  TV portal (a demo box):  {settings.public_url}/tv/   (pairing screen without a box token)
-  Staff web:               {settings.public_url}/admin/   accounts: admin, city-editor, v001-editor, ... (password: {settings.demo_password})
-  NOC:                     {settings.public_url}/noc/
-  Health:                  {settings.public_url}/healthz
-  RTMP for OBS:            {settings.rtmp_url}/<stream key>
-Box secrets for simulators: {settings.data_dir / 'demo-terminals.csv'}
-Ctrl-C stops everything.
-""", flush=True)
+    print(start_banner(settings, ports), flush=True)
+    warning = public_url_warning(settings)
+    if warning:
+        print(warning + "\n", file=sys.stderr, flush=True)
     os.execvpe(venv_bin("honcho"), [venv_bin("honcho"), "-f", str(pf), "-d", str(Path.cwd()), "start"], env)
     return 0
 

@@ -139,7 +139,7 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
 
 
 def _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s) -> dict:
-    url = settings.rtmp_url.rstrip("/") + "/" + key
+    url = settings.rtmp_pull_url.rstrip("/") + "/" + key
     info = None
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and _status(meeting_id) == "live":

@@ -17,6 +17,15 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get("COMMUNITV_" + name, default)
 
 
+#: ``listen`` values meaning "every address of this host".
+WILDCARDS = ("0.0.0.0", "::")
+
+
+def url_host(addr: str) -> str:
+    """An address as the host part of a URL (IPv6 in brackets)."""
+    return f"[{addr}]" if ":" in addr and not addr.startswith("[") else addr
+
+
 #: The broker account the server (web, worker, ingest) connects with.
 MQTT_SERVER_USER = "ctv-server"
 
@@ -31,10 +40,19 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: The broker; mqtt://user:pass@host:port (credentials of the server account).
     mqtt_url: str = "mqtt://127.0.0.1:1883"
-    #: Where encoders push RTMP (shown to village hall staff).
-    rtmp_url: str = "rtmp://127.0.0.1:1935/live"
-    #: The URL boxes and phones reach us at (used in QR codes and box configs).
-    public_url: str = "http://127.0.0.1:8000"
+    #: Where encoders push RTMP (shown to village hall staff); by default the host of
+    #: ``public_url`` on port 1935, so a village hall's encoder gets an address it can reach.
+    rtmp_url: str = ""
+    #: The URL boxes and phones reach us at (QR codes, box portal URLs, HLS and firmware URLs).
+    #: By default ``http://<listen>:8000`` when ``listen`` names one address, else 127.0.0.1.
+    public_url: str = ""
+    #: The address where HTTP :8000, MQTT :1883 and RTMP :1935 listen for boxes, phones and
+    #: encoders (``0.0.0.0`` or a LAN address to go live). Redis, gunicorn and every internal
+    #: port stay on loopback whatever it says (INTERFACES §2).
+    listen: str = "127.0.0.1"
+    #: Folder of the nightly backup (`communitv backup` archives, 7 daily + 4 weekly kept);
+    #: empty (the default) turns the nightly backup off.
+    backup_dir: str = ""
     #: Signs sessions, CSRF tokens, API and terminal tokens; derives the PII encryption key.
     secret_key: str = ""
     #: Password of the demo accounts made by `communitv demo seed`.
@@ -65,6 +83,11 @@ class Settings:
         self.data_dir = Path(self.data_dir).resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'communitv.db'}"
+        if not self.public_url:
+            host = self.listen if self.listen not in WILDCARDS else "127.0.0.1"
+            self.public_url = f"http://{url_host(host)}:8000"
+        if not self.rtmp_url:
+            self.rtmp_url = f"rtmp://{url_host(self.public_host)}:1935/live"
         if not self.secret_key:
             self.secret_key = load_or_create_secret(self.data_dir)
         for name in ("care_checkin_deadline", "care_escalate_at"):
@@ -90,6 +113,20 @@ class Settings:
                 values[f.name] = raw
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def public_host(self) -> str:
+        """The host name or address of ``public_url`` (what boxes, phones and encoders dial)."""
+        from urllib.parse import urlparse
+        return urlparse(self.public_url).hostname or "127.0.0.1"
+
+    @property
+    def rtmp_pull_url(self) -> str:
+        """Where the server's own ffmpeg plays an admitted stream back: nginx-rtmp on loopback
+        (it always listens there too, and allows play from 127.0.0.1 only), same port and app."""
+        from urllib.parse import urlparse
+        u = urlparse(self.rtmp_url)
+        return f"{u.scheme}://127.0.0.1:{u.port or 1935}{u.path}"
 
     @property
     def mqtt_server_url(self) -> str:
