@@ -1,0 +1,123 @@
+"""What a village LAN does, run INSIDE its network namespace (`ip netns exec <ns> python -m
+tests.system.village_lan ...`): a box on MQTT, a TV browser, port probes, HTTP reads. Each
+subcommand prints one JSON object on stdout."""
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+
+
+def box(mqtt_host: str, port: int, serial: str, secret: str) -> dict:
+    """A box: CONNECT with its secret, announce itself, and wait for its retained config."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+    from device_fleet import protocol
+
+    got, out = threading.Event(), {"connected": None, "config": None}
+
+    def on_connect(c, _u, _f, reason, _p):
+        out["connected"] = not reason.is_failure
+        if reason.is_failure:
+            out["reason"] = str(reason)
+            got.set()
+            return
+        c.subscribe(protocol.dev_topic(serial, "config"), qos=1)
+        c.publish(protocol.dev_topic(serial, "status"), protocol.encode_status("online"), qos=1, retain=True)
+        c.publish(protocol.dev_topic(serial, "hello"),
+                  protocol.encode_hello(model="sim", fw="1.0.0", mac="02:00:00:00:00:01", ip="10.213.0.2"), qos=1)
+
+    def on_message(_c, _u, msg):
+        if msg.payload:
+            out["config"] = json.loads(msg.payload)
+            got.set()
+
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=serial)
+    c.username_pw_set(serial, secret)
+    c.on_connect, c.on_message = on_connect, on_message
+    c.connect(mqtt_host, port, 30)
+    c.loop_start()
+    got.wait(30)
+    c.loop_stop()
+    c.disconnect()
+    return out
+
+
+def browser(portal_url: str) -> dict:
+    """A TV: open the box's portal URL, then OK on the first tile opens its section."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        page = b.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(portal_url)
+        page.wait_for_function("() => location.pathname.indexOf('/home.html') >= 0", timeout=20000)
+        home = page.url
+        focused = page.evaluate("() => { var f = document.querySelector('.focused'); "
+                                "return f && f.getAttribute('data-section'); }")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => location.pathname.indexOf('/s-') >= 0", timeout=20000)
+        page.wait_for_load_state("load")
+        out = {"home": home, "focused": focused, "section": page.url, "title": page.title(),
+               "text": page.inner_text("body")[:300]}
+        b.close()
+    return out
+
+
+def probe(host: str, *ports: str) -> dict:
+    """open / refused / timeout for each TCP port."""
+    out = {}
+    for p in ports:
+        s = socket.socket()
+        s.settimeout(3)
+        try:
+            s.connect((host, int(p)))
+            out[p] = "open"
+        except ConnectionRefusedError:
+            out[p] = "refused"
+        except OSError as exc:
+            out[p] = f"error: {exc}"
+        finally:
+            s.close()
+    return out
+
+
+def http(method: str, url: str, body: str = "", token: str = "") -> dict:
+    import requests
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        r = requests.request(method, url, json=json.loads(body) if body else None, headers=headers, timeout=20)
+    except requests.RequestException as exc:     # not up yet
+        return {"status": 0, "error": str(exc)[:300]}
+    ctype = r.headers.get("Content-Type", "")
+    return {"status": r.status_code, "json": r.json() if "json" in ctype else None,
+            "text": r.text[:2000] if "json" not in ctype and "text" in ctype or "mpegurl" in ctype else None,
+            "bytes": len(r.content)}
+
+
+def hls(playlist_url: str, timeout: float = 60) -> dict:
+    """Wait until the live playlist lists segments, then fetch one (as a player would)."""
+    import requests
+    from urllib.parse import urljoin
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        r = requests.get(playlist_url, timeout=10)
+        last = r.status_code
+        if r.status_code == 200:
+            segs = [ln for ln in r.text.splitlines() if ln and not ln.startswith("#")]
+            if segs:
+                seg = requests.get(urljoin(playlist_url, segs[-1]), timeout=10)
+                return {"playlist": r.text[:500], "segment_status": seg.status_code, "segment_bytes": len(seg.content)}
+        time.sleep(1)
+    return {"error": f"no segments within {timeout}s (last status {last})"}
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    fn = {"box": box, "browser": browser, "probe": probe, "http": http, "hls": hls}[cmd]
+    if cmd == "box":
+        args = [args[0], int(args[1]), *args[2:]]
+    print(json.dumps(fn(*args), ensure_ascii=False))
