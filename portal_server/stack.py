@@ -434,6 +434,20 @@ def taken_ports(ports: dict, listen: str) -> list[str]:
     return taken
 
 
+#: Debian starts these on install, on the ports we use by default.
+DEBIAN_SERVICES = {"redis": "redis-server", "mqtt": "mosquitto"}
+
+
+def debian_services_hint(taken: list[str]) -> str:
+    """What to do when Debian's own redis-server/mosquitto hold our ports (after a non-root install)."""
+    svcs = [svc for name, svc in DEBIAN_SERVICES.items() if any(t.startswith(name + " ") for t in taken)]
+    if not svcs:
+        return ""
+    return (f"\nDebian's own {' and '.join(svcs)} service probably holds it (started when the package was "
+            f"installed): `sudo systemctl disable --now {' '.join(svcs)}`, or keep it and run ours on other "
+            f"ports, e.g. COMMUNITV_REDIS_URL=redis://127.0.0.1:6380/0 COMMUNITV_MQTT_URL=mqtt://127.0.0.1:1884 make run")
+
+
 def start_banner(settings: Settings, ports: dict) -> str:
     """What `make run` prints: the URLs a box, a phone, an encoder and the staff use."""
     pub = settings.public_url.rstrip("/")
@@ -463,8 +477,8 @@ def run() -> int:
     taken = taken_ports(ports, settings.listen)
     if taken:
         print("make run: cannot start, already in use: " + ", ".join(taken) +
-              ". Stop whatever holds it (e.g. `ss -ltnp | grep :PORT`) or set COMMUNITV_* to other ports.",
-              file=sys.stderr)
+              ". Stop whatever holds it (e.g. `ss -ltnp | grep :PORT`) or set COMMUNITV_* to other ports." +
+              debian_services_hint(taken), file=sys.stderr)
         return 2
     from portal_server.core import db as core_db
     core_db.upgrade(settings.database_url)
