@@ -24,7 +24,8 @@ STB_STATIC = Path(__file__).resolve().parent.parent / "stb_app" / "static"
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
+    """True when ``port`` cannot be bound on ``host`` (something listens there)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
@@ -50,6 +51,8 @@ def listen_addresses(listen: str) -> list[str]:
     """The addresses a public service (HTTP, MQTT, RTMP) binds: ``listen`` itself, plus loopback
     when ``listen`` is one LAN address, because the server's own clients (ingest, web, ffmpeg
     pulling a meeting back) always dial 127.0.0.1. A wildcard already covers loopback."""
+    if listen == "::":          # nginx and Mosquitto bind [::] IPv6-only: add IPv4's wildcard
+        return ["::", "0.0.0.0"]
     if listen in WILDCARDS or is_loopback(listen):
         return [listen]
     return [listen, "127.0.0.1"]

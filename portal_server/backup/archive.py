@@ -55,6 +55,7 @@ class BackupError(Exception):
 
 @dataclass
 class Result:
+    """What a backup wrote: the archive, how many members and data bytes, how long it took."""
     path: Path
     files: int = 0
     bytes: int = 0
@@ -66,6 +67,7 @@ class Result:
 # Where things are ---------------------------------------------------------------------------
 
 def db_kind(url: str) -> str:
+    """"sqlite" or "postgresql" for a SQLAlchemy URL."""
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         return "sqlite"
@@ -75,6 +77,7 @@ def db_kind(url: str) -> str:
 
 
 def sqlite_path(url: str) -> Path:
+    """The database file of a sqlite:/// URL."""
     path = url.split("///", 1)[1] if "///" in url else ""
     if not path or path == ":memory:":
         raise BackupError("内存数据库无法备份 / an in-memory SQLite database cannot be backed up")
@@ -147,7 +150,11 @@ def _add_bytes(tar: tarfile.TarFile, data: bytes, name: str, entries: list | Non
 
 def _dump_sqlite(url: str, out: Path) -> None:
     """SQLite's online backup API: a consistent copy while other connections read and write."""
-    src = sqlite3.connect(f"file:{sqlite_path(url)}?mode=ro", uri=True, timeout=60)
+    path = sqlite_path(url)
+    if not path.is_file():
+        raise BackupError(f"找不到数据库：{path} / no database at {path} (check COMMUNITV_DATA_DIR and "
+                          f"COMMUNITV_DATABASE_URL)")
+    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     try:
         dst = sqlite3.connect(out)
         with dst:

@@ -34,6 +34,11 @@ def register(main: click.Group) -> None:
     def backup(file):
         """Write one consistent archive (database, media, recordings, secret key, broker accounts)
         to FILE while everything runs. Written to a temporary file and renamed when complete."""
+        where = Settings.from_env(secret_key="not-needed-yet").data_dir
+        if not where.is_dir():     # do not create a data folder (and a new secret key) by backing it up
+            click.echo(f"备份失败 / backup failed: 数据目录不存在 / no data folder at {where} "
+                       f"(set COMMUNITV_DATA_DIR)", err=True)
+            sys.exit(1)
         settings = Settings.from_env()
         update, close = _bar("备份 backup")
         try:

@@ -22,6 +22,7 @@ NAME = re.compile(r"^communitv-(\d{8})\.tar\.gz$")
 
 
 def archive_name(day: dt.date) -> str:
+    """The nightly archive's file name for a city day."""
     return f"communitv-{day:%Y%m%d}.tar.gz"
 
 
