@@ -335,10 +335,11 @@ def target_problem(settings: Settings, kind: str) -> str | None:
             return f"目标数据库已存在：{db} / the database {db} already exists: restore only into an empty one"
     else:
         from sqlalchemy import create_engine, inspect
+        from sqlalchemy.exc import SQLAlchemyError
         eng = create_engine(settings.database_url)
         try:
             tables = inspect(eng).get_table_names()
-        except Exception as exc:
+        except SQLAlchemyError as exc:
             return f"无法连接目标数据库 / cannot reach the target database: {str(exc)[:300]}"
         finally:
             eng.dispose()

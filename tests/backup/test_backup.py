@@ -76,10 +76,10 @@ def _cli(args, settings: Settings, redis_url: str, mqtt_url: str):
 
 def test_backup_while_running_wipe_restore_everything_works(any_db_app, tmp_path, redis_server, mosquitto_server,
                                                             request):
+    from device_fleet.broker import register_boxes
     from portal_server import demo
     from portal_server.app import create_app
     from portal_server.core import db
-    from device_fleet.broker import register_boxes
 
     app = any_db_app
     settings = app.config["SETTINGS"]

@@ -3,7 +3,6 @@ ones never leave loopback, a wrong address stops the start, and every URL follow
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from portal_server import stack
 from portal_server.core.config import Settings
@@ -65,6 +64,7 @@ def test_box_phone_and_encoder_urls_follow_the_public_url(app, client, auth):
     """A box's portal URL, a phone QR link, the meeting's RTMP URL and the M3U's HLS URLs are all
     built from COMMUNITV_PUBLIC_URL (RTMP: its host on :1935 unless COMMUNITV_RTMP_URL says otherwise)."""
     import datetime as dt
+
     from portal_server.core.terminals import portal_url, terminal_by_serial
     from portal_server.feedback.phone import poster_link
 

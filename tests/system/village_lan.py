@@ -14,6 +14,7 @@ def box(mqtt_host: str, port: int, serial: str, secret: str) -> dict:
     """A box: CONNECT with its secret, announce itself, and wait for its retained config."""
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
+
     from device_fleet import protocol
 
     got, out = threading.Event(), {"connected": None, "config": None}
@@ -100,8 +101,9 @@ def http(method: str, url: str, body: str = "", token: str = "") -> dict:
 
 def hls(playlist_url: str, timeout: float = 60) -> dict:
     """Wait until the live playlist lists segments, then fetch one (as a player would)."""
-    import requests
     from urllib.parse import urljoin
+
+    import requests
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         r = requests.get(playlist_url, timeout=10)
