@@ -19,8 +19,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["COMMUNITV_HEARTBEAT_S"] = os.environ.get("BENCH_HEARTBEAT_S", "2")
-from bench._city import seed_city, start_ingest, start_redis_and_broker, stop
-from device_fleet.sim import Fleet
+from bench._city import seed_city, start_ingest, start_redis_and_broker, stop  # noqa: E402
+from device_fleet.sim import Fleet  # noqa: E402
 
 BOXES = int(os.environ.get("BENCH_BOXES", 1000))
 HOUSEHOLDS = 40
