@@ -207,6 +207,10 @@ http {{
     gzip on;
     gzip_types text/css application/javascript application/json image/svg+xml;
     upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+    # TV page views for the leaders' figures (portal_server.stats): one line per view, one file per
+    # UTC day, read by the aggregation job; the serial is the ctv_sn cookie, nothing else is kept.
+    log_format ctv_beacon '$msec $cookie_ctv_sn $arg_p';
+    map $time_iso8601 $ctv_beacon_day {{ default "undated"; "~^(?<d>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})" $d; }}
     server {{
         listen 127.0.0.1:{http_port};
         server_name _;
@@ -234,6 +238,11 @@ http {{
         location /media/ {{
             alias {settings.media_dir}/;
             expires 1d;
+        }}
+        location = /tv/beacon {{
+            access_log {settings.log_dir}/tv-beacon-$ctv_beacon_day.log ctv_beacon;
+            add_header Cache-Control no-store;
+            return 204;
         }}
         location @app {{
             proxy_pass http://app;
