@@ -1,6 +1,7 @@
 /* The staff web's chart helper (one for every board): Apache ECharts, vendored, with axes,
  * names, value labels and the same look everywhere. Usage:
- *   CTVCharts.bar(el, {categories: [...], series: [{name, data}], xName, yName, percent})
+ *   CTVCharts.bar(el, {categories: [...], series: [{name, data}], xName, yName, percent, horizontal})
+ *     (xName names the category axis, yName the value axis, whichever way the bars lie)
  *   CTVCharts.line(el, {categories, series, yName})
  *   CTVCharts.pie(el, {data: [{name, value}]})
  * Every board also links an xlsx export of the same figures (the template's job). */
@@ -11,7 +12,7 @@
 
   function init(el) {
     if (typeof el === 'string') { el = document.getElementById(el); }
-    var chart = echarts.getInstanceByDom(el) || echarts.init(el, null, {renderer: 'canvas'});
+    var chart = echarts.getInstanceByDom(el) || echarts.init(el, window.CTVCharts.theme || null, {renderer: 'canvas'});
     window.addEventListener('resize', function () { chart.resize(); });
     return chart;
   }
@@ -27,12 +28,14 @@
     var horizontal = !!o.horizontal;
     var fmt = pctFormatter(o.percent);
     var cat = Object.assign({type: 'category', data: o.categories, axisLabel: {fontSize: 13, interval: 0, rotate: horizontal ? 0 : (o.categories.length > 8 ? 30 : 0)}}, axisName(o.xName));
-    var val = Object.assign({type: 'value', axisLabel: {fontSize: 13, formatter: fmt}, max: o.percent ? 1 : null}, axisName(o.yName));
+    var val = Object.assign({type: 'value', axisLabel: {fontSize: 13, formatter: fmt}, max: o.percent ? 1 : null}, axisName(o.yName),
+                            horizontal ? {nameLocation: 'middle', nameGap: 28} : {});
     chart.setOption({
       color: PALETTE, textStyle: {fontFamily: FONT},
+      backgroundColor: 'transparent',
       tooltip: {trigger: 'axis', valueFormatter: fmt},
-      legend: {show: o.series.length > 1, top: 0},
-      grid: {left: 16, right: 40, top: o.series.length > 1 ? 36 : 28, bottom: 16, containLabel: true},
+      legend: {show: o.series.length > 1, top: 0, type: 'scroll'},
+      grid: {left: 16, right: 48, top: o.series.length > 1 ? 48 : 36, bottom: 16, containLabel: true},
       xAxis: horizontal ? val : cat,
       yAxis: horizontal ? cat : val,
       series: o.series.map(function (s) {
@@ -47,9 +50,10 @@
     var chart = init(el);
     chart.setOption({
       color: PALETTE, textStyle: {fontFamily: FONT},
+      backgroundColor: 'transparent',
       tooltip: {trigger: 'axis'},
-      legend: {top: 0},
-      grid: {left: 16, right: 24, top: 36, bottom: 16, containLabel: true},
+      legend: {top: 0, type: 'scroll'},
+      grid: {left: 16, right: 24, top: 56, bottom: 16, containLabel: true},
       xAxis: Object.assign({type: 'category', data: o.categories, boundaryGap: false, axisLabel: {fontSize: 12}}, axisName(o.xName || '日期')),
       yAxis: Object.assign({type: 'value', minInterval: 1, axisLabel: {fontSize: 12}}, axisName(o.yName)),
       series: o.series.map(function (s, i) {
@@ -64,6 +68,7 @@
     var chart = init(el);
     chart.setOption({
       color: PALETTE, textStyle: {fontFamily: FONT},
+      backgroundColor: 'transparent',
       tooltip: {trigger: 'item', formatter: '{b}：{c}（{d}%）'},
       series: [{type: 'pie', radius: ['35%', '68%'], data: o.data,
                 label: {formatter: '{b}\n{c}', fontSize: 13}}]
@@ -71,5 +76,5 @@
     return chart;
   }
 
-  window.CTVCharts = {init: init, bar: bar, line: line, pie: pie, PALETTE: PALETTE};
+  window.CTVCharts = {init: init, bar: bar, line: line, pie: pie, PALETTE: PALETTE, theme: window.CTVCharts ? window.CTVCharts.theme : null};
 })();

@@ -118,7 +118,8 @@ def map_data():
         if region.level == "city" and kind == "household":
             continue  # 3,000+ boxes at city level say less than the online rate per town
         pos = c if kind != "household" else geo.scatter_around(c, t["serial"])
-        points.append({"serial": t["serial"], "kind": kind, "online": t["online"], "value": pos})
+        points.append({"serial": t["serial"], "kind": kind, "online": t["online"], "value": pos,
+                       "region": t["region_code"]})
     return jsonify({"type": "FeatureCollection", "features": feats, "points": points})
 
 

@@ -4,7 +4,7 @@
   'use strict';
   var root = document.getElementById('cockpit');
   var screen = root.getAttribute('data-screen') === '1';
-  if (screen) { document.body.className += ' wall'; }
+  if (screen) { document.body.className += ' wall'; CTVCharts.theme = 'dark'; }
   var level = root.getAttribute('data-level');
   var state = {data: null, map: null, charts: {}};
   window.__cockpit = state;   // tests and the curious read what is drawn
@@ -116,7 +116,7 @@
     rows.sort(function (a, b) { return (a.v === null ? -1 : a.v) - (b.v === null ? -1 : b.v); });
     var chart = CTVCharts.bar('rank', {horizontal: true, percent: r[2], categories: rows.map(function (x) { return x.name; }),
       series: [{name: r[0], data: rows.map(function (x) { return x.v === null ? 0 : x.v; })}],
-      xName: r[0], yName: d.region.level === 'city' ? '乡镇（街道）' : '村'});
+      yName: r[0], xName: d.region.level === 'city' ? '乡镇（街道）' : '村'});
     chart.off('click');
     chart.on('click', function (p) { if (d.region.level !== 'village') { window.location = childUrl(rows[p.dataIndex].code); } });
     state.charts.rank = chart;
@@ -169,24 +169,24 @@
                    textStyle: {color: dark ? '#e6eefc' : '#1d2733'},
                    inRange: {color: ['#fde8e8', '#f6c177', '#8fd19e', '#2e8b57']}},
                   {seriesIndex: 2, show: false, min: 0, max: heatMax, inRange: {color: ['rgba(255,200,0,0)', 'rgba(255,120,0,0.7)', 'rgba(200,0,0,0.9)']}}],
+      backgroundColor: 'transparent',
       geo: {map: key, roam: true, zoom: 1.1, label: {show: true, fontSize: 12, color: dark ? '#fff' : '#1d2733',
             formatter: function (p) { return names[p.name] || p.name; }},
-            itemStyle: {borderColor: dark ? '#9fd0ff' : '#52606d', borderWidth: 1},
+            itemStyle: {borderColor: dark ? '#9fd0ff' : '#52606d', borderWidth: 1, areaColor: dark ? '#163a6b' : '#e4e7eb'},
             emphasis: {label: {show: true}, itemStyle: {areaColor: '#ffd666'}}},
       series: [
         {type: 'map', geoIndex: 0, data: values},
         {type: 'scatter', coordinateSystem: 'geo', symbolSize: function (v, p) { return p.data.kind === 'household' ? 5 : 10; },
-         symbol: 'circle', data: m.points.map(function (p) { return {value: p.value, serial: p.serial, online: p.online, kind: p.kind,
+         symbol: 'circle', data: m.points.map(function (p) { return {value: p.value, serial: p.serial, online: p.online, kind: p.kind, region: p.region,
            itemStyle: {color: p.online ? '#2e8b57' : '#9aa5b1', borderColor: p.kind === 'household' ? null : '#1d2733', borderWidth: p.kind === 'household' ? 0 : 1}}; })},
         {type: 'heatmap', coordinateSystem: 'geo', data: heat, pointSize: 28, blurSize: 30}
       ]
     }, true);
     chart.off('click');
     chart.on('click', function (p) {
-      if (p.componentType === 'geo' || p.seriesType === 'map') {
-        var code = p.name;
-        if (code && code !== d.region.code && names[code]) { window.location = childUrl(code); }
-      }
+      // A shape, or a terminal standing on it, opens that region.
+      var code = p.seriesType === 'scatter' ? p.data.region : p.name;
+      if (code && code !== d.region.code && names[code]) { window.location = childUrl(code); }
     });
     state.charts.map = chart;
     state.mapCodes = m.features.map(function (f) { return f.properties.code; });
