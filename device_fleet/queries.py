@@ -154,3 +154,30 @@ def terminal_states(scope: Scope, limit: int = 5000) -> list[dict]:
     online = presence.online_serials()
     return [{"serial": s, "kind": k, "region_code": [c for c in p.split("/") if c][-1], "online": s in online}
             for s, k, p in rows]
+
+
+def metric_families():
+    """Scrape-time gauges for /metrics: boxes online and in inventory by town, boxes by firmware."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    online = presence.online_serials()
+    towns = dict(session.execute(select(Region.code, Region.name).where(Region.level == "town")).all())
+    per_town: dict[str, list[int]] = {}
+    firmware: dict[str, int] = {}
+    for serial, path, fw in session.execute(select(Terminal.serial, Terminal.region_path, Terminal.firmware)
+                                            .where(Terminal.region_path.is_not(None))):
+        codes = [c for c in path.split("/") if c]
+        town = codes[1] if len(codes) > 1 else codes[0]
+        pt = per_town.setdefault(town, [0, 0])
+        pt[0] += serial in online
+        pt[1] += 1
+        firmware[fw or "unknown"] = firmware.get(fw or "unknown", 0) + 1
+    on = GaugeMetricFamily("ctv_boxes_online", "Terminals online now", labels=["town", "town_name"])
+    tot = GaugeMetricFamily("ctv_boxes_total", "Terminals in the inventory", labels=["town", "town_name"])
+    for code, (n_on, n) in sorted(per_town.items()):
+        on.add_metric([code, towns.get(code, "")], n_on)
+        tot.add_metric([code, towns.get(code, "")], n)
+    fwm = GaugeMetricFamily("ctv_boxes_firmware", "Terminals by firmware version", labels=["version"])
+    for version, n in sorted(firmware.items()):
+        fwm.add_metric([version], n)
+    return [on, tot, fwm]

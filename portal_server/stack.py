@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import pwd
 import socket
 import sys
@@ -308,22 +309,34 @@ def venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def metrics_dir(run_dir: Path) -> Path:
+    """Where web, worker and ingest keep their Prometheus counters (summed by /metrics); emptied at
+    every start so a restart begins from fresh files instead of the last run's dead processes."""
+    d = run_dir / "prometheus"
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    return d
+
+
 def procfile(run_dir: Path, settings: Settings, ports: dict, clients=()) -> Path:
     mosq = write_mosquitto(run_dir, ports["mqtt"], settings.mqtt_server_password, clients)
     redis_conf = write_redis(run_dir, ports["redis"])
     nginx_conf = write_nginx(run_dir, settings, ports["http"], ports["app"])
     rtmp_conf = write_nginx_rtmp(run_dir, settings, ports["rtmp"], ports["app"])
     pf = run_dir / "Procfile"
+    prom = f"PROMETHEUS_MULTIPROC_DIR={metrics_dir(run_dir)}"
     keep = Path(__file__).resolve().parent.parent / "scripts" / "keep"
     pf.write_text(
         f"redis: {keep} redis-server 30 redis-server {redis_conf}\n"
         f"mosquitto: {keep} mosquitto 30 mosquitto -c {mosq}\n"
         f"nginx: nginx -c {nginx_conf} -p {run_dir}\n"
         f"rtmp: nginx -c {rtmp_conf} -p {run_dir}\n"
-        f"web: {venv_bin('gunicorn')} --workers 4 --threads 4 --bind 127.0.0.1:{ports['app']} "
+        f"web: env {prom} {venv_bin('gunicorn')} --workers 4 --threads 4 --bind 127.0.0.1:{ports['app']} "
+        f"-c python:portal_server.system.gunicorn_conf "
         f"--access-logfile - --graceful-timeout 5 'portal_server.app:create_app()'\n"
-        f"worker: {venv_bin('communitv')} worker\n"
-        f"ingest: {venv_bin('communitv')} ingest\n")
+        f"worker: env {prom} {venv_bin('communitv')} worker\n"
+        f"ingest: env {prom} {venv_bin('communitv')} ingest\n")
     return pf
 
 
