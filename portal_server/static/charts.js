@@ -78,3 +78,18 @@
 
   window.CTVCharts = {init: init, bar: bar, line: line, pie: pie, PALETTE: PALETTE, theme: window.CTVCharts ? window.CTVCharts.theme : null};
 })();
+
+/* Boards declare their charts in the page: <div data-ctv-chart='{"type":"bar",...}'> (the
+ * admin/_chart.html macro writes them); this draws every one once the page has loaded. */
+(function () {
+  'use strict';
+  function drawAll() {
+    var els = document.querySelectorAll('[data-ctv-chart]');
+    for (var i = 0; i < els.length; i++) {
+      var spec = JSON.parse(els[i].getAttribute('data-ctv-chart'));
+      window.CTVCharts[spec.type](els[i], spec);
+      els[i].setAttribute('data-drawn', '1');
+    }
+  }
+  if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', drawAll); } else { drawAll(); }
+})();

@@ -107,3 +107,21 @@ def test_cockpit_on_a_phone(app, live_server, browser):
     _drawn(page)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     ctx.close()
+
+
+def test_boards_draw_with_the_chart_helper(app, live_server, browser):
+    """The feedback ranking and the affairs board use the same helper: axes, names, an export."""
+    ctx, page = _staff(browser, live_server, "admin", app.config["SETTINGS"].demo_password)
+    for path, chart in (("/admin/feedback/board", "#villages-chart"), ("/admin/affairs/board", "#late-chart")):
+        page.goto(live_server + path)
+        page.wait_for_selector(chart + "[data-drawn='1'] canvas", timeout=20000)
+        spec = page.evaluate(f"JSON.parse(document.querySelector('{chart}').getAttribute('data-ctv-chart'))")
+        assert spec["xName"] and spec["yName"]
+        assert page.locator(".board-chart a.button", has_text="导出 Excel").count() >= 1
+    r = page.request.get(live_server + "/admin/affairs/board?format=xlsx")
+    import io
+
+    import openpyxl
+    ws = openpyxl.load_workbook(io.BytesIO(r.body()))["督办看板"]
+    assert ws.cell(1, 1).value == "镇" and ws.max_row == 86
+    ctx.close()
