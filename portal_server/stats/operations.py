@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from device_fleet import queries as fleet_queries
 from portal_server.affairs import queries as affairs_queries
@@ -135,13 +135,22 @@ def aggregate(day: dt.date | None = None) -> int:
                 continue
             for metric, value in figures.items():
                 merged[path][metric] = merged[path].get(metric, 0) + float(value or 0)
-    session.execute(delete(DailyFigure).where(DailyFigure.day == day))
-    rows = 0
+    # Every figure counts for its own region and each region above it (village → town → city).
+    rolled: dict[str, dict[str, float]] = defaultdict(dict)
+    paths: dict[str, str] = {}
     for path, figures in merged.items():
-        code = [c for c in path.split("/") if c][-1]
-        for metric, value in figures.items():
-            session.add(DailyFigure(day=day, region_code=code, region_path=path, metric=metric, value=value))
-            rows += 1
+        codes = [c for c in path.split("/") if c]
+        for i, code in enumerate(codes):
+            paths[code] = "".join(c + "/" for c in codes[:i + 1])
+            f = rolled[code]
+            for metric, value in figures.items():
+                f[metric] = f.get(metric, 0) + value
+    session.execute(delete(DailyFigure).where(DailyFigure.day == day))
+    rows = [{"day": day, "region_code": code, "region_path": paths[code], "metric": metric, "value": value}
+            for code, figures in rolled.items() for metric, value in figures.items()]
+    if rows:
+        session.execute(insert(DailyFigure), rows)
+    rows = len(rows)
     session.flush()
     log.info("stats: %s aggregated (%d figures, %d regions)", day, rows, len(merged))
     return rows

@@ -36,12 +36,10 @@ SECTION_NAMES = {"party": "社区党建", "services": "下沉服务", "affairs":
                  "elderly": "养老助老", "live": "视频直播", "interaction": "政民互动", "meetings": "社区会议"}
 
 
-def _rows(region: Region, start: dt.date, end: dt.date, metrics=None, by_path: bool = False):
-    cols = [DailyFigure.metric, DailyFigure.day] + ([DailyFigure.region_path] if by_path else [])
-    q = (select(*cols, func.sum(DailyFigure.value))
-         .where(DailyFigure.region_path.startswith(region.path, autoescape=True),
-                DailyFigure.day >= start, DailyFigure.day <= end)
-         .group_by(*cols))
+def _rows(codes: list[str], start: dt.date, end: dt.date, metrics=None):
+    """(metric, day, region code, value) of the regions ``codes`` (each row sums its subtree)."""
+    q = (select(DailyFigure.metric, DailyFigure.day, DailyFigure.region_code, DailyFigure.value)
+         .where(DailyFigure.region_code.in_(codes), DailyFigure.day >= start, DailyFigure.day <= end))
     if metrics is not None:
         q = q.where(DailyFigure.metric.in_(list(metrics)))
     return session.execute(q).all()
@@ -52,7 +50,7 @@ def _fold(rows) -> dict[str, float]:
     counts (active boxes) averaged over the days that were aggregated."""
     per_day: dict[str, dict[dt.date, float]] = defaultdict(dict)
     days: set[dt.date] = set()
-    for metric, day, value in rows:
+    for metric, day, _code, value in rows:
         per_day[metric][day] = per_day[metric].get(day, 0) + (value or 0)
         days.add(day)
     out: dict[str, float] = {}
@@ -94,19 +92,26 @@ def shape(f: dict[str, float]) -> dict:
 
 def overview(region: Region, start: dt.date, end: dt.date) -> dict:
     """Every figure of ``region`` and its subtree over the city days [start, end]."""
-    return shape(_fold(_rows(region, start, end)))
+    return shape(_fold(_rows([region.code], start, end)))
 
 
 def timeseries(region: Region, metric: str, start: dt.date, end: dt.date) -> list[dict]:
     """One point per city day (0 where nothing was counted)."""
-    values: dict[dt.date, float] = defaultdict(float)
-    for _m, day, value in _rows(region, start, end, metrics=[metric]):
-        values[day] += value or 0
-    out = []
-    d = start
-    while d <= end:
-        out.append({"t": d.isoformat(), "v": values.get(d, 0)})
-        d += dt.timedelta(days=1)
+    return many_series(region, [metric], start, end)[metric]
+
+
+def many_series(region: Region, metrics, start: dt.date, end: dt.date) -> dict[str, list[dict]]:
+    """Several daily series of one region in one read."""
+    values: dict[str, dict[dt.date, float]] = {m: defaultdict(float) for m in metrics}
+    for metric, day, _code, value in _rows([region.code], start, end, metrics=metrics):
+        values[metric][day] += value or 0
+    out = {}
+    for m in metrics:
+        pts, d = [], start
+        while d <= end:
+            pts.append({"t": d.isoformat(), "v": values[m].get(d, 0)})
+            d += dt.timedelta(days=1)
+        out[m] = pts
     return out
 
 
@@ -118,15 +123,8 @@ def by_child(region: Region, start: dt.date, end: dt.date) -> list[dict]:
     """The overview of each child region (towns of a city, villages of a town), for rankings and
     the map; a village has no children and gives itself."""
     kids = children_of(region) or [region]
-    rows = _rows(region, start, end, by_path=True)
     buckets: dict[str, list] = defaultdict(list)
-    for metric, day, path, value in rows:
-        for k in kids:
-            if path.startswith(k.path):
-                buckets[k.code].append((metric, day, value))
-                break
-    out = []
-    for k in kids:
-        ov = shape(_fold(buckets.get(k.code, [])))
-        out.append({"code": k.code, "name": k.name, "level": k.level, **ov})
-    return out
+    for row in _rows([k.code for k in kids], start, end):
+        buckets[row[2]].append(row)
+    return [{"code": k.code, "name": k.name, "level": k.level, **shape(_fold(buckets.get(k.code, [])))}
+            for k in kids]

@@ -61,15 +61,15 @@ def data():
     p0, p1 = params.previous(start, end)
     trend_start = end.fromordinal(end.toordinal() - 29)
     prev_start, prev_end = params.previous(trend_start, end)
+    now = queries.many_series(region, TREND_METRICS, trend_start, end)
+    before = queries.many_series(region, TREND_METRICS, prev_start, prev_end)
     return jsonify({
         "region": {"code": region.code, "name": region.name, "level": region.level},
         "from": start.isoformat(), "to": end.isoformat(),
         "now": queries.overview(region, start, end),
         "before": queries.overview(region, p0, p1),
         "children": queries.by_child(region, start, end),
-        "trends": {m: {"name": queries.METRICS[m],
-                       "points": queries.timeseries(region, m, trend_start, end),
-                       "previous": queries.timeseries(region, m, prev_start, prev_end)}
+        "trends": {m: {"name": queries.METRICS[m], "points": now[m], "previous": before[m]}
                    for m in TREND_METRICS},
         "sections": queries.SECTION_NAMES,
     })

@@ -25,6 +25,7 @@ def upgrade():
         sa.UniqueConstraint("day", "region_code", "metric", name="uq_stats_daily_day_region_metric"),
     )
     op.create_index("ix_stats_daily_day", "stats_daily", ["day"])
+    op.create_index("ix_stats_daily_region_day", "stats_daily", ["region_code", "day"])
     op.create_index("ix_stats_daily_region_path", "stats_daily", ["region_path"])
     op.create_index("ix_stats_daily_metric", "stats_daily", ["metric"])
 
