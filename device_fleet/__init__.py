@@ -3,10 +3,12 @@
 
 def init_app(app):
     from portal_server import admin
-    from portal_server.system import metrics  # noqa: F401
+    from portal_server.system import metrics
 
-    from . import api, views
+    from . import api, queries, views
 
+    if queries.metric_families not in metrics.FLEET_COLLECTORS:
+        metrics.FLEET_COLLECTORS.append(queries.metric_families)
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(views.pair_bp)

@@ -33,6 +33,7 @@ HB_TOTAL = "ctv:fleet:hb_total"
 SHARE = ""
 #: Most hellos or acks handled in one database session.
 HELLO_BATCH = 500
+from portal_server.system.metrics import INGEST_MESSAGES as INGESTED  # noqa: E402
 from portal_server.system.metrics import MQTT_DROPPED_KEY as DROPPED  # noqa: E402
 
 
@@ -88,6 +89,7 @@ class Ingest:
     def _on_message(self, _c, _u, msg):
         try:
             serial, kind = protocol.parse_dev_topic(msg.topic)
+            INGESTED.labels(kind).inc()
             if kind == "hb":
                 protocol.decode_hb(msg.payload)
                 with self.lock:

@@ -120,3 +120,64 @@ def firmware_versions(scope: Scope) -> list[tuple[str, int]]:
 def models(scope: Scope) -> list[str]:
     return [m for m in session.scalars(select(Terminal.model).where(scope.region_filter(Terminal.region_path))
                                        .distinct().order_by(Terminal.model)) if m]
+
+
+def daily_figures(day, start, end) -> dict[str, dict[str, float]]:
+    """Figures for the stats of a city day [start, end) (UTC), by terminal region path: boxes in
+    the inventory and boxes online now (taken when the day is aggregated; the periodic job runs
+    through the day, so the last run of a day keeps its closing state)."""
+    online = presence.online_serials()
+    out: dict[str, dict[str, float]] = {}
+    for serial, path in session.execute(select(Terminal.serial, Terminal.region_path)
+                                        .where(Terminal.region_path.is_not(None))):
+        f = out.setdefault(path, {"terminals.total": 0, "terminals.online": 0})
+        f["terminals.total"] += 1
+        f["terminals.online"] += serial in online
+    return out
+
+
+def region_paths_of(serials: list[str]) -> dict[str, str]:
+    """serial → region path of the terminal (for figures keyed by box)."""
+    out: dict[str, str] = {}
+    for i in range(0, len(serials), 500):
+        chunk = serials[i:i + 500]
+        out.update(session.execute(select(Terminal.serial, Terminal.region_path)
+                                   .where(Terminal.serial.in_(chunk), Terminal.region_path.is_not(None))).all())
+    return out
+
+
+def terminal_states(scope: Scope, limit: int = 5000) -> list[dict]:
+    """Terminals inside ``scope`` with their online state, for maps: serial, kind, region code."""
+    rows = session.execute(select(Terminal.serial, Terminal.kind, Terminal.region_path)
+                           .where(scope.region_filter(Terminal.region_path))
+                           .order_by(Terminal.serial).limit(limit)).all()
+    online = presence.online_serials()
+    return [{"serial": s, "kind": k, "region_code": [c for c in p.split("/") if c][-1], "online": s in online}
+            for s, k, p in rows]
+
+
+def metric_families():
+    """Scrape-time gauges for /metrics: boxes online and in inventory by town, boxes by firmware."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    online = presence.online_serials()
+    towns = dict(session.execute(select(Region.code, Region.name).where(Region.level == "town")).all())
+    per_town: dict[str, list[int]] = {}
+    firmware: dict[str, int] = {}
+    for serial, path, fw in session.execute(select(Terminal.serial, Terminal.region_path, Terminal.firmware)
+                                            .where(Terminal.region_path.is_not(None))):
+        codes = [c for c in path.split("/") if c]
+        town = codes[1] if len(codes) > 1 else codes[0]
+        pt = per_town.setdefault(town, [0, 0])
+        pt[0] += serial in online
+        pt[1] += 1
+        firmware[fw or "unknown"] = firmware.get(fw or "unknown", 0) + 1
+    on = GaugeMetricFamily("ctv_boxes_online", "Terminals online now", labels=["town", "town_name"])
+    tot = GaugeMetricFamily("ctv_boxes_total", "Terminals in the inventory", labels=["town", "town_name"])
+    for code, (n_on, n) in sorted(per_town.items()):
+        on.add_metric([code, towns.get(code, "")], n_on)
+        tot.add_metric([code, towns.get(code, "")], n)
+    fwm = GaugeMetricFamily("ctv_boxes_firmware", "Terminals by firmware version", labels=["version"])
+    for version, n in sorted(firmware.items()):
+        fwm.add_metric([version], n)
+    return [on, tot, fwm]

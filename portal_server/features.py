@@ -18,4 +18,5 @@ FEATURES = (
     "portal_server.care",
     "portal_server.affairs",
     "portal_server.backup",
+    "portal_server.stats",
 )

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import pwd
 import socket
 import sys
@@ -288,6 +289,10 @@ http {{
     gzip on;
     gzip_types text/css application/javascript application/json image/svg+xml;
     upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+    # TV page views for the leaders' figures (portal_server.stats): one line per view, one file per
+    # UTC day, read by the aggregation job; the serial is the ctv_sn cookie, nothing else is kept.
+    log_format ctv_beacon '$msec $cookie_ctv_sn $arg_p';
+    map $time_iso8601 $ctv_beacon_day {{ default "undated"; "~^(?<d>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})" $d; }}
     server {{
 {nginx_listen_lines(http_port, listen).rstrip(chr(10))}
         server_name _;
@@ -315,6 +320,11 @@ http {{
         location /media/ {{
             alias {settings.media_dir}/;
             expires 1d;
+        }}
+        location = /tv/beacon {{
+            access_log {settings.log_dir}/tv-beacon-$ctv_beacon_day.log ctv_beacon;
+            add_header Cache-Control no-store;
+            return 204;
         }}
         location @app {{
             proxy_pass http://app;
@@ -382,6 +392,16 @@ def venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def metrics_dir(run_dir: Path) -> Path:
+    """Where web, worker and ingest keep their Prometheus counters (summed by /metrics); emptied at
+    every start so a restart begins from fresh files instead of the last run's dead processes."""
+    d = run_dir / "prometheus"
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    return d
+
+
 def procfile(run_dir: Path, settings: Settings, ports: dict, clients=(), listen: str | None = None) -> Path:
     """Every config plus the Procfile honcho runs. HTTP, MQTT and RTMP listen on ``listen``
     (default ``settings.listen``) and loopback; Redis and gunicorn on loopback only."""
@@ -391,16 +411,18 @@ def procfile(run_dir: Path, settings: Settings, ports: dict, clients=(), listen:
     nginx_conf = write_nginx(run_dir, settings, ports["http"], ports["app"], listen=listen)
     rtmp_conf = write_nginx_rtmp(run_dir, settings, ports["rtmp"], ports["app"], listen=listen)
     pf = run_dir / "Procfile"
+    prom = f"PROMETHEUS_MULTIPROC_DIR={metrics_dir(run_dir)}"
     keep = Path(__file__).resolve().parent.parent / "scripts" / "keep"
     pf.write_text(
         f"redis: {keep} redis-server 30 redis-server {redis_conf}\n"
         f"mosquitto: {keep} mosquitto 30 mosquitto -c {mosq}\n"
         f"nginx: nginx -c {nginx_conf} -p {run_dir}\n"
         f"rtmp: nginx -c {rtmp_conf} -p {run_dir}\n"
-        f"web: {venv_bin('gunicorn')} --workers 4 --threads 4 --bind 127.0.0.1:{ports['app']} "
+        f"web: env {prom} {venv_bin('gunicorn')} --workers 4 --threads 4 --bind 127.0.0.1:{ports['app']} "
+        f"-c python:portal_server.system.gunicorn_conf "
         f"--access-logfile - --graceful-timeout 5 'portal_server.app:create_app()'\n"
-        f"worker: {venv_bin('communitv')} worker\n"
-        f"ingest: {venv_bin('communitv')} ingest\n")
+        f"worker: env {prom} {venv_bin('communitv')} worker\n"
+        f"ingest: env {prom} {venv_bin('communitv')} ingest\n")
     return pf
 
 

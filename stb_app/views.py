@@ -31,6 +31,7 @@ static_bp = Blueprint("tv_static", __name__)
 m_bp = Blueprint("tv_phone", __name__, url_prefix="/m", template_folder="templates")
 
 VK_COOKIE = "ctv_vk"
+SERIAL_COOKIE = "ctv_sn"
 YEAR = 365 * 86400
 
 
@@ -97,6 +98,8 @@ def _with_box_cookies(resp, term, token: str | None):
         resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=YEAR)
     resp.set_cookie(VK_COOKIE, snapshots.village_key(term.region.code), httponly=True, samesite="Lax",
                     max_age=YEAR, path="/tv/v/")
+    # The serial (not a secret) names the box in the page-view beacon nginx logs for the figures.
+    resp.set_cookie(SERIAL_COOKIE, term.serial, samesite="Lax", max_age=YEAR, path="/tv/")
     return resp
 
 

@@ -207,3 +207,16 @@ def material_to_dict(m: StudyMaterial, studied: set[int] | None = None) -> dict:
 
 
 __all__ = ["utcnow"]
+
+
+def daily_figures(day, start, end) -> dict[str, dict[str, float]]:
+    """Villages late with a legally due disclosure at the end of the day (1 per late village)."""
+    city = session.scalar(select(Region).where(Region.parent_id.is_(None)))
+    if city is None:
+        return {}
+    b = board(Scope.of(city), now=end)
+    out: dict[str, dict[str, float]] = {}
+    paths = dict(session.execute(select(Region.code, Region.path).where(Region.level == "village")).all())
+    for v in b["villages"]:
+        out[paths[v["code"]]] = {"affairs.late_villages": 1 if v["late"] else 0}
+    return out

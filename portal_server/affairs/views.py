@@ -16,6 +16,7 @@ from sqlalchemy import select
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
+from portal_server.core.exports import xlsx_response
 from portal_server.core.regions import Region, region_by_code
 
 from . import operations as ops
@@ -130,8 +131,23 @@ def act(disclosure_id: int, action: str):
 @bp.get("/board")
 @roles_required(*STAFF)
 def board():
-    """The supervision board: villages late with their disclosures on top."""
-    return render_template("affairs/board.html", board=queries.board(g.user.scope), KIND=KIND_NAMES,
+    """The supervision board: villages late with their disclosures on top, a chart of late villages
+    per town and kind; ``?format=xlsx`` gives the table as a workbook."""
+    b = queries.board(g.user.scope)
+    kinds = ("finance", "project", "subsidy", "decision")
+    if request.args.get("format") == "xlsx":
+        rows = [[v["town"], v["name"], v["code"]]
+                + [(queries.period_name(k, v["kinds"][k]["latest"]) if v["kinds"][k]["latest"] else "从未公开")
+                   + ("（逾期）" if v["kinds"][k]["late"] else "") for k in kinds] for v in b["villages"]]
+        return xlsx_response("村务公开督办.xlsx", [("督办看板", ["镇", "村", "代码"] + [KIND_NAMES[k] for k in kinds], rows)])
+    towns: dict[str, dict[str, int]] = {}
+    for v in b["villages"]:
+        t = towns.setdefault(v["town"], {k: 0 for k in kinds})
+        for k in v["late"]:
+            t[k] += 1
+    chart = {"categories": list(towns),
+             "series": [{"name": KIND_NAMES[k], "data": [towns[t][k] for t in towns]} for k in kinds]}
+    return render_template("affairs/board.html", board=b, KIND=KIND_NAMES, chart=chart,
                            period_name=queries.period_name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app
-from sqlalchemy import literal, or_, select
+from sqlalchemy import func, literal, or_, select
 
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
@@ -228,3 +228,29 @@ def cap_document(alert: Alert, cancel: bool = False) -> bytes:
         if orig is not None:
             refs = [cap.reference(*_cap_ids(orig))]
     return cap.build(ident=ident, sender=sender, sent=sent, msg_type=alert.msg_type, references=refs, info=info)
+
+
+def daily_figures(day, start, end) -> dict[str, dict[str, float]]:
+    """Alerts sent in [start, end) (UTC): counted once for each targeted region, and their reach
+    by the box's region: boxes targeted (under a targeted region) and boxes that acknowledged."""
+    out: dict[str, dict[str, float]] = {}
+
+    def add(path, metric, n):
+        f = out.setdefault(path, {})
+        f[metric] = f.get(metric, 0) + n
+
+    alerts = list(session.scalars(select(Alert).where(Alert.sent_at >= start, Alert.sent_at < end,
+                                                      Alert.msg_type == "Alert")))
+    for a in alerts:
+        paths = [r.path for r in a.regions]
+        for p in paths:
+            add(p, "alerts.sent", 1)
+        cond = or_(*[Terminal.region_path.startswith(p, autoescape=True) for p in paths]) if paths else literal(False)
+        for path, n in session.execute(select(Terminal.region_path, func.count()).where(cond)
+                                       .group_by(Terminal.region_path)):
+            add(path, "alerts.targeted", n)
+        for path, n in session.execute(select(Terminal.region_path, func.count(AlertAck.id))
+                                       .join(Terminal, Terminal.serial == AlertAck.serial)
+                                       .where(AlertAck.alert_id == a.id).group_by(Terminal.region_path)):
+            add(path, "alerts.acked", n)
+    return out

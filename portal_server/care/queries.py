@@ -4,10 +4,11 @@ from __future__ import annotations
 import html
 import re
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from portal_server.core.api import iso
 from portal_server.core.db import session
+from portal_server.core.households import Household
 from portal_server.core.regions import Region
 
 from . import operations as ops
@@ -92,3 +93,18 @@ def plain(text: str | None) -> str:
     text = re.sub(r"<(br|/p|/li|/h\d|/tr)[^>]*>", "。", text or "", flags=re.IGNORECASE)
     text = re.sub(r"<[^>]+>", " ", text)
     return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def daily_figures(day, start, end) -> dict[str, dict[str, float]]:
+    """Check-ins of the city day ``day`` by household region: expected (households tagged
+    ``elderly_alone``, who are asked to check in daily) and done (any household that checked in)."""
+    out: dict[str, dict[str, float]] = {}
+    for path, n in session.execute(select(Household.region_path, func.count())
+                                   .where(Household.tags.contains("elderly_alone"))
+                                   .group_by(Household.region_path)):
+        out.setdefault(path, {})["checkins.expected"] = n
+    for path, n in session.execute(select(Household.region_path, func.count(CheckIn.id))
+                                   .join(Household, Household.id == CheckIn.household_id)
+                                   .where(CheckIn.day == day).group_by(Household.region_path)):
+        out.setdefault(path, {})["checkins.done"] = n
+    return out

@@ -72,6 +72,9 @@ class Settings:
     care_checkin_deadline: str = "10:00"
     #: Elderly care, city time HH:MM: care tasks of the day still open then go to the village head.
     care_escalate_at: str = "18:00"
+    #: A real county's boundaries for the cockpit map: GeoJSON whose features carry the 12-digit
+    #: division code in ``properties.code`` (empty: the generated plan of the demo city).
+    map_geojson: str = ""
     #: Run RQ jobs inline (tests, or a machine without a worker).
     jobs_inline: bool = False
     #: Testing mode (Flask TESTING).

@@ -273,3 +273,31 @@ def poll_to_dict(poll: Poll, household_id: int | None = None, with_results: bool
 
 
 __all__ = ["ACTION_NAMES", "LEVEL_NAMES"]
+
+
+def daily_figures(day: dt.date, start: dt.datetime, end: dt.datetime) -> dict[str, dict[str, float]]:
+    """Work orders of the day [start, end) (UTC) by the filing region: received, closed, closed
+    on time (replied within the deadline), and the ratings given (sum and count)."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def add(path, metric, n):
+        out[path][metric] = out[path].get(metric, 0) + (n or 0)
+
+    for path, n in session.execute(select(WorkOrder.region_path, func.count())
+                                   .where(WorkOrder.created_at >= start, WorkOrder.created_at < end)
+                                   .group_by(WorkOrder.region_path)):
+        add(path, "feedback.received", n)
+    for path, on_time, n in session.execute(
+            select(WorkOrder.region_path, WorkOrder.replied_on_time, func.count())
+            .where(WorkOrder.closed_at >= start, WorkOrder.closed_at < end)
+            .group_by(WorkOrder.region_path, WorkOrder.replied_on_time)):
+        add(path, "feedback.closed", n)
+        if on_time:
+            add(path, "feedback.closed_on_time", n)
+    for path, total, n in session.execute(
+            select(WorkOrder.region_path, func.sum(WorkOrder.rating), func.count())
+            .where(WorkOrder.rated_at >= start, WorkOrder.rated_at < end, WorkOrder.rating.is_not(None))
+            .group_by(WorkOrder.region_path)):
+        add(path, "feedback.rating_sum", total)
+        add(path, "feedback.rated", n)
+    return dict(out)

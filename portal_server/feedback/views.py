@@ -20,6 +20,7 @@ from portal_server.core import jobs
 from portal_server.core.api import ApiError, iso, parse_ts
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
+from portal_server.core.exports import xlsx_response
 from portal_server.core.households import Household, unmask_phone
 
 from . import operations as ops
@@ -161,8 +162,20 @@ def follow_ups():
 @bp.get("/board")
 @roles_required(*STAFF_ROLES)
 def board():
-    """Supervision board: villages, towns and departments ranked by on-time closure."""
-    return render_template("feedback/board.html", board=queries.board(g.user))
+    """Supervision board: villages, towns and departments ranked by on-time closure; ``?format=xlsx``
+    gives the same three tables as a workbook."""
+    board = queries.board(g.user)
+    if request.args.get("format") == "xlsx":
+        head = ["排名", "单位", "代码", "诉求数", "按期办结率(%)", "答复率(%)", "重办率(%)", "平均评价", "超期在办"]
+
+        def rows(items):
+            return [[r["rank"] or "", r["name"], r["code"], r["orders"], round(r["on_time_rate"] * 100, 1),
+                     round(r["reply_rate"] * 100, 1), round(r["reopen_rate"] * 100, 1),
+                     round(r["avg_rating"], 2) if r["avg_rating"] else "", r["overdue_open"]] for r in items]
+        return xlsx_response("督办排名.xlsx", [("村（社区）", head, rows(board["villages"])),
+                                              ("镇（街道）", head, rows(board["towns"])),
+                                              ("市级部门", head, rows(board["departments"]))])
+    return render_template("feedback/board.html", board=board)
 
 
 @bp.route("/polls", methods=["GET", "POST"])

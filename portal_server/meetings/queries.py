@@ -158,3 +158,18 @@ def live_in_region(region_code: str) -> Meeting | None:
     from portal_server.core.regions import Region
     return session.scalar(select(Meeting).join(Region, Region.id == Meeting.region_id)
                           .where(Region.code == region_code, Meeting.status == "live"))
+
+
+def daily_figures(day, start, end) -> dict[str, dict[str, float]]:
+    """Meetings that went live in [start, end) (UTC) by their region, and the boxes that attended."""
+    out: dict[str, dict[str, float]] = {}
+    for path, n in session.execute(select(Meeting.region_path, func.count())
+                                   .where(Meeting.live_at >= start, Meeting.live_at < end)
+                                   .group_by(Meeting.region_path)):
+        out.setdefault(path, {})["meetings.held"] = n
+    for path, n in session.execute(select(Meeting.region_path, func.count(Attendance.id))
+                                   .join(Attendance, Attendance.meeting_id == Meeting.id)
+                                   .where(Meeting.live_at >= start, Meeting.live_at < end)
+                                   .group_by(Meeting.region_path)):
+        out.setdefault(path, {})["meetings.attendance"] = n
+    return out

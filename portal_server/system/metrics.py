@@ -1,10 +1,18 @@
-"""Prometheus metrics shared by every feature (import the counters from here)."""
+"""Prometheus metrics shared by every feature (import the counters from here).
+
+Under gunicorn every worker is its own process: with ``PROMETHEUS_MULTIPROC_DIR`` set (``make
+run`` and production set it for web, worker and ingest, and empty it at start) the counters of
+every process on the host are summed at scrape time, so a counter never goes down between two
+scrapes whichever worker answers. Fleet and queue figures are read at scrape time (gauges).
+"""
 from __future__ import annotations
 
+import os
 import time
 
 from flask import g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -15,6 +23,16 @@ HTTP_LATENCY = Histogram("ctv_http_request_seconds", "HTTP request latency", ["e
 #: Incremented by the MQTT ingest for payloads it had to drop (malformed, oversized...).
 MQTT_DROPPED = Counter("ctv_mqtt_dropped_total", "MQTT payloads dropped by the ingest", ["reason"],
                        registry=REGISTRY)
+#: MQTT messages the ingest took in, by kind (hb, status, hello, ack): its rate is the ingest rate.
+INGEST_MESSAGES = Counter("ctv_ingest_messages_total", "MQTT messages taken in by the ingest", ["kind"],
+                          registry=REGISTRY)
+#: Seconds from an alert's sending to each box's acknowledgement (counted when acks are stored).
+ALERT_ACK_SECONDS = Histogram("ctv_alert_ack_seconds", "Alert sent → box acknowledgement",
+                              buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900), registry=REGISTRY)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def init_app(app) -> None:
@@ -35,9 +53,36 @@ def init_app(app) -> None:
 MQTT_DROPPED_KEY = "ctv:mqtt:dropped"
 
 
-def render() -> bytes:
-    """The text exposition of this process's registry plus what the ingest put in Redis."""
-    out = generate_latest(REGISTRY)
+class LiveFigures:
+    """Scrape-time gauges: boxes online by town, firmware versions, RQ queue lengths."""
+
+    def __init__(self, fleet_source=None):
+        self.fleet_source = fleet_source
+
+    def collect(self):
+        from portal_server.core import redis as core_redis
+        from portal_server.core.jobs import QUEUES
+
+        try:
+            r = core_redis.client()
+            q = GaugeMetricFamily("ctv_queue_jobs", "Jobs waiting in an RQ queue", labels=["queue"])
+            for name in QUEUES:
+                q.add_metric([name], r.llen(f"rq:queue:{name}"))
+            yield q
+        except Exception:  # Redis down: /healthz says so; metrics still answer
+            pass
+        for fn in FLEET_COLLECTORS:
+            try:
+                yield from fn()
+            except Exception:
+                continue
+
+
+#: Features add scrape-time families here (``device_fleet`` adds boxes online by town, firmware).
+FLEET_COLLECTORS: list = []
+
+
+def _ingest_dropped_lines() -> bytes:
     try:
         from portal_server.core import redis as core_redis
         counts = core_redis.client().hgetall(MQTT_DROPPED_KEY)
@@ -47,4 +92,18 @@ def render() -> bytes:
              "# TYPE ctv_ingest_dropped_total counter"]
     for reason, n in sorted(counts.items()):
         lines.append(f'ctv_ingest_dropped_total{{reason="{reason.decode()}"}} {int(n)}')
-    return out + ("\n".join(lines) + "\n").encode()
+    return ("\n".join(lines) + "\n").encode()
+
+
+def render() -> bytes:
+    """The text exposition: every process's counters (summed in multiprocess mode), the
+    scrape-time gauges, and what the ingest put in Redis."""
+    if multiprocess_dir():
+        from prometheus_client import multiprocess
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    live = CollectorRegistry()
+    live.register(LiveFigures())
+    return generate_latest(registry) + generate_latest(live) + _ingest_dropped_lines()

@@ -79,7 +79,13 @@ def test_board_ranks_with_a_minimum(client, auth, file_order, act, app, staff_lo
     assert ranks["990101001002"] == "1"
     assert ranks["990101001001"] == "2"
     assert "不足" in ranks["990101002001"]
-    assert "<svg" in html and "5.0" in villages
+    assert 'data-ctv-chart' in html and "按期办结率" in html and "5.0" in villages
+    # The same board as a workbook (the chart's "导出 Excel").
+    import io
+    import openpyxl
+    wb = openpyxl.load_workbook(io.BytesIO(client.get("/admin/feedback/board?format=xlsx").data))
+    rows = {r[2]: r for r in wb["村（社区）"].iter_rows(min_row=2, values_only=True)}
+    assert rows["990101001002"][0] == 1 and rows["990101001002"][4] == 100.0
     api = client.get("/api/v1/feedback/board", headers=auth.headers("town01-handler")).get_json()
     assert [v["code"] for v in api["villages"] if v["rank"]] == ["990101001002", "990101001001"]
     assert "990101002001" not in [v["code"] for v in api["villages"]]  # outside town 01
