@@ -1,7 +1,7 @@
 # CommuniTV — `make run` brings the whole platform up; `make test` proves it.
 SHELL := /bin/bash
 SYSTEM_PACKAGES := python3 python3-venv python3-dev build-essential ca-certificates \
-	redis-server mosquitto mosquitto-clients ffmpeg nginx libnginx-mod-rtmp \
+	redis-server mosquitto mosquitto-clients ffmpeg nginx libnginx-mod-rtmp libnginx-mod-nchan \
 	libvlc5 libvlc-bin vlc-plugin-base chromium fonts-noto-cjk postgresql espeak-ng libxml2-utils wrk
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
