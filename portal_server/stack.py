@@ -304,7 +304,7 @@ def nginx_push(settings: Settings) -> dict:
 def nginx_portal_entry(settings: Settings) -> str:
     """``/tv/?token=…`` (a box's portal URL, core.terminals.portal_url) verified by nginx alone: the
     signature and expiry by secure_link, the box's token version by the file
-    ``<serial>.<version>`` in ``portal_token_dir`` (gone once the version moved on); then the
+    ``<serial>/<version>`` in ``portal_token_dir`` (gone once the version moved on); then the
     cookies ``ctv_terminal`` and ``ctv_vk`` and a redirect to the village's home page. A forged URL
     is refused here (403); an expired or revoked one, and the old token-only URL, go to the app
     (which shows the pairing screen for the first two)."""
@@ -316,7 +316,7 @@ def nginx_portal_entry(settings: Settings) -> str:
             secure_link_md5 "$arg_e $arg_box $arg_ver $arg_vc $arg_vk $arg_token {settings.portal_link_secret}";
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 418; }}
-            if (!-f {settings.portal_token_dir}/$arg_box.$arg_ver) {{ return 418; }}
+            if (!-f {settings.portal_token_dir}/$arg_box/$arg_ver) {{ return 418; }}
             absolute_redirect off;
             add_header Set-Cookie "ctv_terminal=$arg_token; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax";
             add_header Set-Cookie "ctv_vk=$arg_vk; Path=/tv/v/; Max-Age=31536000; HttpOnly; SameSite=Lax";

@@ -144,7 +144,7 @@ class Settings:
 
     @property
     def portal_token_dir(self) -> Path:
-        """One empty file ``<serial>.<token_version>`` per box whose portal URL is live: nginx checks it
+        """One empty file ``<serial>/<token_version>`` per box whose portal URL is live: nginx checks it
         (a box whose version moved on, by rotation or rebinding, no longer has its file)."""
         return self.data_dir / "tv-tokens"
 

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import time
+from pathlib import Path
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -129,23 +130,29 @@ def _link_sig(parts: list[str]) -> str:
     return base64.urlsafe_b64encode(hashlib.md5(raw.encode()).digest()).decode().rstrip("=")
 
 
+def _token_mark(serial: str, version) -> Path:
+    return _settings().portal_token_dir / serial / str(version)
+
+
 def mark_token_live(terminal: Terminal) -> None:
-    """Keep exactly one file ``<serial>.<version>`` for this box in ``portal_token_dir``: nginx lets
-    in portal URLs of that version only (a stat per call when nothing changed)."""
-    folder = _settings().portal_token_dir
-    live = folder / f"{terminal.serial}.{terminal.token_version}"
+    """Keep exactly one file ``<serial>/<version>`` for this box in ``portal_token_dir``: nginx lets
+    in portal URLs of that version only (a stat per call when nothing changed; a folder per box so
+    that clearing old versions never lists the whole fleet)."""
+    live = _token_mark(terminal.serial, terminal.token_version)
     if live.exists():
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{terminal.serial}.*"):
+    live.parent.mkdir(parents=True, exist_ok=True)
+    for old in live.parent.iterdir():
         old.unlink(missing_ok=True)
     live.touch()
 
 
 def revoke_token_marks(serial: str) -> None:
     """nginx stops admitting any portal URL of this box (the app still checks the version)."""
-    for old in _settings().portal_token_dir.glob(f"{serial}.*"):
-        old.unlink(missing_ok=True)
+    folder = _settings().portal_token_dir / serial
+    if folder.is_dir():
+        for old in folder.iterdir():
+            old.unlink(missing_ok=True)
 
 
 def portal_url(terminal: Terminal, expires: int | None = None) -> str:
@@ -175,6 +182,6 @@ def check_portal_link(args) -> str:
             return "expired"
     except ValueError:
         return "forged"
-    if not (_settings().portal_token_dir / f"{parts[1]}.{parts[2]}").exists():
+    if not _token_mark(parts[1], parts[2]).exists():
         return "revoked"
     return "ok"
