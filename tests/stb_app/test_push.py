@@ -173,3 +173,17 @@ def test_rotating_a_boxs_token_revokes_its_old_url_and_republishes_its_config(tv
                           "-t", f"ctv/v1/dev/{BOX_V001}/config", "-C", "1", "-W", "5"],
                          capture_output=True, text=True, timeout=10)
     assert json.loads(out.stdout)["portal_url"] == new
+
+
+def test_an_expired_or_rotated_box_token_gets_401_from_the_api(client, auth):
+    from portal_server.core.terminals import portal_token
+
+    term = terminal_by_serial(BOX_V001)
+    live, expired = portal_token(term), portal_token(term, expires=int(time.time()) - 1)
+    session.remove()
+    url = "/api/v1/terminal/contents?section=party"
+    assert client.get(url, headers={"X-Terminal-Token": live}).status_code == 200
+    assert client.get(url, headers={"X-Terminal-Token": expired}).status_code == 401
+    session.remove()
+    assert _post(client, f"/api/v1/terminals/{BOX_V001}/token/rotate", auth.headers("admin")).status_code == 200
+    assert client.get(url, headers={"X-Terminal-Token": live}).status_code == 401
