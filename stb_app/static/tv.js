@@ -382,12 +382,14 @@
   }
   TV.pollAlerts = pollAlerts;
 
-  /* ---- alerts pushed by the server (stb_app/push.py): a WebSocket that nginx holds ----
-     Where the browser has no WebSocket, or the connection is refused or dropped, the page polls
-     alert.json every 5 s as before and says nothing; it reconnects with exponential backoff and
-     full jitter (a city-wide power cut must not become a reconnect storm). While pushed, the poll
-     slows to once a minute. */
-  var push = {ws: null, up: false, tries: 0, timer: null, lastPoll: 0};
+  /* ---- alerts pushed by the server (stb_app/push.py): a connection that nginx holds ----
+     A WebSocket where the browser has one that works; else (none, or an old draft one that never
+     opens) an XHR long-poll on the same URL. Refused or dropped: the page polls alert.json every
+     5 s as before and says nothing, and reconnects with exponential backoff and full jitter (a
+     city-wide power cut must not become a reconnect storm). While pushed, the poll slows to once
+     a minute. */
+  var push = {ws: null, up: false, tries: 0, timer: null, lastPoll: 0, wsFails: 0, lpModified: null, lpEtag: null};
+  var WS_FAILS_BEFORE_LONGPOLL = 3;
   var POLL_MS = 5000, POLL_PUSHED_MS = 60000, BACKOFF_BASE_MS = 1000, BACKOFF_MAX_MS = 60000;
   function onPushed(msg) {
     if (!msg || msg.type !== 'alert') { return; }
@@ -413,15 +415,44 @@
     clearTimeout(push.timer);
     push.timer = setTimeout(pushConnect, Math.floor(Math.random() * cap));
   }
+  /* nchan's long-poll: each answer is one message; Last-Modified/Etag say where to resume. */
+  function longPoll() {
+    var path = document.body.getAttribute('data-push'), xhr = new XMLHttpRequest(), done = false;
+    xhr.open('GET', path, true);
+    if (push.lpModified) { xhr.setRequestHeader('If-Modified-Since', push.lpModified); }
+    if (push.lpEtag) { xhr.setRequestHeader('If-None-Match', push.lpEtag); }
+    xhr.onreadystatechange = function () {
+      if (xhr.readyState !== 4 || done) { return; }
+      done = true;
+      var st = xhr.status, msg = null;
+      if (st === 200) {
+        push.lpModified = xhr.getResponseHeader('Last-Modified');
+        push.lpEtag = xhr.getResponseHeader('Etag');
+        try { msg = JSON.parse(xhr.responseText); } catch (e) { msg = null; }
+      }
+      if (st === 200 || st === 304 || st === 408) {   /* 408: nothing for a while, ask again */
+        push.up = true;
+        push.tries = 0;
+        if (msg) { onPushed(msg); }
+        longPoll();
+      } else {
+        pushRetry();
+      }
+    };
+    xhr.send(null);
+  }
   function pushConnect() {
     var path = document.body.getAttribute('data-push');
-    if (!path || !window.WebSocket) { return; }
-    var ws;
-    try { ws = new window.WebSocket(pushUrl(path)); } catch (e) { pushRetry(); return; }
+    if (!path) { return; }
+    if (!window.WebSocket || push.wsFails >= WS_FAILS_BEFORE_LONGPOLL) { longPoll(); return; }
+    var ws, opened = false;
+    try { ws = new window.WebSocket(pushUrl(path)); } catch (e) { push.wsFails += 1; pushRetry(); return; }
     push.ws = ws;
     ws.onopen = function () {
+      opened = true;
       push.up = true;
       push.tries = 0;
+      push.wsFails = 0;
       pollAlerts();   /* anything that changed while we were away */
     };
     ws.onmessage = function (ev) {
@@ -430,7 +461,10 @@
       onPushed(msg);
     };
     ws.onerror = function () { /* onclose follows */ };
-    ws.onclose = function () { if (push.ws === ws) { pushRetry(); } };
+    ws.onclose = function () {
+      if (!opened) { push.wsFails += 1; }
+      if (push.ws === ws) { pushRetry(); }
+    };
   }
   function alertTimer() {
     var now = new Date().getTime();

@@ -187,3 +187,22 @@ def test_an_expired_or_rotated_box_token_gets_401_from_the_api(client, auth):
     session.remove()
     assert _post(client, f"/api/v1/terminals/{BOX_V001}/token/rotate", auth.headers("admin")).status_code == 200
     assert client.get(url, headers={"X-Terminal-Token": live}).status_code == 401
+
+
+@pytest.mark.browser
+def test_a_browser_without_websocket_gets_the_alert_by_long_poll(tv_nginx, tv_page, client, auth):
+    page = tv_page
+    page.add_init_script("delete window.WebSocket; window.WebSocket = undefined;")
+    page.goto(_url(BOX_V001))
+    page.wait_for_timeout(1000)  # the long-poll is waiting in nginx
+    h = auth.headers("v001-reviewer")
+    for n in range(2):
+        headline = f"老机顶盒第{n + 1}条预警"
+        t0 = time.monotonic()
+        r = _post(client, "/api/v1/alerts", h, {**ALERT, "headline": headline})
+        assert r.status_code == 201
+        _wait(lambda: _alert_shown(page, headline), 5)
+        assert time.monotonic() - t0 < 1.0
+        assert _post(client, f"/api/v1/alerts/{r.get_json()['id']}/cancel", h).status_code == 200
+        _wait(lambda: not _alert_shown(page, headline), 1.0)
+    assert page.evaluate("TV.pushConnected()") is True
