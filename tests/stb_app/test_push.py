@@ -206,3 +206,13 @@ def test_a_browser_without_websocket_gets_the_alert_by_long_poll(tv_nginx, tv_pa
         assert _post(client, f"/api/v1/alerts/{r.get_json()['id']}/cancel", h).status_code == 200
         _wait(lambda: not _alert_shown(page, headline), 1.0)
     assert page.evaluate("TV.pushConnected()") is True
+
+
+def test_the_app_refuses_a_forged_portal_url_too(client):
+    """Without nginx in front (development, or nginx's fallback) the same URL rules hold."""
+    q = {k: v[0] for k, v in parse_qs(urlparse(_url(BOX_V001)).query).items()}
+    assert client.get("/tv/?" + urlencode(q)).status_code == 302
+    for change in ({"vc": "990101001002"}, {"sig": "x"}, {"sig": "签名"}, {"e": "1 2"}):
+        assert client.get("/tv/?" + urlencode(q | change)).status_code == 403, change
+    assert "本机的登录信息已失效" in client.get(
+        "/tv/?" + urlencode(parse_qs(urlparse(_url(BOX_V001, expires=1)).query), doseq=True)).get_data(as_text=True)
