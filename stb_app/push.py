@@ -3,9 +3,12 @@
 A TV page opens one WebSocket to ``/tv/v/<code>/push/<a>/<b>`` (its region and the two regions
 above it); nginx checks the village key cookie (secure_link, as for the pages) and subscribes the
 socket to the channels ``r<code>`` of the chain (nchan multiplexing). An idle page costs nginx a
-socket and Python nothing. When an alert changes, the handler's commit hands ``publish`` the
-message for each targeted region (outbox call); it posts it to nchan's publisher on a Unix socket
-that only the server's own processes can reach. The page shows or clears the alert at once and
+socket and Python nothing. A feature that changes what pages must show at once adds
+``outbox.call("stb_app.push:publish", region_codes, message)``; after the commit it is posted to
+nchan's publisher on a Unix socket that only the server's own processes can reach. Messages are
+JSON objects with a ``type``; the portal (tv.js ``onPushed``) knows ``{"type": "alert", "op":
+"show", "alert": {...a row of alert.json}}`` and ``{"type": "alert", "op": "clear", "id"}``
+(portal_server/alerts/tv.py sends them). The page shows or clears the alert at once and
 checks ``alert.json`` a few seconds later (jittered), so a missed message heals; without a push
 connection (no WebSocket in the browser, refused, dropped) the page keeps its 5 s poll.
 """
@@ -66,14 +69,3 @@ def publish(region_codes, message: dict) -> int:
     except OSError:
         log.warning("push: nginx publisher at %s unavailable; pages fall back to polling", sock)
     return done
-
-
-def alert_message(alert_id: int, state: str) -> dict:
-    """What a page needs to act at once: the alert to show, or the id to clear."""
-    from portal_server.alerts import queries as alert_queries
-
-    if state == "active":
-        row = alert_queries.tv_alert(alert_id)
-        if row is not None:
-            return {"type": "alert", "op": "show", "alert": row}
-    return {"type": "alert", "op": "clear", "id": alert_id}

@@ -24,11 +24,10 @@ from flask import current_app, render_template
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from portal_server.core import outbox, signals, terminals
+from portal_server.core import signals, terminals
 from portal_server.core.db import session
 from portal_server.core.regions import Region
 
-from . import push
 from .sections import BY_KEY, SECTIONS
 
 log = logging.getLogger(__name__)
@@ -245,10 +244,8 @@ def _on_content(sender, region_codes=(), **_kw):
     _stale(region_codes, "[hsi]*.html")
 
 
-def _on_alert(sender, region_codes=(), state=None, **_kw):
+def _on_alert(sender, region_codes=(), **_kw):
     _stale(region_codes, "alert.json")
-    # The pages holding a push connection hear of it at once, after the commit (stb_app.push).
-    outbox.call("stb_app.push:publish", list(region_codes), push.alert_message(sender, state))
 
 
 def _on_village_stale(sender, **_kw):

@@ -7,9 +7,11 @@ valid token the portal shows the pairing screen, never anybody's content.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template,
                    request, send_from_directory)
@@ -58,9 +60,6 @@ def asset_version() -> str:
 
 def tv_tz_offset() -> int:
     """The city's UTC offset now, in minutes (the page's clock adds it to the server's UTC time)."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     off = dt.datetime.now(ZoneInfo(current_app.config["SETTINGS"].timezone)).utcoffset()
     return int(off.total_seconds() // 60) if off is not None else 0
 
