@@ -139,8 +139,13 @@ class Settings:
 
     @property
     def push_socket(self) -> Path:
-        """nginx's push publisher (nchan) on a Unix socket: only processes of this host post to it."""
-        return self.data_dir / "run" / "push.sock"
+        """nginx's push publisher (nchan) on a Unix socket: only processes of this host post to it.
+        A socket path has at most 107 bytes: a deep data dir gets a short one in /tmp named after it."""
+        sock = self.data_dir / "run" / "push.sock"
+        if len(str(sock).encode()) <= 100:
+            return sock
+        import hashlib
+        return Path("/tmp") / f"ctv-push-{hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]}.sock"
 
     @property
     def portal_token_dir(self) -> Path:
