@@ -1,7 +1,7 @@
 # CommuniTV — `make run` brings the whole platform up; `make test` proves it.
 SHELL := /bin/bash
 # What running needs (`make run` installs only these on a production box)...
-RUN_PACKAGES := python3 python3-venv ca-certificates redis-server mosquitto ffmpeg nginx libnginx-mod-rtmp \
+RUN_PACKAGES := python3 python3-venv ca-certificates redis-server mosquitto ffmpeg nginx libnginx-mod-rtmp libnginx-mod-nchan \
 	libvlc5 libvlc-bin vlc-plugin-base fonts-noto-cjk espeak-ng iproute2
 # ...and what testing adds (`make test`): the browser, a PostgreSQL to test against, load and XML tools,
 # compilers for any wheel that must be built.

@@ -2,8 +2,9 @@
 home page fetched within 60 s, zero errors).
 
 Starts its own stack on free ports, as `make run` lays it out: redis-server, mosquitto (dynamic security
-with every demo box account written before start), gunicorn behind nginx (the village pages are files
-nginx serves; only ``/tv/?token=…`` reaches Python) and `communitv ingest`, on a demo city seeded with
+with every demo box account written before start), gunicorn behind nginx (the portal URL is verified
+by nginx itself — secure_link and the box's token-version file — and the village pages are files nginx
+serves, so no page fetch reaches Python) and `communitv ingest`, on a demo city seeded with
 enough households for N boxes. The simulator (device_fleet.sim) connects all boxes (warm-up), cuts the
 power of all of them at once (sockets dropped: the broker sends their Last Wills), and they come back
 within a second with full-jitter backoff. Measured from the power cut:
@@ -87,8 +88,9 @@ def main():
         procs.append(subprocess.Popen([stack.venv_bin("gunicorn"), "--workers", str(WEB_WORKERS), "--threads", "8",
                                        "--bind", f"127.0.0.1:{ports['web']}", "portal_server.app:create_app()"],
                                       env=env, stdout=log_file(tmp, "gunicorn"), stderr=subprocess.STDOUT))
-        # nginx in front, as `make run` and production: the village pages are files it serves (the app
-        # renders a missing one once); only /tv/?token=… (token check, cookies, redirect) reaches Python.
+        # nginx in front, as `make run` and production: it admits the portal URL itself (signature, expiry,
+        # token version: cookies and redirect) and serves the village pages as files (the app renders a
+        # missing one once).
         nginx_conf = stack.write_nginx(tmp / "run", settings, ports["http"], ports["web"])
         procs.append(subprocess.Popen(["nginx", "-c", str(nginx_conf), "-p", str(tmp / "run")],
                                       stdout=log_file(tmp, "nginx"), stderr=subprocess.STDOUT))

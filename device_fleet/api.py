@@ -133,6 +133,27 @@ def bind(serial: str, data: BindBody):
     return jsonify(terminal_to_dict(t, presence.presence([serial])[serial]))
 
 
+class RotateBody(BaseModel):
+    reason: str = Field("", max_length=200)
+
+
+@bp.post("/terminals/<serial>/token/rotate")
+@api_user_required("admin", "noc")
+@body(RotateBody)
+def rotate_token(serial: str, data: RotateBody):
+    """A new portal URL for one box (the old URL and token stop working); its retained config carries
+    the new one. → the terminal, with ``portal_url`` and ``token_version``."""
+    t = _terminal_in_scope(serial)
+    try:
+        operations.rotate_portal_token(t, g.user, data.reason)
+    except FleetError as exc:
+        raise _fleet_error(exc) from None
+    session.commit()
+    out = terminal_to_dict(t, presence.presence([serial])[serial])
+    out["token_version"] = t.token_version
+    return jsonify(out)
+
+
 def command_to_dict(c: Command) -> dict:
     return {"id": c.id, "serial": c.serial, "type": c.type, "args": c.args, "status": c.status,
             "detail": c.detail, "created_at": iso(c.created_at), "expires_at": iso(c.expires_at),

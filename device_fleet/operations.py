@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal_server.core import audit, signals
+from portal_server.core import audit, outbox, signals
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, region_by_code
-from portal_server.core.terminals import KINDS, Terminal, check_secret, hash_secret, portal_url
+from portal_server.core.terminals import (KINDS, Terminal, check_secret, hash_secret, portal_url,
+                                          revoke_token_marks)
 
 from . import broker, presence, protocol
 from .models import (COMMAND_TYPES, Alarm, Command, CommandBatch, Firmware, Rollout, RolloutTarget)
@@ -236,6 +237,22 @@ def bind_terminal(term: Terminal, user, household_id: int | None = None, region_
         publish_config(term)
     except Exception:  # the ingest re-publishes on the box's next hello
         log.exception("publishing config of %s failed", term.serial)
+    return term
+
+
+def rotate_portal_token(term: Terminal, user, reason: str = "") -> Terminal:
+    """Give a paired box a new portal URL: its token version moves on, so every URL and token issued
+    before (a leaked link, a box sold on) is revoked at nginx at once and by the app on the next
+    request; the new URL goes out in the box's retained config after the commit."""
+    if not term.paired:
+        raise FleetError("本机尚未绑定，没有门户地址可更换", field="serial")
+    old = term.token_version or 1
+    term.token_version = old + 1
+    session.flush()
+    revoke_token_marks(term.serial)
+    audit.record("terminal.rotate_token", "terminal", term.serial, region_code=term.region.code,
+                 actor=user.username, previous_version=old, version=term.token_version, reason=reason[:200])
+    outbox.mqtt(protocol.dev_topic(term.serial, "config"), config_payload(term), qos=1, retain=True)
     return term
 
 

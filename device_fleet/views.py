@@ -179,6 +179,10 @@ def terminal(serial: str):
                 rc = request.form.get("region_code", "").strip()
                 operations.bind_terminal(t, g.user, household_id=int(hh) if hh else None, region_code=rc or None)
                 flash("已绑定，终端配置已更新", "ok")
+            elif request.form.get("action") == "rotate_token":
+                operations.rotate_portal_token(t, g.user, request.form.get("reason", ""))
+                session.commit()
+                flash("已更换门户地址，旧地址已失效；新地址已随终端配置下发", "ok")
             else:
                 c = operations.send_commands([t], request.form.get("type", ""), _command_args(request.form), g.user,
                                              expires_s=int(request.form.get("expires_s") or 3600))[0]

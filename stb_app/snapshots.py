@@ -14,8 +14,6 @@ that brings every box back at once finds them ready.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import os
 import re
@@ -26,7 +24,7 @@ from flask import current_app, render_template
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from portal_server.core import signals
+from portal_server.core import signals, terminals
 from portal_server.core.db import session
 from portal_server.core.regions import Region
 
@@ -43,10 +41,8 @@ HOME_LATEST = 2
 
 
 def village_key(code: str, link_secret: str | None = None) -> str:
-    """The ``ctv_vk`` cookie for region ``code``: what nginx's ``secure_link_md5 "$code $secret"`` expects."""
-    secret = link_secret or current_app.config["SETTINGS"].tv_link_secret
-    digest = hashlib.md5(f"{code} {secret}".encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    """The ``ctv_vk`` cookie for region ``code`` (core.terminals.village_key)."""
+    return terminals.village_key(code, link_secret)
 
 
 def root() -> Path:

@@ -7,9 +7,11 @@ valid token the portal shows the pairing screen, never anybody's content.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template,
                    request, send_from_directory)
@@ -20,9 +22,9 @@ from sqlalchemy import select
 from portal_server.core.auth import TERMINAL_COOKIE, page_terminal, request_terminal
 from portal_server.core.db import session
 from portal_server.core.qr import qr_svg
-from portal_server.core.terminals import Terminal, terminal_for_token
+from portal_server.core.terminals import Terminal, check_portal_link, mark_token_live, terminal_for_token
 
-from . import snapshots
+from . import push, snapshots
 from .sections import BY_KEY, SECTIONS
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -57,9 +59,23 @@ def asset_version() -> str:
     return ver
 
 
+def tv_tz_offset() -> int:
+    """The city's UTC offset now, in minutes (the page's clock adds it to the server's UTC time)."""
+    off = dt.datetime.now(ZoneInfo(current_app.config["SETTINGS"].timezone)).utcoffset()
+    return int(off.total_seconds() // 60) if off is not None else 0
+
+
+def tv_push_path(code: str) -> str:
+    """The push URL of the pages of region ``code`` (stb_app.push)."""
+    region = snapshots.region_by_code(code)
+    return push.subscribe_path(code, region.chain_codes()) if region is not None else ""
+
+
 @bp.app_context_processor
 def _tv_globals():
-    return {"tv_asset": lambda name: f"/tv/static/{name}?v={asset_version()}", "TV_SECTIONS": SECTIONS}
+    return {"tv_asset": lambda name: f"/tv/static/{name}?v={asset_version()}", "TV_SECTIONS": SECTIONS,
+            "tv_tz": current_app.config["SETTINGS"].timezone, "tv_tz_offset": tv_tz_offset,
+            "tv_push_path": tv_push_path}
 
 
 WEEKDAYS = "一二三四五六日"
@@ -107,9 +123,13 @@ def _with_box_cookies(resp, term, token: str | None):
 def entry():
     """The box's start URL: its village's home screen, or the pairing screen."""
     token = request.args.get("token")
+    if token and request.args.get("sig") is not None and check_portal_link(request.args) == "forged":
+        abort(403)  # as nginx refuses it (stack.nginx_portal_entry); expired/revoked fall through
     term = terminal_for_token(token) if token else _terminal_or_none()
     if term is None or term.region is None:
         return pairing_screen(bad_token=bool(token))
+    if token:
+        mark_token_live(term)  # nginx admits this box's URL by itself next time
     return _with_box_cookies(redirect(_home_url(term)), term, token)
 
 

@@ -7,12 +7,13 @@ def init_app(app):
     from portal_server.core import signals
     from portal_server.core.jobs import PeriodicJob, register_periodic
 
-    from . import api, operations, views
+    from . import api, operations, tv, views
 
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     # A module-level function: connecting it again for another app is a no-op in blinker.
     signals.box_acked.connect(operations.on_box_acked)
+    signals.alert_changed.connect(tv.on_alert_changed)
     register_periodic(PeriodicJob("alerts-sweep", "portal_server.alerts.tasks:sweep", every_s=10, queue="high"))
     admin.add_nav(app, "alerts_noc.index", "应急广播", ("noc", "reviewer"))
     admin.add_home_card(app, views.home_card)

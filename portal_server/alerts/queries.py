@@ -153,15 +153,23 @@ def active_for_region_chain(region_codes: list[str]) -> list[dict]:
                            .where(AlertRegion.code.in_(list(region_codes)), Alert.status == "active",
                                   Alert.expires_at > now)
                            .order_by(Alert.sent_at.desc(), Alert.id.desc())).unique().all()
-    out = []
-    for a in dict.fromkeys(rows):
-        d = ops.mqtt_payload(a, audio_url(a))
-        d.update({"category": a.category, "event": a.event, "sent_at": iso(a.sent_at),
-                  "severity_name": SEVERITY_NAMES.get(a.severity, a.severity),
-                  "colour": SEVERITY_COLOURS.get(a.severity)})
-        d.setdefault("audio_url", None)
-        out.append(d)
-    return out
+    return [_tv_row(a) for a in dict.fromkeys(rows)]
+
+
+def _tv_row(a: Alert) -> dict:
+    d = ops.mqtt_payload(a, audio_url(a))
+    d.update({"category": a.category, "event": a.event, "sent_at": iso(a.sent_at),
+              "severity_name": SEVERITY_NAMES.get(a.severity, a.severity),
+              "colour": SEVERITY_COLOURS.get(a.severity)})
+    d.setdefault("audio_url", None)
+    return d
+
+
+def tv_alert(alert_id: int) -> dict | None:
+    """One alert as the TV portal shows it (a row of ``active_for_region_chain``), whatever its status:
+    what the portal's push channel carries when an alert goes live."""
+    a = session.get(Alert, alert_id)
+    return _tv_row(a) if a is not None else None
 
 
 def history_for_region(code: str, limit: int = 20) -> list[dict]:

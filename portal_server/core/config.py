@@ -63,6 +63,8 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     #: Lifetime of staff API bearer tokens, in seconds.
     token_ttl_s: int = 12 * 3600
+    #: Lifetime of a box's portal URL (its config carries a fresh one at every hello), in days.
+    portal_url_ttl_days: int = 90
     #: Failed logins per username+IP per minute before throttling.
     login_max_failures: int = 4
     #: Where MQTT dynamic-security admin commands go (the server account must be allowed to use it).
@@ -154,6 +156,13 @@ class Settings:
         import hmac
         return hmac.new(self.secret_key.encode(), b"tv-village-link", hashlib.sha256).hexdigest()[:32]
 
+    @property
+    def portal_link_secret(self) -> str:
+        """Shared by the app and nginx's secure_link to sign boxes' portal URLs (core.terminals)."""
+        import hashlib
+        import hmac
+        return hmac.new(self.secret_key.encode(), b"tv-portal-link", hashlib.sha256).hexdigest()[:32]
+
     # Derived paths -------------------------------------------------------------------------
     @property
     def media_dir(self) -> Path:
@@ -167,6 +176,22 @@ class Settings:
     def snapshot_dir(self) -> Path:
         """Pre-rendered TV pages, one folder per village (served as static files)."""
         return self.data_dir / "tv"
+
+    @property
+    def push_socket(self) -> Path:
+        """nginx's push publisher (nchan) on a Unix socket: only processes of this host post to it.
+        A socket path has at most 107 bytes: a deep data dir gets a short one in /tmp named after it."""
+        sock = self.data_dir / "run" / "push.sock"
+        if len(str(sock).encode()) <= 100:
+            return sock
+        import hashlib
+        return Path("/tmp") / f"ctv-push-{hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]}.sock"
+
+    @property
+    def portal_token_dir(self) -> Path:
+        """One empty file ``<serial>/<token_version>`` per box whose portal URL is live: nginx checks it
+        (a box whose version moved on, by rotation or rebinding, no longer has its file)."""
+        return self.data_dir / "tv-tokens"
 
     @property
     def log_dir(self) -> Path:

@@ -5,9 +5,12 @@ core because the portal, feedback, alerts and meetings all need to know whose bo
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
+import time
+from pathlib import Path
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -71,13 +74,28 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="ctv-terminal")
 
 
-def portal_token(terminal: Terminal) -> str:
-    """The signed token carried in the box's portal URL and sent as X-Terminal-Token."""
-    return _serializer().dumps({"s": terminal.serial, "v": terminal.token_version})
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def token_expiry(now: float | None = None) -> int:
+    """When a portal URL issued now expires (epoch s): ``portal_url_ttl_days`` ahead, rounded up to
+    a whole UTC day so a box's retained config does not change at every hello."""
+    now = time.time() if now is None else now
+    ttl = _settings().portal_url_ttl_days * 86400
+    return int(-(-(now + ttl) // 86400) * 86400)
+
+
+def portal_token(terminal: Terminal, expires: int | None = None) -> str:
+    """The signed token carried in the box's portal URL and sent as X-Terminal-Token: the box's
+    serial, its token version (bumped to revoke) and its expiry."""
+    return _serializer().dumps({"s": terminal.serial, "v": terminal.token_version,
+                                "e": token_expiry() if expires is None else expires})
 
 
 def terminal_for_token(token: str | None) -> Terminal | None:
-    """The paired terminal a token names, or None for a forged, revoked or unpaired one."""
+    """The paired terminal a token names, or None for a forged, expired, revoked or unpaired one
+    (tokens issued before expiries existed carry none and live until the version moves on)."""
     if not token:
         return None
     try:
@@ -85,6 +103,9 @@ def terminal_for_token(token: str | None) -> Terminal | None:
     except BadSignature:
         return None
     if not isinstance(data, dict):
+        return None
+    exp = data.get("e")
+    if exp is not None and (not isinstance(exp, int) or exp < time.time()):
         return None
     term = session.scalar(select(Terminal).where(Terminal.serial == data.get("s")))
     if term is None or term.token_version != data.get("v") or not term.paired:
@@ -96,5 +117,72 @@ def terminal_by_serial(serial: str) -> Terminal | None:
     return session.scalar(select(Terminal).where(Terminal.serial == serial))
 
 
-def portal_url(terminal: Terminal) -> str:
-    return current_app.config["SETTINGS"].public_url.rstrip("/") + "/tv/?token=" + portal_token(terminal)
+def village_key(code: str, link_secret: str | None = None) -> str:
+    """The ``ctv_vk`` cookie for region ``code``: what nginx's ``secure_link_md5 "$code $secret"`` expects."""
+    secret = link_secret or _settings().tv_link_secret
+    digest = hashlib.md5(f"{code} {secret}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _link_sig(parts: list[str]) -> str:
+    """nginx's ``secure_link_md5 "$arg_e $arg_box $arg_ver $arg_vc $arg_vk $arg_token <secret>"``."""
+    raw = " ".join([*parts, _settings().portal_link_secret])
+    return base64.urlsafe_b64encode(hashlib.md5(raw.encode()).digest()).decode().rstrip("=")
+
+
+def _token_mark(serial: str, version) -> Path:
+    return _settings().portal_token_dir / serial / str(version)
+
+
+def mark_token_live(terminal: Terminal) -> None:
+    """Keep exactly one file ``<serial>/<version>`` for this box in ``portal_token_dir``: nginx lets
+    in portal URLs of that version only (a stat per call when nothing changed; a folder per box so
+    that clearing old versions never lists the whole fleet)."""
+    live = _token_mark(terminal.serial, terminal.token_version)
+    if live.exists():
+        return
+    live.parent.mkdir(parents=True, exist_ok=True)
+    for old in live.parent.iterdir():
+        old.unlink(missing_ok=True)
+    live.touch()
+
+
+def revoke_token_marks(serial: str) -> None:
+    """nginx stops admitting any portal URL of this box (the app still checks the version)."""
+    folder = _settings().portal_token_dir / serial
+    if folder.is_dir():
+        for old in folder.iterdir():
+            old.unlink(missing_ok=True)
+
+
+def portal_url(terminal: Terminal, expires: int | None = None) -> str:
+    """The box's start URL (its retained config carries it): ``/tv/?token=…`` plus what lets nginx
+    admit it without Python — box, version, village, village key, expiry and their signature."""
+    exp = token_expiry() if expires is None else expires
+    token = portal_token(terminal, exp)
+    base = _settings().public_url.rstrip("/") + "/tv/?token=" + token
+    if terminal.region is None:
+        return base
+    mark_token_live(terminal)
+    parts = [str(exp), terminal.serial, str(terminal.token_version), terminal.region.code,
+             village_key(terminal.region.code), token]
+    return (base + f"&box={parts[1]}&ver={parts[2]}&vc={parts[3]}&vk={parts[4]}&e={exp}"
+            f"&sig={_link_sig(parts)}")
+
+
+def check_portal_link(args) -> str:
+    """What nginx decides for a signed portal URL, for the app (its fallback and development):
+    ``"ok"``, ``"forged"``, ``"expired"`` or ``"revoked"``."""
+    keys = ("e", "box", "ver", "vc", "vk", "token")
+    parts = [args.get(k, "") for k in keys]
+    if any(" " in p for p in parts) or not hmac.compare_digest(  # nginx reads them undecoded: no spaces
+            _link_sig(parts).encode(), args.get("sig", "").encode()):
+        return "forged"
+    try:
+        if int(parts[0]) < time.time():
+            return "expired"
+    except ValueError:
+        return "forged"
+    if not _token_mark(parts[1], parts[2]).exists():
+        return "revoked"
+    return "ok"

@@ -194,6 +194,34 @@
     TV.isOffline = !!on;
   };
 
+  /* ---- time: the server's clock and the city's zone, whatever the box's own clock and zone ----
+     Every answer's Date header tells how far the box's clock is off (to the second, which is what a
+     clock showing minutes needs); the page says the city's UTC offset (data-tz-offset, minutes). */
+  var skewMs = 0, skewKnown = false;
+  function learnTime(xhr) {
+    var h = null;
+    try { h = xhr.getResponseHeader('Date'); } catch (e) { h = null; }
+    var t = h ? Date.parse(h) : NaN;
+    if (isNaN(t)) { return; }
+    var first = !skewKnown;
+    skewMs = t + 500 - new Date().getTime();   /* the header drops the milliseconds: take the middle */
+    skewKnown = true;
+    if (first) { tick(); }
+  }
+  /* The server's time now (epoch ms). */
+  TV.now = function () { return new Date().getTime() + skewMs; };
+  /* A Date whose getUTC* fields read the city's wall clock at epoch ms (default: now). */
+  TV.cityDate = function (ms) {
+    var off = parseInt(document.body.getAttribute('data-tz-offset') || '480', 10);
+    if (isNaN(off)) { off = 480; }
+    return new Date((ms === undefined ? TV.now() : ms) + off * 60000);
+  };
+  /* "YYYY-MM-DD" of today in the city. */
+  TV.today = function () {
+    var d = TV.cityDate();
+    return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate());
+  };
+
   /* JSON request with the box's cookie; done(status, body). status 0 = no answer. */
   TV.request = function (method, url, body, done, raw) {
     var xhr = new XMLHttpRequest(), finished = false;
@@ -203,6 +231,7 @@
     function finish(status) {
       if (finished) { return; }
       finished = true;
+      if (status > 0) { learnTime(xhr); }
       var data = null;
       if (!raw) { try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; } }
       if (status === 0) { TV.offline(true); } else if (TV.isOffline) { TV.offline(false); }
@@ -341,14 +370,110 @@
     }
     if (next) { TV.showAlert(next); } else if (shownAlert) { TV.clearAlert(); }
   }
+  var activeAlerts = [], pushedAt = 0;
   function pollAlerts() {
     var url = document.body.getAttribute('data-alerts');
     if (!url) { return; }
-    TV.request('GET', url + (url.indexOf('?') < 0 ? '?' : '&') + 't=' + new Date().getTime(), null, function (status, data) {
-      if (status === 200 && data && data.alerts) { applyAlerts(data.alerts); }
+    var sentAt = new Date().getTime();
+    TV.request('GET', url + (url.indexOf('?') < 0 ? '?' : '&') + 't=' + sentAt, null, function (status, data) {
+      /* an answer asked for before the last pushed change may predate it: the next poll decides */
+      if (status === 200 && data && data.alerts && sentAt > pushedAt) { activeAlerts = data.alerts; applyAlerts(data.alerts); }
     });
   }
   TV.pollAlerts = pollAlerts;
+
+  /* ---- alerts pushed by the server (stb_app/push.py): a connection that nginx holds ----
+     A WebSocket where the browser has one that works; else (none, or an old draft one that never
+     opens) an XHR long-poll on the same URL. Refused or dropped: the page polls alert.json every
+     5 s as before and says nothing, and reconnects with exponential backoff and full jitter (a
+     city-wide power cut must not become a reconnect storm). While pushed, the poll slows to once
+     a minute. */
+  var push = {ws: null, up: false, tries: 0, timer: null, lastPoll: 0, wsFails: 0, lpModified: null, lpEtag: null};
+  var WS_FAILS_BEFORE_LONGPOLL = 3;
+  var POLL_MS = 5000, POLL_PUSHED_MS = 60000, BACKOFF_BASE_MS = 1000, BACKOFF_MAX_MS = 60000;
+  function onPushed(msg) {
+    if (!msg || msg.type !== 'alert') { return; }
+    pushedAt = new Date().getTime();
+    var list = [], i, id = msg.op === 'show' && msg.alert ? msg.alert.id : msg.id;
+    for (i = 0; i < activeAlerts.length; i++) { if (activeAlerts[i].id !== id) { list.push(activeAlerts[i]); } }
+    if (msg.op === 'show' && msg.alert) { list.unshift(msg.alert); }
+    activeAlerts = list;
+    applyAlerts(list);
+    /* then the file, 1–4 s later (jittered, so a city's boxes do not all ask at once) */
+    setTimeout(pollAlerts, 1000 + Math.floor(Math.random() * 3000));
+  }
+  TV.onPushed = onPushed;
+  function pushUrl(path) {
+    var l = window.location;
+    return (l.protocol === 'https:' ? 'wss://' : 'ws://') + l.host + path;
+  }
+  function pushRetry() {
+    push.up = false;
+    push.ws = null;
+    var cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * Math.pow(2, push.tries));
+    push.tries += 1;
+    clearTimeout(push.timer);
+    push.timer = setTimeout(pushConnect, Math.floor(Math.random() * cap));
+  }
+  /* nchan's long-poll: each answer is one message; Last-Modified/Etag say where to resume. */
+  function longPoll() {
+    var path = document.body.getAttribute('data-push'), xhr = new XMLHttpRequest(), done = false;
+    xhr.open('GET', path, true);
+    if (push.lpModified) { xhr.setRequestHeader('If-Modified-Since', push.lpModified); }
+    if (push.lpEtag) { xhr.setRequestHeader('If-None-Match', push.lpEtag); }
+    xhr.onreadystatechange = function () {
+      if (xhr.readyState !== 4 || done) { return; }
+      done = true;
+      var st = xhr.status, msg = null;
+      if (st === 200) {
+        push.lpModified = xhr.getResponseHeader('Last-Modified');
+        push.lpEtag = xhr.getResponseHeader('Etag');
+        try { msg = JSON.parse(xhr.responseText); } catch (e) { msg = null; }
+      }
+      if (st === 200 || st === 304 || st === 408) {   /* 408: nothing for a while, ask again */
+        push.up = true;
+        push.tries = 0;
+        if (msg) { onPushed(msg); }
+        longPoll();
+      } else {
+        pushRetry();
+      }
+    };
+    xhr.send(null);
+  }
+  function pushConnect() {
+    var path = document.body.getAttribute('data-push');
+    if (!path) { return; }
+    if (!window.WebSocket || push.wsFails >= WS_FAILS_BEFORE_LONGPOLL) { longPoll(); return; }
+    var ws, opened = false;
+    try { ws = new window.WebSocket(pushUrl(path)); } catch (e) { push.wsFails += 1; pushRetry(); return; }
+    push.ws = ws;
+    ws.onopen = function () {
+      opened = true;
+      push.up = true;
+      push.tries = 0;
+      push.wsFails = 0;
+      pollAlerts();   /* anything that changed while we were away */
+    };
+    ws.onmessage = function (ev) {
+      var msg = null;
+      try { msg = JSON.parse(ev.data); } catch (e) { msg = null; }
+      onPushed(msg);
+    };
+    ws.onerror = function () { /* onclose follows */ };
+    ws.onclose = function () {
+      if (!opened) { push.wsFails += 1; }
+      if (push.ws === ws) { pushRetry(); }
+    };
+  }
+  function alertTimer() {
+    var now = new Date().getTime();
+    if (now - push.lastPoll >= (push.up ? POLL_PUSHED_MS : POLL_MS) - 250) {
+      push.lastPoll = now;
+      pollAlerts();
+    }
+  }
+  TV.pushConnected = function () { return push.up; };
 
   /* ---- keys ---- */
   document.onkeydown = function (ev) {
@@ -392,8 +517,8 @@
   function tick() {
     var el = byId('clock');
     if (!el) { return; }
-    var d = new Date(), w = '日一二三四五六'.charAt(d.getDay());
-    setText(el, (d.getMonth() + 1) + '月' + d.getDate() + '日 星期' + w + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes()));
+    var d = TV.cityDate(), w = '日一二三四五六'.charAt(d.getUTCDay());
+    setText(el, (d.getUTCMonth() + 1) + '月' + d.getUTCDate() + '日 星期' + w + ' ' + pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()));
   }
 
   /* The scrolling box (#scroller) ends above the key hints, whatever came before it on the page;
@@ -441,7 +566,9 @@
     tick();
     setInterval(tick, 15000);
     TV.beacon();
+    push.lastPoll = new Date().getTime();
     pollAlerts();
-    setInterval(pollAlerts, 5000);
+    setInterval(alertTimer, 1000);
+    pushConnect();
   };
 })();

@@ -34,3 +34,37 @@ def tv_client(app):
         c.home = r.headers["Location"]
         return c
     return _enter
+
+
+@pytest.fixture
+def tv_nginx(app, live_server, tmp_path):
+    """The HTTP nginx of `make run` (stack.write_nginx: snapshot files, the push channel, the portal
+    entry) in front of the live app; boxes' portal URLs point at it. Yields its base URL."""
+    import subprocess
+    import time
+
+    from portal_server import stack
+    from tests.conftest import _stop, wait_port
+
+    settings = app.config["SETTINGS"]
+    upstream = int(live_server.rsplit(":", 1)[1])
+    run_dir = tmp_path / "nginx"
+    for _attempt in range(3):  # a free port can be taken before nginx binds it
+        port = stack.free_port()
+        conf = stack.write_nginx(run_dir, settings, port, upstream)
+        proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run_dir)], stdout=subprocess.DEVNULL,
+                                stderr=open(tmp_path / "nginx.stderr", "w"))
+        try:
+            wait_port(port, proc=proc)
+        except RuntimeError:
+            pass
+        time.sleep(0.2)
+        if proc.poll() is None:
+            break
+        _stop(proc)
+    else:
+        raise RuntimeError("nginx could not start: " + (tmp_path / "nginx.stderr").read_text())
+    base = f"http://127.0.0.1:{port}"
+    settings.public_url = base
+    yield base
+    _stop(proc)

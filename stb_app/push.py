@@ -1,0 +1,71 @@
+"""Alerts pushed into the portal page, held by nginx (nchan), not by Python.
+
+A TV page opens one WebSocket to ``/tv/v/<code>/push/<a>/<b>`` (its region and the two regions
+above it); nginx checks the village key cookie (secure_link, as for the pages) and subscribes the
+socket to the channels ``r<code>`` of the chain (nchan multiplexing). An idle page costs nginx a
+socket and Python nothing. A feature that changes what pages must show at once adds
+``outbox.call("stb_app.push:publish", region_codes, message)``; after the commit it is posted to
+nchan's publisher on a Unix socket that only the server's own processes can reach. Messages are
+JSON objects with a ``type``; the portal (tv.js ``onPushed``) knows ``{"type": "alert", "op":
+"show", "alert": {...a row of alert.json}}`` and ``{"type": "alert", "op": "clear", "id"}``
+(portal_server/alerts/tv.py sends them). The page shows or clears the alert at once and
+checks ``alert.json`` a few seconds later (jittered), so a missed message heals; without a push
+connection (no WebSocket in the browser, refused, dropped) the page keeps its 5 s poll.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+#: Channel id of a region's push channel (the nginx side names it the same way: ``r$code``).
+CHANNEL = "r{code}"
+#: Padding code for a chain shorter than three levels (a town or city terminal): never published.
+NO_REGION = "000000000000"
+
+
+def subscribe_path(region_code: str, chain: list[str]) -> str:
+    """The page's push URL: its own region in the path (checked against the cookie) and the two
+    regions above it (city, town), padded for a shorter chain."""
+    above = [c for c in chain if c != region_code][-2:]
+    above = [NO_REGION] * (2 - len(above)) + above
+    return f"/tv/v/{region_code}/push/{above[0]}/{above[1]}"
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def publish(region_codes, message: dict) -> int:
+    """Post ``message`` to the push channel of every region in ``region_codes``; returns how many
+    nginx took. Best effort: without nginx (development, tests without it) nothing happens, and a
+    page that misses a message still polls."""
+    sock = current_app.config["SETTINGS"].push_socket
+    if not sock.exists():
+        return 0
+    body = json.dumps(message, ensure_ascii=False, default=str).encode()
+    done = 0
+    try:
+        conn = _UnixHTTPConnection(str(sock), timeout=2.0)
+        for code in region_codes:
+            conn.request("POST", "/_push/" + CHANNEL.format(code=code), body=body,
+                         headers={"Content-Type": "application/json", "Accept": "text/json"})
+            resp = conn.getresponse()
+            resp.read()
+            done += resp.status in (200, 201, 202)
+        conn.close()
+    except OSError:
+        log.warning("push: nginx publisher at %s unavailable; pages fall back to polling", sock)
+    return done
