@@ -1,0 +1,50 @@
+"""The README's pictures, taken by the suite so they always show the current screens: the TV home
+and a section at 1280×720, the staff web on a desktop and on a phone (390 px)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import terminal_token
+
+pytestmark = pytest.mark.browser
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+V001 = "990101001001"
+
+
+def test_tv_pictures(app, live_server, tv_page):
+    DOCS.mkdir(exist_ok=True)
+    tv_page.goto(live_server + "/tv/?token=" + terminal_token("CTV-HH-000001"))
+    tv_page.wait_for_selector(".focusable.focused")
+    assert tv_page.locator("[data-section]").count() == 8
+    tv_page.screenshot(path=str(DOCS / "tv-home.png"))
+    tv_page.keyboard.press("Enter")          # the focused tile opens its section with OK
+    tv_page.wait_for_url(lambda u: "/s-" in u or "/section/" in u)
+    tv_page.wait_for_selector(".focusable.focused")
+    tv_page.screenshot(path=str(DOCS / "tv-section.png"))
+
+
+def _login(browser, live_server, username, password, width, height):
+    ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
+                              timezone_id="Asia/Shanghai")
+    page = ctx.new_page()
+    page.goto(live_server + "/admin/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/admin/login" not in u)
+    return ctx, page
+
+
+def test_staff_pictures(app, live_server, browser):
+    password = app.config["SETTINGS"].demo_password
+    ctx, page = _login(browser, live_server, "admin", password, 1280, 800)
+    page.goto(live_server + "/admin/")
+    assert page.locator("header.top nav a").count() >= 5
+    page.screenshot(path=str(DOCS / "staff-home.png"))
+    ctx.close()
+    ctx, page = _login(browser, live_server, "v001-handler", password, 390, 844)
+    page.goto(live_server + "/admin/feedback/")
+    page.screenshot(path=str(DOCS / "staff-phone.png"), full_page=True)
+    ctx.close()
