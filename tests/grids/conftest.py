@@ -1,11 +1,12 @@
 """Fixtures of the grids tests: a 390×844 phone page and the two layout checks of INTERFACES §4.3."""
 import pytest
 
-#: Visible elements with their own text under 16 px (tag, size, text).
+#: Visible elements with their own text under 16 px (tag, size, text); SVG charts are left out.
 SMALL_TEXT_JS = """() => {
   const bad = [];
   for (const el of document.querySelectorAll('body *')) {
     if (!el.getClientRects().length) continue;
+    if (el.closest('svg')) continue;  // charts are pictures: their labels scale with them
     const st = getComputedStyle(el);
     if (st.visibility === 'hidden' || st.display === 'none') continue;
     const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
