@@ -210,91 +210,105 @@ def assessment(region: Region, level: str, start: dt.date, end: dt.date,
     orders (grid events) and care tasks, points by the rule table, and a card; best first."""
     if level not in LEVELS:
         raise ValueError(level)
+    return assessment_all(region, start, end, now, levels=(level,))[level]
+
+
+def assessment_all(region: Region, start: dt.date, end: dt.date, now: dt.datetime | None = None,
+                   levels: tuple[str, ...] = LEVELS) -> dict[str, list[dict]]:
+    """The assessment of every level in ``levels`` from one pass over the period's visits (the
+    weekly report wants all three)."""
     t0, _ = clock.day_bounds(start)
     t1, _ = clock.day_bounds(end)
     path = region.path
     r = rules()
-    # The units: every worker, grid or village in the region, active or not (idle ones get cards).
-    grids = {g.id: g for g in session.scalars(select(Grid).where(Grid.region_path.startswith(path, autoescape=True)))}
-    if level == "worker":
-        users = session.scalars(select(User).join(Region, Region.id == User.region_id)
-                                .join(UserRole, UserRole.user_id == User.id)
-                                .where(UserRole.role == "grid_worker", User.active.is_(True),
-                                       Region.path.startswith(path, autoescape=True))).all()
-        units = {u.id: (u.username, u.display_name, u.region.code) for u in users}
-        unit_col = Visit.worker_id
-    elif level == "grid":
-        units = {g.id: (str(g.id), f"{g.region.name}·{g.name}", g.region.code) for g in grids.values()}
-        unit_col = Visit.grid_id
-    else:
-        villages = session.scalars(select(Region).where(Region.path.startswith(path, autoescape=True),
-                                                        Region.level == "village")).all()
-        units = {v.id: (v.code, v.name, v.code) for v in villages}
-        unit_col = Visit.region_id
-    counts: dict = defaultdict(lambda: {"visit": 0, "patrol": 0, "event": 0})
-    in_period = (Visit.region_path.startswith(path, autoescape=True), Visit.recorded_at >= t0,
-                 Visit.recorded_at < t1)
-    for unit, kind, n in session.execute(select(unit_col, Visit.kind, func.count()).where(*in_period)
-                                         .group_by(unit_col, Visit.kind)):
-        counts[unit][kind] = n
-    # Patrol walks count as patrols of the worker (and of the worker's village / grids).
-    walks = defaultdict(int)
-    for wid, n in session.execute(select(Patrol.worker_id, func.count()).where(
-            Patrol.region_path.startswith(path, autoescape=True), Patrol.started_at >= t0,
-            Patrol.started_at < t1, Patrol.ended_at.is_not(None)).group_by(Patrol.worker_id)):
-        walks[wid] = n
+    villages = {v.id: v for v in session.scalars(select(Region).where(
+        Region.path.startswith(path, autoescape=True), Region.level == "village"))}
+    grids = {g.id: g for g in session.scalars(select(Grid).where(Grid.region_id.in_(list(villages))))} \
+        if villages else {}
+    users = {}
+    if "worker" in levels:
+        users = {u.id: u for u in session.scalars(
+            select(User).join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role == "grid_worker", User.active.is_(True), User.region_id.in_(list(villages))))} \
+            if villages else {}
+    # One GROUP BY (an index-only scan of ix_grid_visits_period) gives every level's counts.
+    facts = session.execute(
+        select(Visit.worker_id, Visit.grid_id, Visit.region_id, Visit.kind, func.count())
+        .where(Visit.recorded_at >= t0, Visit.recorded_at < t1, Visit.region_id.in_(list(villages)))
+        .group_by(Visit.worker_id, Visit.grid_id, Visit.region_id, Visit.kind)).all() if villages else []
+    # Patrol walks count as patrols of the worker (and of the worker's grids and village).
+    walks = dict(session.execute(select(Patrol.worker_id, func.count()).where(
+        Patrol.region_path.startswith(path, autoescape=True), Patrol.started_at >= t0,
+        Patrol.started_at < t1, Patrol.ended_at.is_not(None)).group_by(Patrol.worker_id)).all())
     # Orders filed by events, judged by their deadlines.
     ev = session.execute(select(Visit.worker_id, Visit.grid_id, Visit.region_id, Visit.feedback_id)
-                         .where(*in_period, Visit.feedback_id.is_not(None))).all()
+                         .where(Visit.recorded_at >= t0, Visit.recorded_at < t1,
+                                Visit.region_id.in_(list(villages)), Visit.feedback_id.is_not(None))).all() \
+        if villages else []
     outcomes = feedback_queries.deadline_outcomes([e[3] for e in ev], now)
-    judged: dict = defaultdict(lambda: [0, 0])  # unit → [on time, judged]
-    idx = {"worker": 0, "grid": 1, "village": 2}[level]
-    for row in ev:
-        o = outcomes.get(row[3])
-        if o is not None and row[idx] is not None:
-            judged[row[idx]][1] += 1
-            judged[row[idx]][0] += int(o)
+    judged = {lv: defaultdict(lambda: [0, 0]) for lv in LEVELS}  # level → unit → [on time, judged]
+    for wid, gid, rid, fid in ev:
+        o = outcomes.get(fid)
+        if o is None:
+            continue
+        for lv, unit in (("worker", wid), ("grid", gid), ("village", rid)):
+            if unit is not None:
+                judged[lv][unit][1] += 1
+                judged[lv][unit][0] += int(o)
     # Care tasks, attributed through the household's grid (or whoever closed it).
-    grid_of = dict(session.execute(select(GridHousehold.household_id, GridHousehold.grid_id).join(
-        Grid, Grid.id == GridHousehold.grid_id).where(Grid.region_path.startswith(path, autoescape=True))).all())
-    by_username = {v[0]: k for k, v in units.items()} if level == "worker" else {}
+    grid_of = dict(session.execute(select(GridHousehold.household_id, GridHousehold.grid_id)
+                                   .where(GridHousehold.grid_id.in_(list(grids)))).all()) if grids else {}
+    by_username = {u.username: u.id for u in users.values()}
     for hid, rid, closed_by, on_time in care_queries.task_outcomes(path, t0, t1):
         if on_time is None:
             continue
         gid = grid_of.get(hid)
-        if level == "village":
-            unit = rid
-        elif level == "grid":
-            unit = gid
-        else:
-            unit = grids[gid].worker_id if gid in grids else by_username.get(closed_by)
-        if unit is None:
-            continue
-        judged[unit][1] += 1
-        judged[unit][0] += int(on_time)
+        wid = grids[gid].worker_id if gid in grids else by_username.get(closed_by)
+        for lv, unit in (("worker", wid), ("grid", gid), ("village", rid)):
+            if unit is not None:
+                judged[lv][unit][1] += 1
+                judged[lv][unit][0] += int(on_time)
     days = (end - start).days
-    items = []
-    for uid, (key, name, code) in units.items():
-        c = counts.get(uid, {"visit": 0, "patrol": 0, "event": 0})
+    out = {}
+    for level in levels:
+        counts: dict = defaultdict(lambda: {"visit": 0, "patrol": 0, "event": 0})
+        col = {"worker": 0, "grid": 1, "village": 2}[level]
+        for row in facts:
+            if row[col] is not None:
+                counts[row[col]][row[3]] += row[4]
         if level == "worker":
-            patrols = c["patrol"] + walks.get(uid, 0)
+            units = {u.id: (u.username, u.display_name, villages[u.region_id].code) for u in users.values()}
         elif level == "grid":
-            patrols = c["patrol"] + walks.get(grids[uid].worker_id, 0)
+            units = {g.id: (str(g.id), f"{villages[g.region_id].name}·{g.name}", villages[g.region_id].code)
+                     for g in grids.values()}
         else:
-            patrols = c["patrol"]
-        ok, total = judged.get(uid, (0, 0))
-        rate = round(ok / total, 3) if total else None
-        points = (c["visit"] * r["points_visit"] + c["event"] * r["points_event"]
-                  + patrols * r["points_patrol"] + (rate if rate is not None else 1.0) * r["points_on_time"])
-        points = round(points, 1)
-        card = _card(points, rate, r, days)
-        items.append({"key": key, "name": name, "region_code": code, "visits": c["visit"],
-                      "events": c["event"], "patrols": patrols, "on_time_rate": rate,
-                      "judged": total, "points": points, "card": card, "card_name": CARD_NAMES[card]})
-    items.sort(key=lambda i: (-i["points"], i["key"]))
-    for n, i in enumerate(items, 1):
-        i["rank"] = n
-    return items
+            units = {v.id: (v.code, v.name, v.code) for v in villages.values()}
+        village_walks = defaultdict(int)
+        for u in users.values():
+            village_walks[u.region_id] += walks.get(u.id, 0)
+        items = []
+        for uid, (key, name, code) in units.items():
+            c = counts.get(uid, {"visit": 0, "patrol": 0, "event": 0})
+            if level == "worker":
+                patrols = c["patrol"] + walks.get(uid, 0)
+            elif level == "grid":
+                patrols = c["patrol"] + walks.get(grids[uid].worker_id, 0)
+            else:
+                patrols = c["patrol"] + village_walks.get(uid, 0)
+            ok, total = judged[level].get(uid, (0, 0))
+            rate = round(ok / total, 3) if total else None
+            points = round(c["visit"] * r["points_visit"] + c["event"] * r["points_event"]
+                           + patrols * r["points_patrol"]
+                           + (rate if rate is not None else 1.0) * r["points_on_time"], 1)
+            card = _card(points, rate, r, days)
+            items.append({"key": key, "name": name, "region_code": code, "visits": c["visit"],
+                          "events": c["event"], "patrols": patrols, "on_time_rate": rate,
+                          "judged": total, "points": points, "card": card, "card_name": CARD_NAMES[card]})
+        items.sort(key=lambda i: (-i["points"], i["key"]))
+        for n, i in enumerate(items, 1):
+            i["rank"] = n
+        out[level] = items
+    return out
 
 
 def weekly_reports(limit: int = 52) -> list[WeeklyReport]:

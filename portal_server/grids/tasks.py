@@ -24,8 +24,8 @@ def weekly_report(day: dt.date | None = None) -> int | None:
         return None
     data: dict = {level: [] for level in LEVELS}
     for root in session.scalars(select(Region).where(Region.parent_id.is_(None))):
-        for level in LEVELS:
-            data[level].extend(queries.assessment(root, level, week_start, this_monday))
+        for level, items in queries.assessment_all(root, week_start, this_monday).items():
+            data[level].extend(items)
     rep, _created = ops.save_weekly_report(week_start, data)
     session.commit()
     return rep.id

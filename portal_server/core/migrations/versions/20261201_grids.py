@@ -61,6 +61,8 @@ def upgrade() -> None:
     for col in ("worker_id", "grid_id", "household_id", "region_id", "region_path", "kind",
                 "feedback_id", "recorded_at"):
         op.create_index(f"ix_grid_visits_{col}", "grid_visits", [col])
+    op.create_index("ix_grid_visits_period", "grid_visits",
+                    ["recorded_at", "region_id", "worker_id", "grid_id", "kind", "feedback_id"])
     op.create_table(
         "grid_patrols",
         sa.Column("id", sa.Integer(), primary_key=True),
