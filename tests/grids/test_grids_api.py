@@ -176,3 +176,26 @@ def test_assessment_bad_input(client, auth):
     assert client.get("/api/v1/assessment?period=year", headers=h).status_code == 400
     assert client.get("/api/v1/assessment?level=planet", headers=h).status_code == 400
     assert client.get("/api/v1/assessment?region=990102", headers=h).status_code in (403, 400)
+
+
+def test_loop_and_assessment_on_sqlite_and_postgresql(any_db_app):
+    """The core path on both databases: grid, event → work order, replay stored once, assessment."""
+    from tests.conftest import AuthActions
+
+    client = any_db_app.test_client()
+    auth = AuthActions(client, any_db_app.config["SETTINGS"].demo_password)
+    r = client.post("/api/v1/grids", json={"region_code": V001, "name": "库测网格", "worker": "grid-v001"},
+                    headers=auth.headers("admin"))
+    gid = r.get_json()["id"]
+    ids = _households(V001)
+    client.post(f"/api/v1/grids/{gid}/households", json={"household_ids": ids}, headers=auth.headers("admin"))
+    w = auth.headers("grid-v001")
+    body = {"household_id": ids[0], "kind": "event", "category": "water", "note": "自来水管漏水",
+            "idempotency_key": "db-1"}
+    first = client.post("/api/v1/visits", json=body, headers=w)
+    second = client.post("/api/v1/visits", json=body, headers=w)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.get_json()["id"] == second.get_json()["id"]
+    a = client.get("/api/v1/assessment?level=grid", headers=auth.headers("admin")).get_json()
+    mine = next(i for i in a["items"] if i["key"] == str(gid))
+    assert mine["events"] == 1 and mine["visits"] == 0
