@@ -17,6 +17,9 @@ def test_every_staff_page_fits_a_phone(live_server, app, phone_context, layout_c
     pages += ["/admin/grids/1", "/admin/grids/reports", "/admin/login"]
     page = phone_context.new_page()
     page.goto(live_server + "/admin/login")
+    assert page.evaluate(small_js) == []
+    sw, cw = page.evaluate(width_js)
+    assert sw <= cw
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", app.config["SETTINGS"].demo_password)
     page.click("button[type=submit]")
