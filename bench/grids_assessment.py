@@ -2,7 +2,7 @@
 phone app's first load (gzip, limit 150 KB).
 
 The city is the demo city with 40 households in each of its 85 villages (3,400), one grid worker
-and two grids per village, 50,000 visits of one week (one in ten an event, 500 of them with a real
+and two grids per village, 50,000 visits of one week (one in ten an event, 300 of them with a real
 work order) and 1,000 care tasks, in SQLite. The physical limit printed beside it: the same visits
 counted by one bare GROUP BY over the table (the least work any assessment must do).
 """
@@ -86,7 +86,7 @@ def seed(rng: random.Random, week_start: dt.date) -> Region:
                      "region_path": h.region_path, "kind": kind, "note": "基准走访",
                      "category": "roads" if kind == "event" else None, "client_key": f"b{i}",
                      "recorded_at": t0 + dt.timedelta(seconds=rng.randrange(7 * 86400)), "created_at": clock.now()})
-        if kind == "event" and len(events) < 500:
+        if kind == "event" and len(events) < 300:
             events.append((i, w, h))
     for i, w, h in events:
         order, _ = feedback_ops.submit("roads", "基准事件", channel="grid", actor=feedback_ops.Actor(user=w),
