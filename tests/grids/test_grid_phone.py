@@ -79,3 +79,34 @@ def test_first_load_is_small(client):
         total += len(gzip.compress(r.data))
     assert total < 150 * 1024
     assert client.get("/m/grid/sw.js").headers["Content-Type"].startswith("text/javascript")
+
+
+def test_event_closes_the_loop_with_a_follow_up_from_the_phone(live_server, app, phone_context):
+    """An event filed by the worker is handled by the village, closed, and followed up on the phone."""
+    password = app.config["SETTINGS"].demo_password
+
+    def hdr(user):
+        r = requests.post(live_server + "/api/v1/auth/token", json={"username": user, "password": password}, timeout=10)
+        return {"Authorization": "Bearer " + r.json()["token"]}
+
+    w, h = hdr("grid-v001"), hdr("v001-handler")
+    me = requests.get(live_server + "/api/v1/grids/me", headers=w, timeout=10).json()
+    hid = me["households"][0]["id"]
+    ev = requests.post(live_server + "/api/v1/visits", headers=w, timeout=10, json={
+        "household_id": hid, "kind": "event", "category": "water", "note": "水管漏水", "idempotency_key": "fu-1"}).json()
+    fid = ev["feedback_id"]
+    for body in ({"action": "accept"}, {"action": "reply", "message": "已派人修好水管"}, {"action": "close"}):
+        r = requests.post(f"{live_server}/api/v1/feedback/{fid}/actions", headers=h, json=body, timeout=10)
+        assert r.status_code == 200, r.text
+    page = phone_context.new_page()
+    page.goto(live_server + "/m/grid/")
+    page.fill("input[name=username]", "grid-v001")
+    page.fill("input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+    form = page.wait_for_selector(f"form.follow[data-order='{fid}']")
+    form.query_selector("input[name=message]").fill("居民说水管已修好，很满意")
+    form.query_selector("button").click()
+    page.wait_for_selector("text=回访已记录")
+    order = requests.get(f"{live_server}/api/v1/feedback/{fid}", headers=h, timeout=10).json()
+    assert order["follow_up"] == "done"
+    assert order["channel"] == "grid"

@@ -102,7 +102,9 @@
     if (!doors) h += '<p class="empty">没有需要上门告知的住户。</p>';
     h += "<h2>回访（" + t.follow_ups.length + "）</h2>";
     h += t.follow_ups.length ? t.follow_ups.map(function (o) {
-      return '<div class="card"><b>' + esc(o.code) + "</b> " + esc(o.content) + '<div class="meta">答复：' + esc(o.reply) + "</div></div>";
+      return '<div class="card"><b>' + esc(o.code) + "</b> " + esc(o.content) + '<div class="meta">答复：' + esc(o.reply) + "</div>" +
+        '<form class="follow" data-order="' + o.id + '"><label>回访情况<input name="message" required placeholder="如：居民对处理结果满意"></label>' +
+        '<button type="submit" class="secondary">记录回访</button></form></div>';
     }).join("") : '<p class="empty">没有待回访的诉求。</p>';
     $("#tab-tasks").innerHTML = h;
 
@@ -131,6 +133,16 @@
     $("#tab-log").innerHTML = "<h2>民情日志（今日 " + ((d.log || []).length + q.length) + " 条）</h2>" + (rows.join("") || '<p class="empty">今天还没有记录。</p>');
     netState();
   }
+
+  // A follow-up visit (回访) of a closed order: the feedback loop's own action.
+  document.addEventListener("submit", function (e) {
+    var f = e.target, id = f.getAttribute && f.getAttribute("data-order");
+    if (!id) return;
+    e.preventDefault();
+    api("POST", "/feedback/" + id + "/actions", {action: "follow_up", message: f.message.value.trim()})
+      .then(function () { banner("回访已记录"); return refresh(); })
+      .catch(function (err) { banner(navigator.onLine ? err.message : "当前无信号，请有信号时再记录回访", true); });
+  });
 
   document.addEventListener("click", function (e) {
     var id = e.target.getAttribute && e.target.getAttribute("data-visit");
