@@ -19,4 +19,5 @@ FEATURES = (
     "portal_server.affairs",
     "portal_server.backup",
     "portal_server.stats",
+    "portal_server.grids",
 )

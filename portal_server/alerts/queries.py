@@ -6,6 +6,7 @@ import datetime as dt
 from flask import current_app
 from sqlalchemy import func, literal, or_, select
 
+from portal_server.core import fieldwork
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
@@ -132,11 +133,18 @@ def alert_to_dict(alert: Alert, with_delivery: bool = False, scope: Scope | None
     return out
 
 
-def unacked_households(alert: Alert, scope: Scope | None = None) -> list[tuple[str, Household | None, str]]:
-    """(serial, household or None for an institutional box, region code) of every box that did not ack."""
+def unacked_households(alert: Alert, scope: Scope | None = None, for_user=None) -> list[tuple[str, Household | None, str]]:
+    """(serial, household or None for an institutional box, region code) of every box that did not ack.
+
+    ``for_user``: a grid worker gets only the households they work (core.fieldwork: their grid's)."""
     acked = acked_serials(alert)
     terms = [t for t in targeted_terminals(alert, scope) if t[0] not in acked]
     hh_ids = [t[3] for t in terms if t[3]]
+    if for_user is not None and for_user.has_role("grid_worker") and hh_ids:
+        keep = set(session.scalars(select(Household.id).where(
+            Household.id.in_(hh_ids), fieldwork.household_filter(for_user, Household.id))))
+        terms = [t for t in terms if not t[3] or t[3] in keep]
+        hh_ids = [t[3] for t in terms if t[3]]
     households = {h.id: h for h in session.scalars(select(Household).where(Household.id.in_(hh_ids)))} if hh_ids else {}
     return [(s, households.get(h) if h else None, p.rstrip("/").rsplit("/", 1)[-1]) for s, _k, p, h in terms]
 

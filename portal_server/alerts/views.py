@@ -146,7 +146,7 @@ def action(alert_id: int):
 def unacked_csv(alert_id: int):
     """Households (address, masked phone) and institutional boxes that did not ack; written to the audit trail."""
     a = _alert_or_404(alert_id)
-    rows = queries.unacked_households(a, g.user.scope)
+    rows = queries.unacked_households(a, g.user.scope, for_user=g.user)
     names = {r.code: r.name for r in session.scalars(select(Region).where(
         Region.code.in_(list({c for _s, _h, c in rows}))))} if rows else {}
     buf = io.StringIO()

@@ -6,6 +6,7 @@ import re
 
 from sqlalchemy import func, or_, select
 
+from portal_server.core import fieldwork
 from portal_server.core.api import iso
 from portal_server.core.db import session
 from portal_server.core.households import Household
@@ -37,6 +38,8 @@ def tasks_query(user, status: str = "open"):
         q = q.where(CareTask.status == status)
     if not user.has_role("grid_worker"):
         q = q.where(or_(CareTask.status == "escalated", CareTask.escalated_at.is_not(None)))
+    else:  # a household in a grid is its grid worker's (core.fieldwork)
+        q = q.where(fieldwork.household_filter(user, CareTask.household_id))
     return q.order_by(CareTask.kind.desc(), CareTask.created_at, CareTask.id)
 
 
@@ -107,4 +110,19 @@ def daily_figures(day, start, end) -> dict[str, dict[str, float]]:
                                    .join(Household, Household.id == CheckIn.household_id)
                                    .where(CheckIn.day == day).group_by(Household.region_path)):
         out.setdefault(path, {})["checkins.done"] = n
+    return out
+
+
+def task_outcomes(path: str, start, end) -> list[tuple[int, int, str | None, bool | None]]:
+    """For assessments: (household_id, region_id, closed_by, on_time) of the tasks created in
+    [start, end) under region ``path``; on time = handled before it was escalated to the village
+    head, late = escalated, None = still open and not escalated."""
+    rows = session.execute(select(CareTask.household_id, CareTask.region_id, CareTask.closed_by,
+                                  CareTask.status, CareTask.escalated_at)
+                           .where(CareTask.region_path.startswith(path, autoescape=True),
+                                  CareTask.created_at >= start, CareTask.created_at < end))
+    out = []
+    for hid, rid, by, status, esc in rows:
+        on_time = False if esc is not None else (True if status == "done" else None)
+        out.append((hid, rid, by, on_time))
     return out

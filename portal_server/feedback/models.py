@@ -26,9 +26,9 @@ CATEGORY_NAMES = {"water": "供水用水", "roads": "道路交通", "electricity
                   "sanitation": "环境卫生", "security": "社会治安", "disputes": "矛盾纠纷",
                   "assistance": "社会救助", "elderly": "养老服务", "party": "党建党务",
                   "other": "其他事项"}
-CHANNELS = ("tv", "phone", "hotline", "open311", "staff")
+CHANNELS = ("tv", "phone", "hotline", "open311", "staff", "grid")
 CHANNEL_NAMES = {"tv": "电视", "phone": "手机", "hotline": "12345热线", "open311": "Open311",
-                 "staff": "工作人员代录"}
+                 "staff": "工作人员代录", "grid": "网格员上报"}
 
 #: Statuses. "Pending" ones wait for the current desk to accept (签收).
 STATUSES = ("submitted", "accepted", "assigned", "escalated", "returned", "replied", "closed",
@@ -64,7 +64,7 @@ class WorkOrder(Base):
     #: Urgent (紧急件): due the same day at every desk; first in the inbox. Set by care's one-key
     #: help, by the hotline/staff when filing, or by a handler later (action "urgent").
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    #: tv, phone, hotline, open311 or staff.
+    #: tv, phone, hotline, open311, staff or grid (a grid worker's event, portal_server.grids).
     channel: Mapped[str] = mapped_column(String(16))
     #: The filing household (boxes and QR phones); None for hotline/Open311 callers.
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)

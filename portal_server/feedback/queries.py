@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from sqlalchemy import and_, func, or_, select
 
+from portal_server.core import clock
 from portal_server.core.accounts import Department, User
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
@@ -301,3 +302,22 @@ def daily_figures(day: dt.date, start: dt.datetime, end: dt.datetime) -> dict[st
         add(path, "feedback.rating_sum", total)
         add(path, "feedback.rated", n)
     return dict(out)
+
+
+def deadline_outcomes(order_ids: list[int], now: dt.datetime | None = None) -> dict[int, bool | None]:
+    """For assessments: per order, True answered in time, False answered late or overdue without an
+    answer, None still within its deadline."""
+    now = now or utcnow()
+    out: dict[int, bool | None] = {}
+    ids = list(order_ids)
+    for i in range(0, len(ids), 500):
+        for oid, on_time, status, deadline in session.execute(
+                select(WorkOrder.id, WorkOrder.replied_on_time, WorkOrder.status, WorkOrder.deadline_at)
+                .where(WorkOrder.id.in_(ids[i:i + 500]))):
+            if on_time is not None and status not in OPEN:
+                out[oid] = bool(on_time)
+            elif deadline is not None and clock.aware(deadline) < now:
+                out[oid] = False
+            else:
+                out[oid] = None
+    return out
