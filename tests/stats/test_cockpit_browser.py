@@ -112,7 +112,8 @@ def test_cockpit_on_a_phone(app, live_server, browser):
 def test_boards_draw_with_the_chart_helper(app, live_server, browser):
     """The feedback ranking and the affairs board use the same helper: axes, names, an export."""
     ctx, page = _staff(browser, live_server, "admin", app.config["SETTINGS"].demo_password)
-    for path, chart in (("/admin/feedback/board", "#villages-chart"), ("/admin/affairs/board", "#late-chart")):
+    for path, chart in (("/admin/feedback/board", "#villages-chart"), ("/admin/affairs/board", "#late-chart"),
+                        ("/admin/grids/ranking?level=village", "#ranking-chart")):
         page.goto(live_server + path)
         page.wait_for_selector(chart + "[data-drawn='1'] canvas", timeout=20000)
         spec = page.evaluate(f"JSON.parse(document.querySelector('{chart}').getAttribute('data-ctv-chart'))")
