@@ -17,4 +17,5 @@ FEATURES = (
     "portal_server.services",
     "portal_server.care",
     "portal_server.affairs",
+    "portal_server.registry",
 )

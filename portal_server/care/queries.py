@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import re
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from portal_server.core.api import iso
 from portal_server.core.db import session
@@ -92,3 +92,20 @@ def plain(text: str | None) -> str:
     text = re.sub(r"<(br|/p|/li|/h\d|/tr)[^>]*>", "。", text or "", flags=re.IGNORECASE)
     text = re.sub(r"<[^>]+>", " ", text)
     return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def last_checkin_days(household_ids) -> dict[int, object]:
+    """{household id: day of its latest check-in} for those that ever checked in (the registry's
+    data comparison and household page read this)."""
+    ids = list(household_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(CheckIn.household_id, func.max(CheckIn.day))
+                           .where(CheckIn.household_id.in_(ids)).group_by(CheckIn.household_id))
+    return {hid: day for hid, day in rows}
+
+
+def household_tasks(household_id: int, limit: int = 20) -> list[CareTask]:
+    """A household's care tasks, newest first (for its page in the staff web)."""
+    return list(session.scalars(select(CareTask).where(CareTask.household_id == household_id)
+                                .order_by(CareTask.id.desc()).limit(limit)))
