@@ -106,7 +106,7 @@ def _xlsx_rows(data: bytes) -> Iterable[list[str]]:
 
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a damaged or foreign workbook
+    except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a damaged or foreign workbook
         raise ImportFileError("无法打开 .xlsx 工作簿：文件已损坏或不是 Excel 2007 及以上格式（.xls 请另存为 .xlsx）") from None
     ws = wb.worksheets[0]
     for values in ws.iter_rows(values_only=True):

@@ -7,7 +7,13 @@ from sqlalchemy import func, select
 
 from portal_server.core import scope
 from portal_server.core.accounts import User, user_by_username
-from portal_server.core.api import ApiError, json_body, make_blueprint, not_found, page_args
+from portal_server.core.api import (
+    ApiError,
+    json_body,
+    make_blueprint,
+    not_found,
+    page_args,
+)
 from portal_server.core.auth import api_user_required
 from portal_server.core.db import session
 from portal_server.core.regions import Region, region_by_code

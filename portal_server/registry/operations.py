@@ -10,14 +10,20 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 
 from portal_server.core import audit, crypto, imports, scope
-from portal_server.core.accounts import ROLES, User, UserRole, create_user, user_by_username
+from portal_server.core.accounts import (
+    ROLES,
+    User,
+    UserRole,
+    create_user,
+    user_by_username,
+)
 from portal_server.core.api import ApiError
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import TAG_NAMES, Household
 from portal_server.core.regions import Region, region_by_code
 from portal_server.core.terminals import Terminal
 
-from .models import RELATIONS, Finding, House, HouseholdHouse, Person
+from .models import Finding, House, HouseholdHouse, Person
 
 #: Roles that may change base data (admins hold every role).
 WRITE_ROLES = ("clerk",)
@@ -93,8 +99,7 @@ def birth_date_of(idn: str | None) -> dt.date | None:
 def check_phone(value, field: str = "phone") -> str | None:
     """A mobile (11 digits, 1[3-9]…) or landline (0xx-xxxxxxx) number, or None when empty."""
     phone = re.sub(r"[\s()（）]", "", str(value or ""))
-    if phone.startswith("+86"):
-        phone = phone[3:]
+    phone = phone.removeprefix("+86")
     if not phone:
         return None
     if _MOBILE.match(phone.replace("-", "")):

@@ -222,5 +222,15 @@ def elderly_alone_households(region: Region) -> list[tuple[int, str, str]]:
     return [tuple(r) for r in rows]
 
 
-__all__ = ["STATUS_NAMES", "person_by_id_number", "is_deceased", "has_tag", "household_get",
-           "household_members", "households_query", "household_to_dict", "village_plan", "findings"]
+__all__ = [
+    "STATUS_NAMES",
+    "findings",
+    "has_tag",
+    "household_get",
+    "household_members",
+    "household_to_dict",
+    "households_query",
+    "is_deceased",
+    "person_by_id_number",
+    "village_plan",
+]

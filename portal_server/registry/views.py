@@ -7,13 +7,29 @@ import json
 import secrets
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from device_fleet import operations as fleet_ops
 from portal_server.care import queries as care_queries
-from portal_server.core import clock, exports, imports, scope
-from portal_server.core.accounts import ROLE_NAMES, ROLES, Department, User, user_by_username
+from portal_server.core import clock, exports, scope
+from portal_server.core.accounts import (
+    ROLE_NAMES,
+    ROLES,
+    Department,
+    User,
+    user_by_username,
+)
 from portal_server.core.api import ApiError
 from portal_server.core.audit import AuditEvent
 from portal_server.core.auth import login_required, roles_required
@@ -338,7 +354,7 @@ def audit_page():
     CSV and xlsx export of the filtered rows."""
     a = request.args
     stmt = select(AuditEvent)
-    if not (g.user.region.level == "city"):
+    if g.user.region.level != "city":
         stmt = stmt.where(AuditEvent.region_code.startswith(_scope_prefix(g.user.region), autoescape=True))
     if a.get("who"):
         stmt = stmt.where(AuditEvent.actor == a["who"].strip())
