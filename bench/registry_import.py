@@ -105,13 +105,15 @@ def main() -> None:
             assert r.status_code == 200 and len(r.get_json()["items"]) > 0
     con = sqlite3.connect(tmp / "communitv.db")
     path_prefix = "990100000000/990101002000/"
+    upper = path_prefix[:-1] + "0"
     ltimes = []
     for p in pages:
         t = time.perf_counter()
-        con.execute("SELECT count(*) FROM households WHERE region_path LIKE ? AND status='active'", (path_prefix + "%",)).fetchone()
+        con.execute("SELECT count(*) FROM households WHERE region_path >= ? AND region_path < ? AND status='active'",
+                    (path_prefix, upper)).fetchone()
         con.execute("SELECT h.*, t.serial FROM households h LEFT JOIN terminals t ON t.household_id = h.id "
-                    "WHERE h.region_path LIKE ? AND h.status='active' ORDER BY h.region_path, h.id LIMIT 50 OFFSET ?",
-                    (path_prefix + "%", (p - 1) * 50)).fetchall()
+                    "WHERE h.region_path >= ? AND h.region_path < ? AND h.status='active' "
+                    "ORDER BY h.region_path, h.id LIMIT 50 OFFSET ?", (path_prefix, upper, (p - 1) * 50)).fetchall()
         ltimes.append(time.perf_counter() - t)
     ours, lim = statistics.median(times) * 1000, statistics.median(ltimes) * 1000
     print(f"town list ({total} households, 50 per page): median {ours:.0f} ms, max {max(times) * 1000:.0f} ms "

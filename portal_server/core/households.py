@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import crypto
@@ -21,6 +21,8 @@ STATUSES = ("active", "moved_out")
 
 class Household(Base):
     __tablename__ = "households"
+    #: The household list of a town reads a path range and the status from this index alone.
+    __table_args__ = (Index("ix_households_path_status", "region_path", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Household number within the city, e.g. H990101001001-012.

@@ -116,11 +116,11 @@ def _xlsx_rows(data: bytes) -> Iterable[list[str]]:
 
 def _csv_rows(data: bytes) -> Iterable[list[str]]:
     text = decode_text(data)
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
-    for values in csv.reader(io.StringIO(text), dialect):
+    # The delimiter is the one the header row uses most (Chinese Excel may write ; or tabs);
+    # judging by the header alone keeps a stray ; inside a data cell from misleading us.
+    header = text.split("\n", 1)[0]
+    delimiter = max((",", "\t", ";"), key=header.count)
+    for values in csv.reader(io.StringIO(text), delimiter=delimiter if header.count(delimiter) else ","):
         yield [_cell(v) for v in values]
 
 

@@ -50,9 +50,8 @@ def _household(household_id: int):
 def households_list():
     """Households in the caller's scope: ?region=&tag=&q=&status=&page=&per_page=."""
     page_no, per_page = page_args()
-    stmt = queries.households_query(g.user, _region_arg(), _tag_arg(), request.args.get("q"),
-                                    request.args.get("status", "active"))
-    rows, total = queries.page(stmt, page_no, per_page)
+    args = (g.user, _region_arg(), _tag_arg(), request.args.get("q"), request.args.get("status", "active"))
+    rows, total = queries.page(queries.households_query(*args), page_no, per_page, queries.households_count(*args))
     return {"items": [queries.household_to_dict(hh, s) for hh, s in rows], "total": total,
             "page": page_no, "per_page": per_page}
 

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from portal_server.core import audit, crypto, imports, scope
 from portal_server.core.accounts import (
@@ -447,9 +447,12 @@ def plan_household_import(user, data: bytes, filename: str) -> imports.Plan:
 
 
 def import_households(user, plan: imports.Plan, progress=None, source: str = "") -> int:
-    """Write a checked plan (all or nothing: ImportRejected when a row is bad); caller commits."""
+    """Write a checked plan (all or nothing: ImportRejected when a row is bad); caller commits.
+
+    New households and their heads go in as multi-row INSERTs of 2,000 (a county's 20,000 rows in
+    seconds, not one ORM object at a time)."""
     numbers: dict[int, int] = {}
-    created: list[tuple[Household, _HouseholdRow]] = []
+    pending: list[_HouseholdRow] = []
 
     def next_number(region: Region) -> str:
         if region.id not in numbers:
@@ -463,37 +466,40 @@ def import_households(user, plan: imports.Plan, progress=None, source: str = "")
     def write(p: imports.Planned) -> None:
         d: _HouseholdRow = p.payload
         if d.existing_id is None:
-            hh = Household(number=next_number(d.region), head_name=d.head_name, region_id=d.region.id,
-                           region_path=d.region.path, address=d.address, size=1, tags=" ".join(d.tags),
-                           phone_enc=crypto.encrypt(d.phone), id_number_enc=crypto.encrypt(d.idn),
-                           status="active")
-            session.add(hh)
-            created.append((hh, d))
-            if len(created) % 1000 == 0:
-                _flush_created(created)
+            pending.append(d)
+            if len(pending) >= 2000:
+                _insert_new(pending, next_number)
         else:
             hh = session.get(Household, d.existing_id)
             hh.phone_enc, hh.tags = crypto.encrypt(d.phone), " ".join(d.tags)
 
     n = imports.apply(plan, write, progress)
-    _flush_created(created)
+    _insert_new(pending, next_number)
     counts = plan.counts()
     audit.record("household.import", "import", source or "upload", user.region.code,
                  new=counts["new"], updated=counts["updated"], unchanged=counts["unchanged"])
     return n
 
 
-def _flush_created(created: list) -> None:
-    """Heads of the new households become their first member (batched after a flush gives ids)."""
-    if not created:
+def _insert_new(pending: list[_HouseholdRow], next_number) -> None:
+    """Insert the pending new households, then their heads as first members."""
+    if not pending:
         return
+    now = utcnow()
+    rows = []
+    for d in pending:
+        rows.append({"number": next_number(d.region), "head_name": d.head_name, "region_id": d.region.id,
+                     "region_path": d.region.path, "address": d.address, "size": 1, "tags": " ".join(d.tags),
+                     "phone_enc": crypto.encrypt(d.phone), "id_number_enc": crypto.encrypt(d.idn),
+                     "status": "active", "created_at": now})
     session.flush()
-    session.add_all([Person(household_id=hh.id, region_path=hh.region_path, name=d.head_name,
-                            id_number_enc=hh.id_number_enc, id_number_hash=crypto.lookup_hash(d.idn),
-                            relation="户主", birth_date=birth_date_of(d.idn), tags="", status="active")
-                     for hh, d in created])
-    session.flush()
-    created.clear()
+    ids = list(session.scalars(insert(Household).returning(Household.id, sort_by_parameter_order=True), rows))
+    session.execute(insert(Person), [
+        {"household_id": hid, "region_path": d.region.path, "name": d.head_name, "id_number_enc": r["id_number_enc"],
+         "id_number_hash": crypto.lookup_hash(d.idn), "relation": "户主", "birth_date": birth_date_of(d.idn),
+         "tags": "", "status": "active", "created_at": now, "updated_at": now}
+        for hid, d, r in zip(ids, pending, rows)])
+    pending.clear()
 
 
 # Staff accounts -------------------------------------------------------------------------------

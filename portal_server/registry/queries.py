@@ -11,10 +11,20 @@ from portal_server.core import crypto, scope
 from portal_server.core.api import iso
 from portal_server.core.db import session
 from portal_server.core.households import TAG_NAMES, Household
-from portal_server.core.regions import Region
+from portal_server.core.regions import Region, Scope
 from portal_server.core.terminals import Terminal
 
 from .models import FINDING_KINDS, STATUS_NAMES, Finding, House, HouseholdHouse, Person
+
+
+def under(column, path: str):
+    """``column`` lies in the subtree ``path`` (which ends with "/"), as a range an index can
+    use: SQLite never uses an index for LIKE with an ESCAPE clause, a range it does."""
+    return and_(column >= path, column < path[:-1] + "0", column.startswith(path, autoescape=True))
+
+
+def _scoped(who, column):
+    return under(column, (who if isinstance(who, Scope) else who.scope).path)
 
 
 def _code(path: str) -> str:
@@ -75,33 +85,48 @@ def person_get(person_id: int) -> Person | None:
 
 # Households ----------------------------------------------------------------------------------------
 
-def households_query(who, region: Region | None = None, tag: str | None = None, q: str | None = None,
-                     status: str = "active", no_box: bool = False):
-    """select(Household, terminal serial) within scope, newest village order."""
-    stmt = (select(Household, Terminal.serial)
-            .outerjoin(Terminal, Terminal.household_id == Household.id)
-            .where(scope.filter(who, Household.region_path)))
+def _household_conditions(who, region, tag, q, status) -> list:
+    conds = [_scoped(who, Household.region_path)]
     if region is not None:
-        stmt = stmt.where(Household.region_path.startswith(region.path, autoescape=True))
+        conds.append(under(Household.region_path, region.path))
     if status and status != "all":
-        stmt = stmt.where(Household.status == status)
+        conds.append(Household.status == status)
     if tag:
-        stmt = stmt.where(or_(Household.tags == tag, Household.tags.startswith(tag + " ", autoescape=True),
-                              Household.tags.endswith(" " + tag, autoescape=True),
-                              Household.tags.contains(" " + tag + " ", autoescape=True)))
+        conds.append(or_(Household.tags == tag, Household.tags.startswith(tag + " ", autoescape=True),
+                         Household.tags.endswith(" " + tag, autoescape=True),
+                         Household.tags.contains(" " + tag + " ", autoescape=True)))
     if q:
         like = q.strip()
-        stmt = stmt.where(or_(Household.head_name.contains(like, autoescape=True),
-                              Household.address.contains(like, autoescape=True),
-                              Household.number.contains(like, autoescape=True)))
+        conds.append(or_(Household.head_name.contains(like, autoescape=True),
+                         Household.address.contains(like, autoescape=True),
+                         Household.number.contains(like, autoescape=True)))
+    return conds
+
+
+def households_query(who, region: Region | None = None, tag: str | None = None, q: str | None = None,
+                     status: str = "active", no_box: bool = False):
+    """select(Household, terminal serial) within scope, in village order (count: households_count)."""
+    stmt = (select(Household, Terminal.serial)
+            .outerjoin(Terminal, Terminal.household_id == Household.id)
+            .where(*_household_conditions(who, region, tag, q, status)))
     if no_box:
         stmt = stmt.where(Terminal.id.is_(None))
     return stmt.order_by(Household.region_path, Household.id)
 
 
-def page(stmt, page_no: int, per_page: int) -> tuple[list, int]:
+def households_count(who, region: Region | None = None, tag: str | None = None, q: str | None = None,
+                     status: str = "active", no_box: bool = False) -> int:
+    """How many rows ``households_query`` gives (without the join when it is not needed)."""
+    if no_box:
+        stmt = households_query(who, region, tag, q, status, no_box)
+        return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return session.scalar(select(func.count(Household.id)).where(*_household_conditions(who, region, tag, q, status)))
+
+
+def page(stmt, page_no: int, per_page: int, total: int | None = None) -> tuple[list, int]:
     """One page of a (Household, serial) query and the total."""
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if total is None:
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = session.execute(stmt.limit(per_page).offset((page_no - 1) * per_page)).all()
     return rows, total
 
@@ -134,11 +159,11 @@ def person_to_dict(p: Person) -> dict:
 
 def people_query(who, region: Region | None = None, tag: str | None = None, q: str | None = None,
                  status: str = "active"):
-    stmt = select(Person).where(scope.filter(who, Person.region_path))
+    stmt = select(Person).where(_scoped(who, Person.region_path))
     if tag == "deceased" and status == "active":
         status = "all"  # asking for the deceased means the ones no longer active
     if region is not None:
-        stmt = stmt.where(Person.region_path.startswith(region.path, autoescape=True))
+        stmt = stmt.where(under(Person.region_path, region.path))
     if status and status != "all":
         stmt = stmt.where(Person.status == status)
     if tag:

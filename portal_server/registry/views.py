@@ -90,7 +90,8 @@ def households():
         tag = None
     q = request.args.get("q", "").strip()
     status = request.args.get("status", "active")
-    stmt = queries.households_query(g.user, region, tag, q, status, no_box=bool(request.args.get("no_box")))
+    args = (g.user, region, tag, q, status, bool(request.args.get("no_box")))
+    stmt = queries.households_query(*args)
     if request.args.get("format") == "xlsx":
         rows = session.execute(stmt).all()
         return exports.xlsx_response("住户名单", EXPORT_HEADERS, (
@@ -100,7 +101,7 @@ def households():
         page_no = max(1, int(request.args.get("page", 1)))
     except ValueError:
         page_no = 1
-    rows, total = queries.page(stmt, page_no, PER_PAGE)
+    rows, total = queries.page(stmt, page_no, PER_PAGE, queries.households_count(*args))
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("registry/households.html", rows=rows, total=total, page=page_no,
                            pages=max(1, (total + PER_PAGE - 1) // PER_PAGE), args=args, q=q, tag=tag,

@@ -18,6 +18,8 @@ def upgrade() -> None:
         b.add_column(sa.Column("status", sa.String(length=16), nullable=False, server_default="active"))
         b.add_column(sa.Column("moved_out_at", sa.DateTime(timezone=True), nullable=True))
         b.create_index("ix_households_status", ["status"])
+        # the household list of a town: a range on the path, filtered by status, read from the index alone
+        b.create_index("ix_households_path_status", ["region_path", "status"])
     op.create_table(
         "registry_people",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -86,6 +88,7 @@ def downgrade() -> None:
     op.drop_table("registry_houses")
     op.drop_table("registry_people")
     with op.batch_alter_table("households") as b:
+        b.drop_index("ix_households_path_status")
         b.drop_index("ix_households_status")
         b.drop_column("moved_out_at")
         b.drop_column("status")
