@@ -43,7 +43,7 @@ class Household(Base):
     id_number_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: active or moved_out (moved-out households leave lists, check-ins and the map).
-    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     #: When the household moved out (UTC).
     moved_out_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -13,6 +13,7 @@ from portal_server.core import crypto
 from portal_server.core.db import session
 from portal_server.core.households import Household
 
+from . import tasks
 from .models import House, HouseholdHouse, Person
 
 GIVEN = "秀英桂兰玉珍凤华建国明军志强永福春梅淑芬德胜文清海燕红霞金花长青振华国庆树林宝山丽娟"
@@ -72,3 +73,22 @@ def seed(ctx) -> None:
     session.flush()
     ctx.count("people", people)
     ctx.count("household_houses", placed)
+    _seed_comparison_cases(ctx)
+
+
+def _seed_comparison_cases(ctx) -> None:
+    """What the data comparison is for, in village 001: a member who died last month and is still
+    on the low-income list; then the report of town 01 is computed once."""
+    village = ctx.villages[0]
+    if session.scalar(select(Person.id).where(Person.region_path == village.path, Person.status == "deceased")):
+        return
+    hh = session.scalar(select(Household).where(Household.region_id == village.id).order_by(Household.id))
+    if hh is None:
+        return
+    idn = fake_id(random.Random(1), village.code, 1936)
+    session.add(Person(household_id=hh.id, region_path=hh.region_path, name=hh.head_name[0] + "老汉", relation="父母",
+                       id_number_enc=crypto.encrypt(idn), id_number_hash=crypto.lookup_hash(idn), birth_date=_birth(idn),
+                       tags="low_income deceased", status="deceased", died_on=dt.date(2026, 10, 28)))
+    session.flush()
+    tasks.compare_region(ctx.towns[0])
+    ctx.count("findings", 1)

@@ -17,7 +17,6 @@ def upgrade() -> None:
     with op.batch_alter_table("households") as b:
         b.add_column(sa.Column("status", sa.String(length=16), nullable=False, server_default="active"))
         b.add_column(sa.Column("moved_out_at", sa.DateTime(timezone=True), nullable=True))
-        b.create_index("ix_households_status", ["status"])
         # the household list of a town: a range on the path, filtered by status, read from the index alone
         b.create_index("ix_households_path_status", ["region_path", "status"])
     op.create_table(
@@ -89,6 +88,5 @@ def downgrade() -> None:
     op.drop_table("registry_people")
     with op.batch_alter_table("households") as b:
         b.drop_index("ix_households_path_status")
-        b.drop_index("ix_households_status")
         b.drop_column("moved_out_at")
         b.drop_column("status")
