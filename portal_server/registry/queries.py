@@ -18,9 +18,13 @@ from .models import FINDING_KINDS, STATUS_NAMES, Finding, House, HouseholdHouse,
 
 
 def under(column, path: str):
-    """``column`` lies in the subtree ``path`` (which ends with "/"), as a range an index can
-    use: SQLite never uses an index for LIKE with an ESCAPE clause, a range it does."""
-    return and_(column >= path, column < path[:-1] + "0", column.startswith(path, autoescape=True))
+    """``column`` lies in the subtree ``path`` (which ends with "/"). On SQLite also as a range an
+    index can use (SQLite never uses an index for LIKE with an ESCAPE clause); not on PostgreSQL,
+    where a locale collation may order "/" against digits differently."""
+    prefix = column.startswith(path, autoescape=True)
+    if session.get_bind().dialect.name != "sqlite":
+        return prefix
+    return and_(column >= path, column < path[:-1] + "0", prefix)
 
 
 def _scoped(who, column):

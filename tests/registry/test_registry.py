@@ -2,6 +2,7 @@
 import io
 import re
 
+import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
@@ -242,3 +243,20 @@ def test_map_and_comparison(app, client, auth):
     page = client.get(f"/admin/households/compare?region={V001}").get_data(as_text=True)
     assert "同一人登记在两户" in page and "/admin/households/" in page
     assert 'id="plan"' in client.get("/admin/households/map").get_data(as_text=True)
+
+
+@pytest.mark.postgres
+def test_import_list_and_people_on_sqlite_and_postgresql(any_db_app):
+    from tests.conftest import AuthActions
+    client = any_db_app.test_client()
+    auth = AuthActions(client, any_db_app.config["SETTINGS"].demo_password)
+    h = auth.headers("town01-clerk")
+    data = _xlsx([[V001, f"20组{i}号", f"测试{i}", f"1381234{i:04d}", "独居老人" if i % 2 else ""] for i in range(30)])
+    r = _upload(client, h, "a.xlsx", data)
+    assert r.status_code == 200 and r.get_json()["imported"] == 30, r.get_data(as_text=True)
+    listing = client.get("/api/v1/households?region=990101001000&tag=独居老人&q=测试&per_page=10&page=2", headers=h).get_json()
+    assert listing["total"] == 15 and len(listing["items"]) == 5
+    assert all(i["phone"].startswith("138****") for i in listing["items"])
+    people = client.get(f"/api/v1/people?region={V001}&q=测试", headers=h).get_json()
+    assert people["total"] == 30
+    assert client.get("/api/v1/households?region=990101002000", headers=h).status_code == 403
