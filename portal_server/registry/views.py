@@ -134,7 +134,8 @@ def _household_page(hh, phone: str | None = None):
     return render_template(
         "registry/household.html", hh=hh, term=term, online=term is not None and term.serial in online,
         members=queries.household_members(hh.id, include_inactive=True), house=queries.house_of(hh.id),
-        orders=feedback_queries.household_orders(hh.id), care_tasks=care_queries.household_tasks(hh.id),
+        orders=[feedback_queries.order_to_dict(o, with_events=False) for o in feedback_queries.household_orders(hh.id)],
+        care_tasks=care_queries.household_tasks(hh.id),
         last_checkin=care_queries.last_checkin_days([hh.id]).get(hh.id), phone=phone, fmt=clock.fmt,
         can_write=g.user.has_role(*ops.WRITE_ROLES))
 

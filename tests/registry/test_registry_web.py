@@ -139,4 +139,19 @@ def test_household_list_and_page_fit_a_390px_phone(app, client, auth, live_serve
     p.goto(live_server + href)
     assert p.evaluate("document.scrollingElement.scrollWidth") <= 390
     assert re.search(r"\d{3}\*{4}\d{4}", p.inner_text("#summary"))
+    p.screenshot(path="/tmp/registry-household-390.png", full_page=True)
+    p.set_viewport_size({"width": 1280, "height": 800})
+    p.goto(live_server + "/admin/households/map")
+    p.screenshot(path="/tmp/registry-map.png", full_page=True)
     ctx.close()
+
+
+def test_household_page_shows_its_feedback_and_box(app, client, auth, box):
+    from portal_server.core.terminals import terminal_by_serial
+    hid = terminal_by_serial("CTV-HH-000001").household_id
+    session.remove()
+    r = client.post("/api/v1/feedback", headers=box("CTV-HH-000001"), json={"category": "water", "content": "停水了"})
+    code = r.get_json()["code"]
+    auth.login("v001-clerk")
+    page = client.get(f"/admin/households/{hid}").get_data(as_text=True)
+    assert code in page and "供水" in page and "CTV-HH-000001" in page
