@@ -157,12 +157,24 @@ def test_admin_creates_a_user_who_logs_in_and_is_deactivated(app, client, auth):
     # A village admin cannot make accounts elsewhere; a clerk cannot make any.
     assert client.post("/api/v1/users", headers=mine, json={"username": "x1", "password": "12345678",
                                                             "roles": ["clerk"]}).status_code == 403
+    r = client.patch("/api/v1/users/v003-clerk", headers=a, json={"roles": ["clerk", "grid_worker"],
+                                                                  "department": "civil-affairs"})
+    assert r.status_code == 200 and r.get_json()["roles"] == ["clerk", "grid_worker"]
+    assert r.get_json()["department"] == "civil-affairs"
+    r = client.patch("/api/v1/users/v003-clerk", headers=a, json={"roles": ["nonsense"]})
+    assert r.status_code == 400 and "未知角色" in r.get_json()["error"]["message"]
     r = client.patch("/api/v1/users/v003-clerk", headers=a, json={"active": False})
     assert r.status_code == 200 and r.get_json()["active"] is False
     assert client.get("/api/v1/households", headers=mine).status_code == 401
     users = client.get("/api/v1/users?q=v003", headers=a).get_json()["items"]
-    assert users == [{"username": "v003-clerk", "display_name": "v003-clerk", "roles": ["clerk"],
-                      "region_code": "990101001003", "department": None, "active": False}]
+    assert users == [{"username": "v003-clerk", "display_name": "v003-clerk", "roles": ["clerk", "grid_worker"],
+                      "region_code": "990101001003", "department": "civil-affairs", "active": False}]
+    # A town admin may not touch an account of another town.
+    assert client.post("/api/v1/users", headers=a, json={"username": "town02-admin", "password": "s3cret-pass",
+                                                         "roles": ["admin"], "region_code": "990101002000"}).status_code == 201
+    t2 = client.post("/api/v1/auth/token", json={"username": "town02-admin", "password": "s3cret-pass"}).get_json()["token"]
+    r = client.patch("/api/v1/users/v001-clerk", headers={"Authorization": f"Bearer {t2}"}, json={"active": False})
+    assert r.status_code == 403 and "990101001001" in r.get_json()["error"]["message"]
 
 
 def test_staff_web_lists_exports_imports_with_preview(app, client, auth):
