@@ -62,7 +62,7 @@ def households_create():
     """A new household (clerk, admin; in scope) with optional members."""
     hh = ops.create_household(g.user, json_body())
     session.commit()
-    return queries.household_detail(hh) | {"members": hh.size}, 201
+    return queries.household_detail(hh), 201
 
 
 @bp.get("/households/<int:household_id>")

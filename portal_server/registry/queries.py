@@ -149,8 +149,10 @@ def terminal_of(hh: Household) -> Terminal | None:
 def household_detail(hh: Household) -> dict:
     t = terminal_of(hh)
     d = household_to_dict(hh, t.serial if t else None)
-    d["members_list"] = [person_to_dict(p) for p in household_members(hh.id, include_inactive=True)]
-    d["members_detail"] = d["members_list"]
+    # One household "with its members" (INTERFACES §4.1): the list, as POST takes it; the
+    # listing's count stays under members_count. Deceased and moved-out members keep their status.
+    d["members_count"] = d["members"]
+    d["members"] = [person_to_dict(p) for p in household_members(hh.id, include_inactive=True)]
     d["house"] = house_of(hh.id)
     return d
 

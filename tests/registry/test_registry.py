@@ -105,9 +105,9 @@ def test_create_get_patch_and_people_with_masks_and_checks(app, client, auth):
     assert r.status_code == 201, r.get_data(as_text=True)
     hid = r.get_json()["id"]
     one = client.get(f"/api/v1/households/{hid}", headers=h).get_json()
-    assert one["phone"] == "138****5678" and one["tags"] == ["elderly_alone"]
-    assert one["members_list"][0]["id_number"] == "110***********002X"
-    assert one["members_list"][0]["birth_date"] == "1949-12-31"
+    assert one["phone"] == "138****5678" and one["tags"] == ["elderly_alone"] and one["members_count"] == 1
+    assert one["members"][0]["id_number"] == "110***********002X"
+    assert one["members"][0]["birth_date"] == "1949-12-31"
     # ID failing the checksum and a bad phone: 400 naming the field, in Chinese.
     r = client.post("/api/v1/people", headers=h, json={"household_id": hid, "name": "王二", "id_number": "110105194912310021"})
     assert r.status_code == 400 and r.get_json()["error"]["field"] == "id_number"
@@ -115,7 +115,7 @@ def test_create_get_patch_and_people_with_masks_and_checks(app, client, auth):
     assert r.status_code == 400 and "电话" in r.get_json()["error"]["message"]
     r = client.patch(f"/api/v1/households/{hid}", headers=h, json={"tags": "低保户、elderly_alone", "address": "9组2号"})
     assert r.status_code == 200 and r.get_json()["tags"] == ["low_income", "elderly_alone"]
-    pid = one["members_list"][0]["id"]
+    pid = one["members"][0]["id"]
     r = client.patch(f"/api/v1/people/{pid}", headers=h, json={"status": "deceased", "died_on": "2026-11-30"})
     assert r.status_code == 200 and r.get_json()["status"] == "deceased" and "deceased" in r.get_json()["tags"]
     # The public queries cases will use.
