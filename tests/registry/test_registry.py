@@ -272,3 +272,19 @@ def test_import_list_and_people_on_sqlite_and_postgresql(any_db_app):
     people = client.get(f"/api/v1/people?region={V001}&q=测试", headers=h).get_json()
     assert people["total"] == 30
     assert client.get("/api/v1/households?region=990101002000", headers=h).status_code == 403
+
+
+def test_a_moved_out_household_leaves_lists_and_needs_no_checkin(app, client, auth):
+    from portal_server.care import operations as care_ops
+    h = auth.headers("v001-clerk")
+    hid = client.post("/api/v1/households", headers=h, json={"region_code": V001, "address": "30组1号", "head_name": "搬走了",
+                                                             "phone": "13800003333", "tags": ["独居老人"]}).get_json()["id"]
+    assert care_ops.needs_checkin(session.get(Household, hid))
+    session.remove()
+    r = client.post(f"/api/v1/households/{hid}/move-out", headers=h, json={"note": "迁往县城"})
+    assert r.status_code == 200 and r.get_json()["status"] == "moved_out"
+    assert client.get("/api/v1/households?q=搬走了", headers=h).get_json()["total"] == 0
+    assert client.get("/api/v1/households?q=搬走了&status=moved_out", headers=h).get_json()["total"] == 1
+    assert not care_ops.needs_checkin(session.get(Household, hid))
+    assert client.patch(f"/api/v1/households/{hid}", headers=h, json={"address": "x"}).status_code == 400
+    session.remove()
