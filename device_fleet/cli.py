@@ -13,9 +13,9 @@ def run_import(app, path: str) -> tuple[int, str]:
 
     with app.app_context():
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
+            with open(path, "rb") as fh:
+                text = fh.read()  # bytes: UTF-8 or GBK, told apart by core.imports
+        except OSError as exc:
             return 2, f"无法读取 {path}: {exc}"
         try:
             n = len(parse_inventory_csv(text))

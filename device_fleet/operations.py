@@ -6,10 +6,8 @@ process — must then find the row).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import math
@@ -23,7 +21,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal_server.core import audit, outbox, signals
+from portal_server.core import audit, imports, outbox, signals
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, region_by_code
@@ -102,15 +100,23 @@ class ImportRowError(FleetError):
         self.line = line
 
 
-def parse_inventory_csv(text: str) -> list[tuple[int, dict]]:
-    """Validate the whole file first: (line number, row) pairs, or ImportRowError on the first bad row."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ImportRowError(1, f"缺少列 {', '.join(missing)} (需要 serial,mac,model,secret)")
+#: Header texts of the inventory table (the factory's English ones, or Chinese).
+INVENTORY_HEADERS = {"serial": "serial", "序列号": "serial", "mac": "mac", "MAC地址": "mac", "model": "model",
+                     "型号": "model", "secret": "secret", "出厂密钥": "secret"}
+
+
+def parse_inventory_csv(data: str | bytes) -> list[tuple[int, dict]]:
+    """Validate the whole file first: (line number, row) pairs, or ImportRowError on the first bad row.
+
+    Read by the shared import helper (core.imports): CSV in UTF-8 or GBK, or an .xlsx workbook."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        table = imports.read_table(raw, "inventory", INVENTORY_HEADERS, CSV_COLUMNS)
+    except imports.ImportFileError as exc:
+        raise ImportRowError(1, f"{exc.message} (需要 serial,mac,model,secret)") from None
     rows, seen = [], {}
-    for row in reader:
-        line = reader.line_num
+    for item in table:
+        line, row = item.number, item.values
         serial = (row.get("serial") or "").strip()
         mac = (row.get("mac") or "").strip()
         model = (row.get("model") or "").strip()
@@ -132,7 +138,7 @@ def parse_inventory_csv(text: str) -> list[tuple[int, dict]]:
     return rows
 
 
-def import_terminals(text: str, progress=None, actor: str | None = None) -> ImportResult:
+def import_terminals(text: str | bytes, progress=None, actor: str | None = None) -> ImportResult:
     """Import an inventory CSV (serial,mac,model,secret): all rows or none.
 
     New boxes enter the inventory unbound; known serials get the new secret (factory reset).

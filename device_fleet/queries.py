@@ -61,6 +61,11 @@ def online_rates(scope: Scope) -> dict:
     return {"total": tuple(total), "regions": {k: tuple(v) for k, v in per.items()}}
 
 
+def online_serials() -> set[str]:
+    """Serials of the boxes online now (presence in Redis): for other features' maps and lists."""
+    return presence.online_serials()
+
+
 def regions_in(scope: Scope, level: str) -> list[Region]:
     return list(session.scalars(select(Region).where(Region.level == level, scope.region_filter(Region.path))
                                 .order_by(Region.code)))

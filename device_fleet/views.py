@@ -253,7 +253,7 @@ def firmware_file(filename: str):
 
 # The installer's phone -----------------------------------------------------------------------
 
-PAIR_ROLES = ("noc", "grid_worker", "handler", "editor")
+PAIR_ROLES = ("noc", "grid_worker", "handler", "editor", "clerk")  # clerks onboard households
 
 
 @pair_bp.route("", methods=["GET", "POST"])

@@ -20,4 +20,5 @@ FEATURES = (
     "portal_server.backup",
     "portal_server.stats",
     "portal_server.grids",
+    "portal_server.registry",
 )

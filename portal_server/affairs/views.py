@@ -16,7 +16,7 @@ from sqlalchemy import select
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
-from portal_server.core.exports import xlsx_response
+from portal_server.core.exports import workbook_response
 from portal_server.core.regions import Region, region_by_code
 
 from . import operations as ops
@@ -139,7 +139,7 @@ def board():
         rows = [[v["town"], v["name"], v["code"]]
                 + [(queries.period_name(k, v["kinds"][k]["latest"]) if v["kinds"][k]["latest"] else "从未公开")
                    + ("（逾期）" if v["kinds"][k]["late"] else "") for k in kinds] for v in b["villages"]]
-        return xlsx_response("村务公开督办.xlsx", [("督办看板", ["镇", "村", "代码"] + [KIND_NAMES[k] for k in kinds], rows)])
+        return workbook_response("村务公开督办.xlsx", [("督办看板", ["镇", "村", "代码"] + [KIND_NAMES[k] for k in kinds], rows)])
     towns: dict[str, dict[str, int]] = {}
     for v in b["villages"]:
         t = towns.setdefault(v["town"], {k: 0 for k in kinds})

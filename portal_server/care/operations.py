@@ -57,7 +57,8 @@ def local_day(now: dt.datetime | None = None) -> dt.date:
 
 
 def needs_checkin(household: Household | None) -> bool:
-    return household is not None and CHECKIN_TAG in household.tag_list
+    """Elderly-alone households still living here (a moved-out household keeps its tags as history)."""
+    return household is not None and CHECKIN_TAG in household.tag_list and household.status == "active"
 
 
 def _box_household(terminal: Terminal, household_id: int | None) -> Household:

@@ -126,3 +126,20 @@ def task_outcomes(path: str, start, end) -> list[tuple[int, int, str | None, boo
         on_time = False if esc is not None else (True if status == "done" else None)
         out.append((hid, rid, by, on_time))
     return out
+
+
+def last_checkin_days(household_ids) -> dict[int, object]:
+    """{household id: day of its latest check-in} for those that ever checked in (the registry's
+    data comparison and household page read this)."""
+    ids = list(household_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(CheckIn.household_id, func.max(CheckIn.day))
+                           .where(CheckIn.household_id.in_(ids)).group_by(CheckIn.household_id))
+    return {hid: day for hid, day in rows}
+
+
+def household_tasks(household_id: int, limit: int = 20) -> list[CareTask]:
+    """A household's care tasks, newest first (for its page in the staff web)."""
+    return list(session.scalars(select(CareTask).where(CareTask.household_id == household_id)
+                                .order_by(CareTask.id.desc()).limit(limit)))

@@ -39,10 +39,21 @@ def mask_phone(phone: str | None) -> str:
 
 
 def mask_id_number(idn: str | None) -> str:
-    """110101********1234 (region prefix and last four only)."""
+    """110***********1234 (INTERFACES §4.1: first three and last four only)."""
     if not idn:
         return ""
-    return idn[:6] + "*" * max(0, len(idn) - 10) + idn[-4:] if len(idn) > 10 else "*" * len(idn)
+    return idn[:3] + "*" * max(0, len(idn) - 7) + idn[-4:] if len(idn) > 7 else "*" * len(idn)
+
+
+def lookup_hash(value: str | None, secret: str | None = None) -> str | None:
+    """A keyed hash (HMAC-SHA256) of a normalised ID number: finds a person by ID number and
+    spots duplicates without decrypting every row. Keyed, so the column alone reveals nothing."""
+    if not value:
+        return None
+    import hmac
+    secret = secret or current_app.config["SECRET_KEY"]
+    return hmac.new(("communitv-lookup:" + secret).encode(), value.strip().upper().encode(),
+                    hashlib.sha256).hexdigest()
 
 
 def mask_name(name: str | None) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, select
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import crypto
@@ -12,11 +12,17 @@ from .regions import Region
 
 TAGS = ("elderly_alone", "low_income", "disabled", "left_behind_child", "veteran")
 TAG_NAMES = {"elderly_alone": "独居老人", "low_income": "低保户", "disabled": "残疾人",
-             "left_behind_child": "留守儿童", "veteran": "退役军人"}
+             "left_behind_child": "留守儿童", "veteran": "退役军人",
+             # person tags of INTERFACES §4.1 (the registry sets them)
+             "party_member": "党员", "deceased": "已故"}
+#: Household states (the registry moves households out; their rows stay for history).
+STATUSES = ("active", "moved_out")
 
 
 class Household(Base):
     __tablename__ = "households"
+    #: The household list of a town reads a path range and the status from this index alone.
+    __table_args__ = (Index("ix_households_path_status", "region_path", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Household number within the city, e.g. H990101001001-012.
@@ -36,6 +42,10 @@ class Household(Base):
     #: Fernet-encrypted ID number of the head of household.
     id_number_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: active or moved_out (moved-out households leave lists, check-ins and the map).
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    #: When the household moved out (UTC).
+    moved_out_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     region: Mapped[Region] = relationship()
 

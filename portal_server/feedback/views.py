@@ -20,7 +20,7 @@ from portal_server.core import jobs
 from portal_server.core.api import ApiError, iso, parse_ts
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
-from portal_server.core.exports import xlsx_response
+from portal_server.core.exports import workbook_response
 from portal_server.core.households import Household, unmask_phone
 
 from . import operations as ops
@@ -172,7 +172,7 @@ def board():
             return [[r["rank"] or "", r["name"], r["code"], r["orders"], round(r["on_time_rate"] * 100, 1),
                      round(r["reply_rate"] * 100, 1), round(r["reopen_rate"] * 100, 1),
                      round(r["avg_rating"], 2) if r["avg_rating"] else "", r["overdue_open"]] for r in items]
-        return xlsx_response("督办排名.xlsx", [("村（社区）", head, rows(board["villages"])),
+        return workbook_response("督办排名.xlsx", [("村（社区）", head, rows(board["villages"])),
                                               ("镇（街道）", head, rows(board["towns"])),
                                               ("市级部门", head, rows(board["departments"]))])
     return render_template("feedback/board.html", board=board)

@@ -5,7 +5,7 @@ from flask import g, jsonify, request
 
 from portal_server.core.api import bad_request, make_blueprint
 from portal_server.core.auth import api_user_required
-from portal_server.core.exports import xlsx_response
+from portal_server.core.exports import workbook_response
 
 from . import params, queries
 from .sheets import overview_sheets, timeseries_sheets
@@ -32,7 +32,7 @@ def overview():
             "from": start.isoformat(), "to": end.isoformat(), **queries.overview(region, start, end)}
     if fmt == "xlsx":
         children = queries.by_child(region, start, end)
-        return xlsx_response(f"统计概览-{region.name}-{start}-{end}.xlsx", overview_sheets(body, children))
+        return workbook_response(f"统计概览-{region.name}-{start}-{end}.xlsx", overview_sheets(body, children))
     return jsonify(body)
 
 
@@ -51,5 +51,5 @@ def timeseries():
     body = {"metric": metric, "region": region.code, "interval": "day",
             "points": queries.timeseries(region, metric, start, end)}
     if fmt == "xlsx":
-        return xlsx_response(f"趋势-{metric}-{region.name}.xlsx", timeseries_sheets(body))
+        return workbook_response(f"趋势-{metric}-{region.name}.xlsx", timeseries_sheets(body))
     return jsonify(body)

@@ -9,7 +9,7 @@ from device_fleet import queries as fleet_queries
 from portal_server.core import scope
 from portal_server.core.api import ApiError
 from portal_server.core.auth import request_terminal, roles_required
-from portal_server.core.exports import xlsx_response
+from portal_server.core.exports import workbook_response
 from portal_server.core.regions import Region, Scope
 
 from . import geo, operations, params, queries
@@ -83,7 +83,7 @@ def xlsx():
     start, end = params.period_args(request.args)
     body = {"region": {"code": region.code, "name": region.name, "level": region.level},
             "from": start.isoformat(), "to": end.isoformat(), **queries.overview(region, start, end)}
-    return xlsx_response(f"驾驶舱-{region.name}-{start}-{end}.xlsx",
+    return workbook_response(f"驾驶舱-{region.name}-{start}-{end}.xlsx",
                          overview_sheets(body, queries.by_child(region, start, end)))
 
 

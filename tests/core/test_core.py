@@ -45,7 +45,7 @@ def test_passwords_are_argon2_and_pii_is_encrypted_and_masked(any_db_app):
     clear = crypto.decrypt(hh.phone_enc)
     assert clear and clear not in hh.phone_enc and len(clear) == 11
     assert hh.phone_masked == clear[:3] + "****" + clear[-4:]
-    assert hh.to_dict()["id_number"].count("*") == 8
+    assert hh.to_dict()["id_number"].count("*") == 11  # 110***********1234 (INTERFACES §4.1)
 
 
 def test_audit_chain_detects_edit_and_delete(any_db_app):
