@@ -106,7 +106,8 @@ def case_page(case_id: int):
     """One case: applicant, item, deadline light, intake flags, materials checklist, timeline, actions."""
     case = _load(case_id)
     item = service_queries.item_by_code(case.service_code, include_withdrawn=True)
-    allowed = [a for a, (states, _) in ops.TRANSITIONS.items() if case.status in states]
+    allowed = [a for a, (states, _) in ops.TRANSITIONS.items() if case.status in states
+               and (g.user.has_role(*ops.LEADER_ROLES) if a == "supervise" else g.user.has_role(*ops.STAFF_ROLES))]
     return render_template("cases/case.html", **_ctx(c=case, item=item, allowed=allowed, OPEN=OPEN,
                                                      ACTION=ops.ACTION_NAMES, now=clock.now(),
                                                      household=case.household))
