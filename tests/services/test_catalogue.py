@@ -44,7 +44,7 @@ def test_import_is_idempotent_and_reads_gbk(app):
 
 
 def test_cli_imports_a_file_and_names_a_bad_row(app, tmp_path, monkeypatch):
-    import portal_server.cli as cli
+    from portal_server import cli
     monkeypatch.setattr(cli, "make_app", lambda: app)
     good = tmp_path / "catalogue.csv"
     good.write_bytes(CATALOGUE.read_bytes())
