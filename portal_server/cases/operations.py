@@ -189,7 +189,8 @@ def apply(service_code: str, channel: str, *, terminal: Terminal | None = None, 
                 note=note, materials_json=json.dumps([dict(m, received=False) for m in item.materials],
                                                      ensure_ascii=False),
                 flags_json=json.dumps(intake_flags(item, household, key), ensure_ascii=False),
-                idempotency_key=full_key, created_by=_actor_name(who), created_at=now, updated_at=now)
+                idempotency_key=full_key, created_by=_actor_name(who), created_at=now, updated_at=now,
+                events=[])  # an empty, loaded timeline: appending the first step costs no SELECT
     case.household = household
     try:
         with session.begin_nested():

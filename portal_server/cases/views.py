@@ -40,7 +40,8 @@ LEDGER_MAX = 50000
 
 def _ctx(**kw):
     return dict(STATUS=STATUS_NAMES, CHANNEL=CHANNEL_NAMES, LEVEL=LEVEL_NAMES, light=queries.light,
-                LIGHT=queries.LIGHT_NAMES, fmt=clock.fmt, desk_label=ops.desk_label, **kw)
+                LIGHT=queries.LIGHT_NAMES, fmt=clock.fmt, desk_label=ops.desk_label,
+                desk_labels=queries.desk_labels, **kw)
 
 
 @bp.get("/")
