@@ -78,6 +78,8 @@ def test_desk_case_page_actions_search_ledger(client, auth, box):
 
 def test_town_clerk_sets_the_admission_list(client, auth):
     auth.login("town01-clerk")
+    # The demo city's forwarded case waits on the town's desk.
+    assert "残疾人两项补贴申请" in client.get("/admin/cases/").get_data(as_text=True)
     page = client.get("/admin/services/admissions").get_data(as_text=True)
     assert f'value="{LOW_INCOME}" id' in page and "checked" in page
     codes = [c for c in __import__("re").findall(r'name="code" value="([^"]+)" id="[^"]+" checked', page)]
