@@ -11,5 +11,6 @@ def init_app(app):
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(tv.bp)
+    app.register_blueprint(tv.phone_bp)
     tv.register_tv_hooks(app)
     admin.add_nav(app, "cases_staff.desk", "一站式办理", ("clerk", "handler", "analyst"))

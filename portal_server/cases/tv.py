@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from portal_server.core import clock
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
+from portal_server.core.qr import qr_svg
 
 from . import operations as ops
 from . import queries
@@ -15,6 +17,7 @@ from .models import STATUS_NAMES
 
 bp = Blueprint("cases_tv", __name__, url_prefix="/tv/cases", template_folder="templates")
 bp.after_request(keep_terminal_cookie)
+phone_bp = Blueprint("cases_phone", __name__, url_prefix="/m/cases", template_folder="templates")
 
 #: What each step means to the resident (the timeline on the TV).
 STEP_WORDS = {"submit": "提交申请", "accept": "工作人员已受理", "return": "退回", "forward": "转交办理",
@@ -27,13 +30,36 @@ def when(ts) -> str:
     return clock.fmt(ts, "%m月%d日 %H:%M")
 
 
+def _signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="ctv-cases-phone")
+
+
+def phone_link(household_id: int) -> str:
+    """The QR code's link: 我的办件 of this household on a phone (signed, read-only)."""
+    base = current_app.config["SETTINGS"].public_url.rstrip("/")
+    return f"{base}/m/cases/{_signer().dumps(household_id)}"
+
+
 @bp.get("/")
 def index():
-    """我的办件: every case of this household with its progress in plain words."""
+    """我的办件: every case of this household with its progress in plain words; QR to the phone."""
     term = page_terminal()
     rows = queries.household_cases(term.household_id) if term.household_id else []
-    return render_template("cases/tv_cases.html", rows=rows, PLAIN=queries.PLAIN, when=when,
+    qr = qr_svg(phone_link(term.household_id)) if term.household_id else ""
+    return render_template("cases/tv_cases.html", rows=rows, PLAIN=queries.PLAIN, when=when, qr=qr,
                            light=queries.light, section_name="我的办件")
+
+
+@phone_bp.get("/<token>")
+def phone(token: str):
+    """The same 我的办件 on a phone (from the TV's QR code): each case with its steps."""
+    try:
+        household_id = _signer().loads(token)
+    except BadSignature:
+        abort(404)
+    rows = queries.household_cases(household_id)
+    return render_template("cases/phone_cases.html", rows=rows, PLAIN=queries.PLAIN, when=when, STEP=STEP_WORDS,
+                           desk_labels=queries.desk_labels(rows))
 
 
 @bp.get("/<int:case_id>")

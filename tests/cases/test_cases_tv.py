@@ -28,6 +28,16 @@ def test_tv_scripts_are_es5():
             parse(re.sub(r"\{\{.*?\}\}", "1", js))
 
 
+def phone_link_for(app, serial):
+    from portal_server.cases.tv import phone_link
+    from portal_server.core.db import session
+    from portal_server.core.terminals import terminal_by_serial
+    with app.test_request_context():
+        link = phone_link(terminal_by_serial(serial).household_id)
+    session.remove()
+    return link[link.index("/m/cases/"):]
+
+
 def focused(page, attr):
     return page.evaluate(f"() => {{ const f = document.querySelector('.focused'); return f && f.getAttribute('{attr}'); }}")
 
@@ -109,6 +119,11 @@ def test_apply_from_the_tv_and_follow_every_step(live_server, tv_page, app):
     page.goto(live_server + "/tv/cases/")
     assert page.locator("[data-progress]").first.inner_text() == "已办结，请按彩色键评价"
     page.screenshot(path=f"{SHOTS}/3-my-cases.png")
+    # The QR code opens the same list on a phone.
+    assert page.locator("#phone-qr svg").count() == 1
+    phone = requests.get(live_server + phone_link_for(app, BOX), timeout=10).text
+    assert "已办结，请按彩色键评价" in phone and "审批通过，次月起发放" in phone
+    assert requests.get(live_server + "/m/cases/forged", timeout=10).status_code == 404
     press(page, "Enter")
     wait_url(page, f"/tv/cases/{case_id}")
     steps = page.locator("#steps li").all_inner_texts()
