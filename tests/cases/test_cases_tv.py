@@ -138,3 +138,22 @@ def test_apply_from_the_tv_and_follow_every_step(live_server, tv_page, app):
                            timeout=10000)
     assert "您已评价" in page.locator("#steps").inner_text()
     page.screenshot(path=f"{SHOTS}/5-evaluated.png")
+
+
+@pytest.mark.browser
+def test_guide_digit_keys_and_pages(live_server, tv_page):
+    page = tv_page
+    page.goto(live_server + "/tv/services/?token=" + terminal_token(BOX))
+    assert focused(page, "data-code") == "社会保障"
+    first_page = page.locator("#page-0-0 .it").all_inner_texts()
+    assert len(first_page) == 8
+    press(page, "PageDown")                                   # channel key: the next eight items
+    assert page.locator("#page-0-1").is_visible() and not page.locator("#page-0-0").is_visible()
+    third = page.locator("#page-0-1 .it").nth(2).get_attribute("data-item")
+    press(page, "3")                                          # digit 3 opens the third item of the page
+    wait_url(page, f"/tv/services/item/{third}")
+    assert page.locator("#materials li").count() >= 1
+    press(page, "Backspace")                                  # back: same category, same page
+    page.wait_for_function("() => location.pathname === '/tv/services/'", timeout=10000)
+    page.wait_for_load_state("load")
+    assert page.locator("#page-0-1").is_visible()
