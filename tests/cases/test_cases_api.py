@@ -133,3 +133,24 @@ def test_admission_list_supervision_and_intake_flags(client, auth, box):
     assert client.post("/api/v1/cases", json={"service_code": "nope", "channel": "tv"}, headers=box(BOX)).status_code == 404
     assert client.post("/api/v1/cases", json={"service_code": LOW_INCOME, "channel": "fax"}, headers=box(BOX)).status_code == 400
     assert act(client, clerk, cid, "dance").status_code == 400
+
+
+def test_apply_retry_and_actions_on_both_databases(any_db_app):
+    """SQLite and PostgreSQL: numbering, the idempotency key, a forward and the 409."""
+    from tests.conftest import AuthActions, terminal_token
+    client = any_db_app.test_client()
+    auth = AuthActions(client, any_db_app.config["SETTINGS"].demo_password)
+    me = {"X-Terminal-Token": terminal_token(BOX)}
+    body = {"service_code": LOW_INCOME, "channel": "tv", "idempotency_key": "same"}
+    first = client.post("/api/v1/cases", json=body, headers=me)
+    second = client.post("/api/v1/cases", json=body, headers=me)
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.get_json()["id"] == second.get_json()["id"] and first.get_json()["number"].startswith("BJ")
+    cid = first.get_json()["id"]
+    clerk = auth.headers("v001-clerk")
+    assert act(client, clerk, cid, "accept").status_code == 200
+    r = act(client, clerk, cid, "forward", to=TOWN01)
+    assert r.status_code == 200 and r.get_json()["desk"] == TOWN01
+    r = act(client, auth.headers("town01-clerk"), cid, "follow_up")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "conflict"
+    session.remove()
