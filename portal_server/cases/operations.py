@@ -176,7 +176,9 @@ def apply(service_code: str, channel: str, *, terminal: Terminal | None = None, 
         if desk_level == "village":
             service_ops.require_receivable(item, user.region)
         elif desk_level == "city":
-            raise forbidden("市级账号不设受理窗口，请由村、镇办事员或部门受理")
+            # A city account (the 12345 hotline) has no counter: the household's town centre receives it.
+            town = village.parent
+            desk_level, desk_code, desk_path = "town", town.code, town.path
     if applicant_name is not None and not (0 < len(applicant_name.strip()) <= 32):
         raise bad_request("申请人姓名应为 1–32 个字", field="applicant_name")
     key = applicant_key(id_number) if id_number else applicant_key(crypto.decrypt(household.id_number_enc))

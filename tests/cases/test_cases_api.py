@@ -129,6 +129,10 @@ def test_admission_list_supervision_and_intake_flags(client, auth, box):
     assert r.status_code == 201, r.get_data(as_text=True)
     flags = {f["code"]: f["message"] for f in r.get_json()["flags"]}
     assert set(flags) == {"deceased", "duplicate"} and hh.number in flags["duplicate"]
+    # The 12345 hotline (a city account) files for a household: its town centre receives it.
+    r = client.post("/api/v1/cases", json={"service_code": ID_CARD, "channel": "hotline", "household_id": hh_id},
+                    headers=auth.headers("hotline"))
+    assert r.status_code == 201 and r.get_json()["desk"] == TOWN01 and r.get_json()["channel"] == "hotline"
     # Bad input is a 4xx in Chinese, never a 500.
     assert client.post("/api/v1/cases", json={"service_code": "nope", "channel": "tv"}, headers=box(BOX)).status_code == 404
     assert client.post("/api/v1/cases", json={"service_code": LOW_INCOME, "channel": "fax"}, headers=box(BOX)).status_code == 400
