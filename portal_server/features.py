@@ -15,6 +15,7 @@ FEATURES = (
     "epg",
     "portal_server.alerts",
     "portal_server.services",
+    "portal_server.cases",
     "portal_server.care",
     "portal_server.affairs",
     "portal_server.backup",

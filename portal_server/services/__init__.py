@@ -17,4 +17,5 @@ def init_app(app):
     register_periodic(PeriodicJob("services-slots", "portal_server.services.tasks:refresh_slots",
                                   every_s=3600))
     admin.add_nav(app, "services_staff.catalogue", "下沉服务", ("editor", "handler", "grid_worker", "reviewer", "analyst"))
+    admin.add_nav(app, "services_staff.admissions", "准入清单", ("clerk",))
     admin.add_home_card(app, views.home_card)

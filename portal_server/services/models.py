@@ -23,6 +23,9 @@ from portal_server.core.regions import Region
 ITEM_TYPES = ("行政许可", "行政给付", "行政确认", "公共服务", "其他行政权力")
 BOOKING_STATUSES = ("booked", "cancelled", "served")
 BOOKING_STATUS_NAMES = {"booked": "已预约", "cancelled": "已取消", "served": "已办结"}
+#: Where a case of the item is received and handled (办理层级).
+HANDLE_LEVELS = ("village", "town", "department")
+HANDLE_LEVEL_NAMES = {"village": "村便民服务站", "town": "镇便民服务中心", "department": "市直部门"}
 MAX_CATEGORY_DEPTH = 3
 
 
@@ -98,6 +101,14 @@ class ServiceItem(Base):
     phone: Mapped[str] = mapped_column(String(32), default="")
     #: Can be done at any village hall (全市通办, 村级代办).
     local: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Where a case is handled: village (村便民服务站), town (镇便民服务中心) or department (市直部门).
+    handle_level: Mapped[str] = mapped_column(String(16), default="town")
+    #: Code of the city department that decides a department-level case, e.g. civil-affairs.
+    department_code: Mapped[str | None] = mapped_column(String(32))
+    #: A resident may start a case of this item from the TV (我要办理).
+    tv_apply: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A subsidy or benefit (补贴/救助/津贴): compared at intake against deaths and double receipt.
+    subsidy: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Withdrawn items stay for old bookings but are not listed.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -158,3 +169,24 @@ class Booking(Base):
     served_by: Mapped[str | None] = mapped_column(String(64))
 
     slot: Mapped[BookingSlot] = relationship()
+
+
+class ServiceAdmission(Base):
+    """事项准入: a town admits an item for its village halls (准入清单). A village hall receives
+    only admitted items; the others go to the town centre or the department."""
+
+    __tablename__ = "service_admissions"
+    __table_args__ = (UniqueConstraint("town_id", "service_code", name="uq_service_admissions_town_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The town whose villages may take the item.
+    town_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    #: Copy of the town's path for scoped queries.
+    town_path: Mapped[str] = mapped_column(String(255), index=True)
+    #: The admitted item (事项编码).
+    service_code: Mapped[str] = mapped_column(String(64), index=True)
+    #: Username of the town clerk or admin who admitted it.
+    admitted_by: Mapped[str] = mapped_column(String(64))
+    admitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    town: Mapped[Region] = relationship()

@@ -21,10 +21,12 @@ from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
 
 from .models import (
+    HANDLE_LEVEL_NAMES,
     ITEM_TYPES,
     MAX_CATEGORY_DEPTH,
     Booking,
     BookingSlot,
+    ServiceAdmission,
     ServiceCategory,
     ServiceItem,
 )
@@ -39,6 +41,20 @@ CAPACITY = {"village": 4, "town": 10}
 CSV_COLUMNS = ("code", "name", "type", "category", "department", "implementer", "basis", "conditions",
                "materials", "steps", "statutory_days", "promised_days", "fee", "fee_basis", "location",
                "hours", "visits", "phone", "local")
+#: Optional columns (older files lack them): where a case is handled, TV application, subsidy.
+CSV_OPTIONAL = ("handle_level", "department_code", "tv_apply", "subsidy")
+#: The Chinese headers of the shipped catalogue (data/catalogue.csv) and of county spreadsheets.
+CSV_HEADERS_CN = {"事项编码": "code", "事项名称": "name", "事项类型": "type", "所属类别": "category",
+                  "主管部门": "department", "实施主体": "implementer", "设定依据": "basis",
+                  "受理条件": "conditions", "申请材料": "materials", "办理流程": "steps",
+                  "法定时限": "statutory_days", "承诺时限": "promised_days", "收费标准": "fee",
+                  "收费依据": "fee_basis", "办理地点": "location", "办理时间": "hours", "跑动次数": "visits",
+                  "咨询电话": "phone", "村级可办": "local", "办理层级": "handle_level", "部门代码": "department_code",
+                  "电视申请": "tv_apply", "补贴事项": "subsidy"}
+#: 办理层级 as written in the file.
+LEVEL_WORDS = {"village": "village", "town": "town", "department": "department", "村级": "village",
+               "村": "village", "镇级": "town", "镇": "town", "部门": "department", "市直部门": "department",
+               "部门级": "department"}
 
 
 def tz() -> ZoneInfo:
@@ -148,6 +164,10 @@ def validate_item(raw: dict) -> dict:
     steps = v["steps"] if isinstance(v["steps"], list) else [s.strip() for s in str(v["steps"] or "").split("|") if s.strip()]
     if not steps:
         raise bad_request("steps are required (separated by |)", field="steps")
+    level_raw = str(raw.get("handle_level") or "").strip()
+    level = LEVEL_WORDS.get(level_raw) if level_raw else "town"
+    if level is None:
+        raise bad_request(f"办理层级 {level_raw} 无效，应为 村级/镇级/部门", field="handle_level")
     statutory = _int(v["statutory_days"], "statutory_days")
     promised = _int(v["promised_days"], "promised_days")
     if statutory and promised > statutory:
@@ -158,14 +178,17 @@ def validate_item(raw: dict) -> dict:
             "statutory_days": statutory, "promised_days": promised, "fee": v["fee"] or "不收费",
             "fee_basis": v["fee_basis"] or "", "location": v["location"] or "", "hours": v["hours"] or "",
             "visits": _int(v["visits"] if v["visits"] not in (None, "") else 1, "visits", 0, 9),
-            "phone": v["phone"] or "", "local": _bool(v["local"], "local")}
+            "phone": v["phone"] or "", "local": _bool(v["local"], "local"), "handle_level": level,
+            "department_code": (str(raw.get("department_code") or "").strip() or None),
+            "tv_apply": _bool(raw.get("tv_apply"), "tv_apply"), "subsidy": _bool(raw.get("subsidy"), "subsidy")}
 
 
 def _apply(item: ServiceItem, clean: dict) -> None:
     item.name, item.item_type = clean["name"], clean["item_type"]
     item.category = ensure_category_path(clean["category"])
     for f in ("department", "implementer", "basis", "conditions", "statutory_days", "promised_days",
-              "fee", "fee_basis", "location", "hours", "visits", "phone", "local"):
+              "fee", "fee_basis", "location", "hours", "visits", "phone", "local", "handle_level",
+              "department_code", "tv_apply", "subsidy"):
         setattr(item, f, clean[f])
     item.materials_json = json.dumps(clean["materials"], ensure_ascii=False)
     item.steps_json = json.dumps(clean["steps"], ensure_ascii=False)
@@ -198,16 +221,31 @@ class CsvImportError(ApiError):
 
 
 def import_csv(data: bytes | str, actor: str) -> dict:
-    """Import a catalogue CSV; all rows or none. Row numbers count the header as row 1."""
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    """Import a catalogue CSV (UTF-8 or GBK; English or Chinese headers, see CSV_HEADERS_CN);
+    all rows or none; idempotent (rows update items by code). Row numbers count the header as row 1."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("gb18030")
+            except UnicodeDecodeError:
+                raise CsvImportError(1, "文件编码无法识别（请用 UTF-8 或 GBK）") from None
+    else:
+        text = data.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text))
+    header = [CSV_HEADERS_CN.get(h.strip(), h.strip()) for h in next(reader, [])]
+    missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
-        raise CsvImportError(1, f"表头缺少列 {', '.join(missing)}")
+        cn = {v: k for k, v in CSV_HEADERS_CN.items()}
+        raise CsvImportError(1, f"表头缺少列 {'、'.join(cn.get(c, c) for c in missing)}")
     cleaned, seen = [], {}
-    for rowno, row in enumerate(reader, start=2):
-        if None in row:
+    for rowno, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header):
             raise CsvImportError(rowno, "列数多于表头")
+        row = dict(zip(header, cells + [""] * (len(header) - len(cells))))
         try:
             clean = validate_item(row)
         except ApiError as e:
@@ -233,6 +271,73 @@ def import_csv(data: bytes | str, actor: str) -> dict:
     audit.record("services.csv_import", "service_catalogue", "csv", None, actor=actor,
                  created=created, updated=updated)
     return {"created": created, "updated": updated}
+
+
+def import_file(path, actor: str = "cli") -> dict:
+    """``communitv services import FILE`` and the demo seed: the catalogue file at ``path``."""
+    with open(path, "rb") as fh:
+        return import_csv(fh.read(), actor)
+
+
+# 事项准入 (admission lists) ----------------------------------------------------------------
+
+def _town_of(region: Region) -> Region:
+    return region if region.level == "town" else region.parent
+
+
+def admit(user, town: Region, codes: list[str], admitted: bool, actor: str | None = None) -> int:
+    """A town clerk (or admin) admits items for the town's village halls, or takes them off the
+    list. Only items a village hall can take (``local``) are admitted. Returns rows changed."""
+    if town.level != "town":
+        raise bad_request("准入清单按镇（街道）设置", field="town")
+    if user is not None:
+        if not user.has_role("clerk", "admin"):
+            raise forbidden("只有办事员或管理员可以设置准入清单")
+        if not user.scope.covers(town) or user.region.level == "village":
+            raise forbidden(f"{town.name} 的准入清单不在您的管辖范围内")
+    actor = actor or (user.username if user is not None else "system")
+    have = {a.service_code: a for a in session.scalars(
+        select(ServiceAdmission).where(ServiceAdmission.town_id == town.id))}
+    changed = 0
+    for code in dict.fromkeys(codes):
+        item = session.scalar(select(ServiceItem).where(ServiceItem.code == code))
+        if item is None:
+            raise not_found(f"事项 {code}")
+        if admitted and code not in have:
+            if not item.local:
+                raise conflict(f"「{item.name}」不能在村便民服务站办理，不能列入准入清单")
+            session.add(ServiceAdmission(town_id=town.id, town_path=town.path, service_code=code,
+                                         admitted_by=actor))
+            changed += 1
+        elif not admitted and code in have:
+            session.delete(have[code])
+            changed += 1
+    session.flush()
+    if changed:
+        audit.record("services.admission_" + ("granted" if admitted else "revoked"), "service_admission",
+                     town.code, town.code, actor=actor, codes=list(codes)[:200], changed=changed)
+    return changed
+
+
+def where_to_go(item: ServiceItem, village: Region | None = None) -> str:
+    """Where a resident goes for an item their village hall cannot take (the 409's advice)."""
+    town = _town_of(village) if village is not None and village.level != "city" else None
+    if item.handle_level == "department":
+        return f"请到市政务服务中心（{item.implementer}）办理" + (f"，或到{town.name}便民服务中心咨询" if town else "")
+    return f"请到{town.name}便民服务中心办理" if town else "请到镇（街道）便民服务中心办理"
+
+
+def require_receivable(item: ServiceItem, desk: Region) -> None:
+    """409 when ``desk`` (a village hall) may not receive ``item``: not a village-level item, or not
+    on its town's admission list (准入清单). Town centres receive every item (全市通办)."""
+    if desk.level != "village":
+        return
+    ok = item.local and session.scalar(select(ServiceAdmission.id).where(
+        ServiceAdmission.town_id == desk.parent_id, ServiceAdmission.service_code == item.code)) is not None
+    if not ok:
+        raise conflict(f"「{item.name}」未列入{desk.parent.name}村级准入清单，{desk.name}便民服务站不能受理。"
+                       + where_to_go(item, desk), where=HANDLE_LEVEL_NAMES[item.handle_level],
+                       handle_level=item.handle_level)
 
 
 def withdraw_item(item: ServiceItem, actor: str) -> None:

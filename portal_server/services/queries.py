@@ -11,8 +11,10 @@ from portal_server.core.regions import Scope
 
 from .models import (
     BOOKING_STATUS_NAMES,
+    HANDLE_LEVEL_NAMES,
     Booking,
     BookingSlot,
+    ServiceAdmission,
     ServiceCategory,
     ServiceItem,
 )
@@ -80,7 +82,32 @@ def item_to_dict(item: ServiceItem) -> dict:
             "steps": item.steps, "time_limit_days": item.promised_days,
             "statutory_days": item.statutory_days, "promised_days": item.promised_days,
             "fee": item.fee, "fee_basis": item.fee_basis, "location": item.location, "hours": item.hours,
-            "visits": item.visits, "phone": item.phone, "local": item.local}
+            "visits": item.visits, "phone": item.phone, "local": item.local,
+            "handle_level": item.handle_level, "handle_level_name": HANDLE_LEVEL_NAMES.get(item.handle_level, ""),
+            "department_code": item.department_code, "tv_apply": item.tv_apply, "subsidy": item.subsidy}
+
+
+def admitted_codes(town_id: int) -> set[str]:
+    """The town's admission list (准入清单): item codes its village halls may receive."""
+    return set(session.scalars(select(ServiceAdmission.service_code).where(ServiceAdmission.town_id == town_id)))
+
+
+def admitted_at_village(village, item: ServiceItem) -> bool:
+    """True when the village's hall may receive ``item`` (a village-level item on its town's list)."""
+    if village is None or village.level != "village" or not item.local:
+        return False
+    return session.scalar(select(ServiceAdmission.id).where(
+        ServiceAdmission.town_id == village.parent_id, ServiceAdmission.service_code == item.code)) is not None
+
+
+def top_categories() -> list[ServiceCategory]:
+    """Top-level categories holding active items, in catalogue order."""
+    return children(None)
+
+
+def items_under(cat: ServiceCategory) -> list[ServiceItem]:
+    """Active items of ``cat`` and its sub-categories, by code."""
+    return list(session.scalars(items_query(cat)))
 
 
 def category_to_dict(c: ServiceCategory) -> dict:

@@ -28,11 +28,17 @@ def when(ts) -> str:
     return f"{local.month}月{local.day}日 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
 
 
+#: Items per page of the category panel (digit keys 1–8 open one).
+PER_PAGE = 8
+
+
 @bp.get("/")
 def index():
-    """Top-level categories and 我的预约."""
+    """办事指南 on one screen: categories left, the focused category's items right (paged)."""
     page_terminal()
-    return render_template("services/tv_index.html", cats=queries.children(None), section_name="下沉服务")
+    cats = [(c, queries.items_under(c)) for c in queries.top_categories()]
+    return render_template("services/tv_index.html", cats=cats, per_page=PER_PAGE,
+                           total=sum(len(i) for _, i in cats), section_name="下沉服务")
 
 
 @bp.get("/c/<path:code>")
@@ -49,14 +55,23 @@ def category(code: str):
 
 @bp.get("/item/<code>")
 def item(code: str):
-    """One item on one screen: conditions, materials, where/when, time limit, fee; QR to the phone."""
-    page_terminal()
+    """One item on one screen: materials, where to go (for this box's village), time limit, fee;
+    我要办理 (apply, when the item may be started from the TV) and 预约; QR to the phone."""
+    term = page_terminal()
     it = queries.item_by_code(code)
     if it is None:
         abort(404)
     link = current_app.config["SETTINGS"].public_url.rstrip("/") + f"/m/services/{it.code}"
     return render_template("services/tv_item.html", it=it, d=queries.item_to_dict(it), qr=qr_svg(link),
-                           back=f"/tv/services/c/{it.category.code}")
+                           where=where_for(term, it), back="/tv/services/")
+
+
+def where_for(term, it) -> str:
+    """Where this household goes (or whose desk gets its TV application) for the item."""
+    village = term.region
+    if village is not None and queries.admitted_at_village(village, it):
+        return f"本村（{village.name}）便民服务站可以受理"
+    return ops.where_to_go(it, village if village is not None and village.level == "village" else None)
 
 
 @bp.get("/item/<code>/book")

@@ -13,7 +13,7 @@ from portal_server.core.regions import Region
 
 from . import operations as ops
 from . import queries
-from .models import BOOKING_STATUS_NAMES, ITEM_TYPES, BookingSlot
+from .models import BOOKING_STATUS_NAMES, HANDLE_LEVEL_NAMES, ITEM_TYPES, BookingSlot
 
 bp = Blueprint("services_staff", __name__, url_prefix="/admin/services", template_folder="templates")
 
@@ -141,6 +141,35 @@ def slot_toggle(slot_id: int):
         session.commit()
         flash("时段已" + ("关闭" if slot.closed else "开放"), "ok")
     return redirect(request.referrer or url_for("services_staff.bookings"))
+
+
+@bp.route("/admissions", methods=["GET", "POST"])
+@roles_required("clerk")
+def admissions():
+    """村级准入清单: a town clerk (or admin, for ``?town=``) chooses the items the town's village halls
+    may receive; the others go to the town centre or the department."""
+    town = g.user.region if g.user.region.level == "town" else None
+    if g.user.has_role("admin") and request.args.get("town"):
+        town = session.scalar(select(Region).where(Region.code == request.args["town"]))
+    if town is None or town.level != "town":
+        flash("准入清单由镇（街道）办事员设置；管理员请在地址后加 ?town=镇代码", "error")
+        return redirect(url_for("admin.home"))
+    if request.method == "POST":
+        chosen = set(request.form.getlist("code"))
+        local = [i.code for i in session.scalars(queries.items_query()) if i.local]
+        have = queries.admitted_codes(town.id)
+        try:
+            ops.admit(g.user, town, [c for c in local if c in chosen and c not in have], True)
+            ops.admit(g.user, town, [c for c in have if c not in chosen], False)
+            session.commit()
+            flash(f"{town.name}村级准入清单已保存：{len(chosen & set(local))} 项", "ok")
+        except ApiError as e:
+            session.rollback()
+            flash(e.message, "error")
+        return redirect(url_for("services_staff.admissions", town=town.code))
+    items = [i for i in session.scalars(queries.items_query()) if i.local]
+    return render_template("services/admissions.html", town=town, items=items,
+                           admitted=queries.admitted_codes(town.id), LEVEL=HANDLE_LEVEL_NAMES)
 
 
 __all__ = ["Region", "bp"]

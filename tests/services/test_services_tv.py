@@ -61,15 +61,14 @@ def test_find_read_book_with_the_remote_then_staff_sees_it(live_server, tv_page,
     page = tv_page
     page.goto(f"{live_server}/tv/services/?token={terminal_token('CTV-HH-000001')}")
     page.screenshot(path=f"{SHOTS}/services-1-top.png")
-    depth = 0
-    for level_name in ("社会保障", "养老保险", "城乡居民养老保险"):
-        seek(page, level_name)
-        ok(page)
-        depth += 1
+    # 办事指南 shows the categories and the focused one's items on one screen: arrows, then one OK.
+    seek(page, "社会保障", keys=("ArrowDown",))
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(120)
+    seek(page, PENSION, keys=("ArrowDown",))
     page.screenshot(path=f"{SHOTS}/services-2-level3.png")
-    seek(page, PENSION)
     ok(page)
-    assert depth <= 3 and "/tv/services/item/" in page.url
+    assert "/tv/services/item/" in page.url
     page.screenshot(path=f"{SHOTS}/services-3-item.png")
     assert page.locator("#item-name").inner_text() == PENSION
     mats = page.locator("#materials li").all_inner_texts()
@@ -78,6 +77,9 @@ def test_find_read_book_with_the_remote_then_staff_sees_it(live_server, tv_page,
     size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#materials li')).fontSize)")
     assert size >= 24
     assert page.locator("svg").count() >= 1  # the QR code to the phone page
+    assert page.locator(".focused").get_attribute("data-action") == "apply"   # 我要办理 first, 预约 next to it
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(120)
     assert page.locator(".focused").get_attribute("data-action") == "book"
     ok(page)
     page.screenshot(path=f"{SHOTS}/services-4-slots.png")

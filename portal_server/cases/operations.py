@@ -1,0 +1,356 @@
+"""Every write of one-stop handling: apply (a box or a clerk at the counter) and the actions of
+INTERFACES §4.2. validate → change → flush → audit → outbox (notice to the household's boxes).
+The caller commits once. Errors are core ``ApiError``s: 400 bad input, 403 scope, 404, 409 state.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from device_fleet import protocol
+from portal_server.core import audit, clock, crypto, outbox, scope
+from portal_server.core.accounts import Department, User, user_by_username
+from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
+from portal_server.core.db import session
+from portal_server.core.households import Household
+from portal_server.core.regions import Region, region_by_code
+from portal_server.core.terminals import Terminal
+from portal_server.services import operations as service_ops
+from portal_server.services import queries as service_queries
+
+from .models import CHANNELS, OPEN, STATUS_NAMES, Case, CaseEvent
+
+#: action → (statuses it is allowed in, status after it; None keeps the status).
+TRANSITIONS = {
+    "accept": (("submitted",), "accepted"),
+    "return": (("submitted", "accepted"), "returned"),
+    "forward": (("submitted", "accepted"), None),
+    "suspend": (("accepted",), "suspended"),
+    "resume": (("suspended",), "accepted"),
+    "complete": (("accepted",), "completed"),
+    "supervise": (OPEN, None),
+    "follow_up": (("completed",), "followed_up"),
+    "evaluate": (("completed", "followed_up"), "evaluated"),
+    "archive": (("returned", "followed_up", "evaluated"), "archived"),
+}
+ACTION_NAMES = {"submit": "提交申请", "accept": "受理", "return": "退回", "forward": "转办", "suspend": "挂起",
+                "resume": "恢复办理", "complete": "办结", "supervise": "督办", "follow_up": "回访",
+                "evaluate": "评价", "archive": "归档", "materials": "核对材料"}
+#: Actions that need a note (the reason is told to the resident).
+NOTE_REQUIRED = ("return", "suspend")
+#: Actions of the desk holding the case (the clerk must hold the desk).
+DESK_ACTIONS = ("accept", "return", "forward", "suspend", "resume", "complete")
+STAFF_ROLES = ("clerk", "handler")
+LEADER_ROLES = ("analyst",)
+
+
+# Helpers ---------------------------------------------------------------------------------------
+
+def applicant_key(id_number: str | None) -> str | None:
+    """Keyed hash of an ID number: equal for the same person, useless to anyone without the key."""
+    if not id_number:
+        return None
+    secret = current_app.config["SETTINGS"].secret_key.encode()
+    return hmac.new(secret, b"applicant:" + id_number.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+
+def _desk_of(user: User) -> tuple[str, str, str]:
+    """(level, code, path) of the desk a staff member sits at."""
+    if user.department_code:
+        return "department", user.department_code, user.region.path
+    return user.region.level, user.region.code, user.region.path
+
+
+def _actor_level(who) -> str:
+    if isinstance(who, Terminal):
+        return "household"
+    return "department" if who.department_code else who.region.level
+
+
+def _actor_name(who) -> str:
+    return f"terminal:{who.serial}" if isinstance(who, Terminal) else who.username
+
+
+def _event(case: Case, action: str, who, note: str = "") -> CaseEvent:
+    ev = CaseEvent(action=action, actor=_actor_name(who), level=_actor_level(who), status=case.status,
+                   desk_code=case.desk_code, note=note or "", at=clock.now())
+    case.events.append(ev)
+    case.updated_at = ev.at
+    return ev
+
+
+def _notify(case: Case, action: str) -> None:
+    """After commit: MQTT notice to the household's village (the box shows 我的办件) — no personal
+    data in the payload: boxes of the village share the topic; each box asks /tv/cases/ for its own."""
+    village = case.household.region
+    outbox.mqtt(protocol.region_topic(village.code, "notice"),
+                {"type": "case", "id": case.id, "household_id": case.household_id,
+                 "title": f"您的办件有新进度：{ACTION_NAMES.get(action, action)}", "url": "/tv/cases/",
+                 "ts": int(time.time())})
+
+
+def _audit(case: Case, action: str, actor: str, **detail) -> None:
+    audit.record(f"cases.{action}", "case", case.id, case.household.region.code, actor=actor,
+                 number=case.number, status=case.status, desk=case.desk_code, **detail)
+
+
+# Intake comparison -------------------------------------------------------------------------------
+
+def intake_flags(item, household: Household, key: str | None, exclude_case_id: int | None = None) -> list[dict]:
+    """What the clerk must look at before accepting (the seed's 数据比对): the applicant's household is
+    marked deceased, or the same subsidy is already active/completed for the same ID number in another
+    household. One function, so a registry check (persons, deaths) can be added here later."""
+    flags: list[dict] = []
+    if "deceased" in household.tag_list:
+        flags.append({"code": "deceased", "message": "户内标记为“已故”，请核实申请人是否在世"})
+    if item.subsidy and key:
+        q = select(Case).where(Case.applicant_key == key, Case.service_code == item.code,
+                               Case.household_id != household.id,
+                               Case.status.in_(("submitted", "accepted", "suspended", "completed",
+                                                "followed_up", "evaluated", "archived")))
+        if exclude_case_id:
+            q = q.where(Case.id != exclude_case_id)
+        other = session.scalars(q.limit(1)).first()
+        if other is not None:
+            flags.append({"code": "duplicate", "message": f"同一身份证号已在其他户（{other.household.number}）"
+                          f"申请或享受“{item.name}”（办件 {other.number}，{STATUS_NAMES[other.status]}），请核实是否重复享受"})
+    return flags
+
+
+# Apply -----------------------------------------------------------------------------------------
+
+def apply(service_code: str, channel: str, *, terminal: Terminal | None = None, user: User | None = None,
+          household_id: int | None = None, note: str | None = None, idempotency_key: str | None = None,
+          applicant_name: str | None = None, id_number: str | None = None) -> tuple[Case, bool]:
+    """A new case, from a box (its household applies; the village hall receives it when the item is
+    on the town's admission list, else the town centre) or from staff at the counter for
+    ``household_id`` (their own desk receives it; a village hall only admitted items → 409 saying
+    where to go). A retry with the same ``idempotency_key`` returns the same case. → (case, created)."""
+    if channel not in CHANNELS:
+        raise bad_request(f"channel 应为 {'、'.join(CHANNELS)} 之一", field="channel")
+    note = (note or "").strip()
+    if len(note) > 1000:
+        raise bad_request("备注最多 1000 字", field="note")
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
+        raise bad_request("idempotency_key 应为 1–64 个字符", field="idempotency_key")
+    if terminal is not None:
+        if terminal.household is None:
+            raise forbidden("只有入户机顶盒可以申请办件")
+        household = terminal.household
+        who, owner = terminal, f"hh{household.id}"
+    else:
+        if user is None or not user.has_role(*STAFF_ROLES):
+            raise forbidden("只有办事员可以代为申请办件")
+        if not household_id:
+            raise bad_request("缺少 household_id", field="household_id")
+        household = session.get(Household, household_id)
+        if household is None:
+            raise not_found(f"household {household_id}")
+        scope.require(user, household.region, "该户")
+        who, owner = user, user.username
+    full_key = f"{owner}:{idempotency_key}" if idempotency_key else None
+    if full_key:
+        existing = session.scalar(select(Case).where(Case.idempotency_key == full_key))
+        if existing is not None:
+            return existing, False
+    item = service_queries.item_by_code(service_code)
+    if item is None:
+        raise not_found(f"事项 {service_code}")
+    village: Region = household.region
+    if terminal is not None:
+        if not item.tv_apply:
+            raise conflict(f"「{item.name}」需要本人到现场办理，不能在电视上申请。" + service_ops.where_to_go(item, village))
+        if service_queries.admitted_at_village(village, item):
+            desk_level, desk_code, desk_path = "village", village.code, village.path
+        else:
+            town = village.parent
+            desk_level, desk_code, desk_path = "town", town.code, town.path
+    else:
+        desk_level, desk_code, desk_path = _desk_of(user)
+        if desk_level == "village":
+            service_ops.require_receivable(item, user.region)
+        elif desk_level == "city":
+            # A city account (the 12345 hotline) has no counter: the household's town centre receives it.
+            town = village.parent
+            desk_level, desk_code, desk_path = "town", town.code, town.path
+    if applicant_name is not None and not (0 < len(applicant_name.strip()) <= 32):
+        raise bad_request("申请人姓名应为 1–32 个字", field="applicant_name")
+    key = applicant_key(id_number) if id_number else applicant_key(crypto.decrypt(household.id_number_enc))
+    now = clock.now()
+    case = Case(service_code=item.code, service_name=item.name, household_id=household.id,
+                region_path=household.region_path,
+                applicant_name=(applicant_name or household.head_name).strip(), applicant_key=key,
+                channel=channel, status="submitted", desk_level=desk_level, desk_code=desk_code,
+                desk_path=desk_path, deadline=clock.add_working_days(now, max(item.promised_days, 1)),
+                note=note, materials_json=json.dumps([dict(m, received=False) for m in item.materials],
+                                                     ensure_ascii=False),
+                flags_json=json.dumps(intake_flags(item, household, key), ensure_ascii=False),
+                idempotency_key=full_key, created_by=_actor_name(who), created_at=now, updated_at=now,
+                events=[])  # an empty, loaded timeline: appending the first step costs no SELECT
+    case.household = household
+    try:
+        with session.begin_nested():
+            session.add(case)
+            session.flush()
+    except IntegrityError:
+        # A concurrent retry with the same key won the race: answer with its case.
+        existing = session.scalar(select(Case).where(Case.idempotency_key == full_key)) if full_key else None
+        if existing is None:
+            raise
+        return existing, False
+    case.number = f"BJ{clock.local(now):%Y%m%d}{case.id:06d}"
+    _event(case, "submit", who, note)
+    session.flush()
+    _audit(case, "submit", _actor_name(who), service=item.code, channel=channel, flags=len(case.flags))
+    _notify(case, "submit")
+    return case, True
+
+
+# Actions ---------------------------------------------------------------------------------------
+
+def _holds_desk(user: User, case: Case) -> bool:
+    if user.has_role("admin") and scope.covers(user, region_by_code(case.desk_code) or case.desk_code):
+        return True
+    if case.desk_level == "department":
+        return user.department_code == case.desk_code or (user.has_role("admin") and user.region.level == "city")
+    if user.department_code:
+        return False
+    return user.scope.path and case.desk_path.startswith(user.scope.path)
+
+
+def _desk_label(case: Case) -> str:
+    if case.desk_level == "department":
+        d = session.scalar(select(Department).where(Department.code == case.desk_code))
+        return d.name if d else case.desk_code
+    r = region_by_code(case.desk_code)
+    return (r.name + ("便民服务站" if r.level == "village" else "便民服务中心")) if r else case.desk_code
+
+
+def desk_label(case: Case) -> str:
+    """The desk holding the case in words, e.g. 东河村便民服务站, 青石镇便民服务中心, 市民政局."""
+    return _desk_label(case)
+
+
+def _forward_target(case: Case, to: str | None) -> tuple[str, str, str]:
+    """(level, code, path) of a forward target: the case's village hall, its town centre, or a city
+    department; ``to`` is a region code, a department code or a staff username."""
+    to = (to or "").strip()
+    if not to:
+        raise bad_request("转办需要 to（村/镇区域代码、部门代码或办事员账号）", field="to")
+    u = user_by_username(to)
+    if u is not None and u.active:
+        to = u.department_code or u.region.code
+    dept = session.scalar(select(Department).where(Department.code == to))
+    if dept is not None:
+        return "department", dept.code, dept.region.path
+    region = region_by_code(to)
+    if region is None:
+        raise bad_request(f"转办目标 {to} 不存在", field="to")
+    village = case.household.region
+    if region.id not in (village.id, village.parent_id):
+        raise bad_request(f"只能转给申请户所在的{village.name}便民服务站、{village.parent.name}便民服务中心或市直部门",
+                          field="to")
+    if region.level == "village":
+        item = service_queries.item_by_code(case.service_code, include_withdrawn=True)
+        if item is not None:
+            service_ops.require_receivable(item, region)
+    return region.level, region.code, region.path
+
+
+def act(case: Case, action: str, who, note: str | None = None, to: str | None = None,
+        score: int | None = None) -> Case:
+    """One action of INTERFACES §4.2 on ``case`` by a staff ``User`` or the household's ``Terminal``.
+    409 naming the status when the action is not allowed now; 400 for a missing note/score/target;
+    403 outside the actor's scope or role."""
+    if action not in TRANSITIONS:
+        raise bad_request(f"未知操作 {action}；可用：{'、'.join(TRANSITIONS)}", field="action")
+    allowed, after = TRANSITIONS[action]
+    note = (note or "").strip()
+    if len(note) > 1000:
+        raise bad_request("说明最多 1000 字", field="note")
+    # Who may do it.
+    if isinstance(who, Terminal):
+        if who.household_id != case.household_id:
+            raise forbidden("这不是本户的办件")
+        if action != "evaluate":
+            raise forbidden("机顶盒只能评价本户已办结的办件")
+    else:
+        village = case.household.region
+        if action in DESK_ACTIONS:
+            if not who.has_role(*STAFF_ROLES):
+                raise forbidden("只有办事员可以办理办件")
+            if not _holds_desk(who, case):
+                raise forbidden(f"办件 {case.number} 在{_desk_label(case)}，不在您的办理范围内")
+        elif action == "supervise":
+            if not who.has_role(*LEADER_ROLES):
+                raise forbidden("只有领导（分析员）可以督办")
+            scope.require(who, village, "办件")
+        else:  # follow_up, evaluate (recorded after the call), archive
+            if not who.has_role(*STAFF_ROLES):
+                raise forbidden("只有办事员可以回访、记录评价和归档")
+            if not (scope.covers(who, village) or _holds_desk(who, case)):
+                raise scope.OutOfScope(village, "办件")
+    if case.status not in allowed:
+        raise conflict(f"办件当前状态为“{STATUS_NAMES[case.status]}”（{case.status}），不能{ACTION_NAMES[action]}",
+                       current_status=case.status)
+    if action in NOTE_REQUIRED and not note:
+        raise bad_request(f"{ACTION_NAMES[action]}必须填写说明（note），告诉群众原因", field="note")
+    now = clock.now()
+    detail: dict = {}
+    if action == "forward":
+        level, code, path = _forward_target(case, to)
+        if code == case.desk_code:
+            raise bad_request("办件已在该办理点", field="to")
+        detail["from"] = case.desk_code
+        case.desk_level, case.desk_code, case.desk_path = level, code, path
+        detail["to"] = code
+        note = note or f"转至{_desk_label(case)}"
+    elif action == "evaluate":
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise bad_request("评价需要 score（1–5 分）", field="score")
+        case.score = score
+        detail["score"] = score
+    elif action == "suspend":
+        case.suspended_at = now
+    elif action == "resume":
+        # The clock stops while the case waits on the applicant: the deadline moves by the pause.
+        if case.suspended_at is not None:
+            case.deadline = clock.aware(case.deadline) + (now - clock.aware(case.suspended_at))
+        case.suspended_at = None
+    elif action == "complete":
+        case.completed_at = now
+    elif action == "supervise":
+        case.supervised += 1
+    if after is not None:
+        case.status = after
+    _event(case, action, who, note)
+    session.flush()
+    _audit(case, action, _actor_name(who), note=note[:200], **detail)
+    _notify(case, action)
+    return case
+
+
+def check_materials(case: Case, user: User, received: list[int]) -> Case:
+    """Tick the materials received at the counter (the checklist on the case page)."""
+    if not user.has_role(*STAFF_ROLES) or not _holds_desk(user, case):
+        raise forbidden(f"办件 {case.number} 不在您的办理范围内")
+    if case.status not in OPEN:
+        raise conflict(f"办件当前状态为“{STATUS_NAMES[case.status]}”，不能再核对材料", current_status=case.status)
+    mats = case.materials
+    for i, m in enumerate(mats):
+        m["received"] = i in received
+    case.materials_json = json.dumps(mats, ensure_ascii=False)
+    got = sum(1 for m in mats if m["received"])
+    _event(case, "materials", user, f"已收材料 {got}/{len(mats)} 项")
+    session.flush()
+    _audit(case, "materials", user.username, received=got, total=len(mats))
+    return case
+
+
+__all__ = ["TRANSITIONS", "ApiError", "act", "apply", "check_materials", "intake_flags"]
