@@ -4,8 +4,6 @@ The caller commits once. Errors are core ``ApiError``s: 400 bad input, 403 scope
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 
@@ -21,6 +19,7 @@ from portal_server.core.db import session
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, region_by_code
 from portal_server.core.terminals import Terminal
+from portal_server.registry import queries as registry_queries
 from portal_server.services import operations as service_ops
 from portal_server.services import queries as service_queries
 
@@ -53,11 +52,9 @@ LEADER_ROLES = ("analyst",)
 # Helpers ---------------------------------------------------------------------------------------
 
 def applicant_key(id_number: str | None) -> str | None:
-    """Keyed hash of an ID number: equal for the same person, useless to anyone without the key."""
-    if not id_number:
-        return None
-    secret = current_app.config["SETTINGS"].secret_key.encode()
-    return hmac.new(secret, b"applicant:" + id_number.strip().upper().encode(), hashlib.sha256).hexdigest()
+    """Keyed hash of an ID number (the registry's ``crypto.lookup_hash``): equal for the same
+    person in cases and in the population register, useless to anyone without the key."""
+    return crypto.lookup_hash(id_number.strip().upper()) if id_number else None
 
 
 def _desk_of(user: User) -> tuple[str, str, str]:
@@ -105,10 +102,13 @@ def _audit(case: Case, action: str, actor: str, **detail) -> None:
 def intake_flags(item, household: Household, key: str | None, exclude_case_id: int | None = None) -> list[dict]:
     """What the clerk must look at before accepting (the seed's 数据比对): the applicant's household is
     marked deceased, or the same subsidy is already active/completed for the same ID number in another
-    household. One function, so a registry check (persons, deaths) can be added here later."""
+    household, or the population register (registry) lists the applicant as deceased."""
     flags: list[dict] = []
     if "deceased" in household.tag_list:
         flags.append({"code": "deceased", "message": "户内标记为“已故”，请核实申请人是否在世"})
+    person = registry_queries.person_by_lookup_hash(key)
+    if person is not None and registry_queries.is_deceased(person) and "deceased" not in household.tag_list:
+        flags.append({"code": "deceased", "message": f"人口库中申请人{person.name}已登记为已故，请核实后再受理"})
     if item.subsidy and key:
         q = select(Case).where(Case.applicant_key == key, Case.service_code == item.code,
                                Case.household_id != household.id,

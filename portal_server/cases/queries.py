@@ -14,8 +14,9 @@ from portal_server.core.db import session
 from portal_server.core.households import Household
 from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
+from portal_server.registry import queries as registry_queries
 
-from .models import CHANNEL_NAMES, OPEN, STATUS_NAMES, Case
+from .models import CHANNEL_NAMES, OPEN, STATUS_NAMES, Case, CaseEvent
 
 #: Plain words for the resident (我的办件): what is happening and what comes next.
 PLAIN = {"submitted": "已提交，等待工作人员受理", "accepted": "正在办理", "returned": "已退回，请看说明",
@@ -149,5 +150,42 @@ def to_dict(case: Case, events: bool = True, now: dt.datetime | None = None) -> 
     return d
 
 
-__all__ = ["CHANNEL_NAMES", "LIGHT_NAMES", "PLAIN", "desk", "household_cases", "light", "load",
-           "search", "supervision", "to_dict"]
+def household_panel(household_id: int) -> dict:
+    """The household page's 办件记录 (base data's panel hook)."""
+    cases = household_cases(household_id, limit=20)
+    return {"title": "办件记录", "headers": ["办件号", "事项", "状态", "时限", "提交时间"],
+            "rows": [[c.number, c.service_name, STATUS_NAMES[c.status], clock.fmt(c.deadline), clock.fmt(c.created_at)]
+                     for c in cases],
+            "links": [f"/admin/cases/{c.id}" for c in cases], "empty": "没有办件记录。"}
+
+
+def deceased_with_open_cases(region: Region) -> list[tuple[str, int, int | None, str]]:
+    """Data comparison: open cases of people the population register lists as deceased."""
+    dead = registry_queries.deceased_in(region)
+    if not dead:
+        return []
+    rows = session.scalars(select(Case).where(Case.applicant_key.in_(list(dead)), Case.status.in_(OPEN)))
+    return [("deceased_case", dead[c.applicant_key].household_id, dead[c.applicant_key].id,
+             f"{dead[c.applicant_key].name} 已故，仍有在办事项“{c.service_name}”（办件 {c.number}）") for c in rows]
+
+
+def daily_figures(day, start: dt.datetime, end: dt.datetime) -> dict[str, dict[str, float]]:
+    """Cases of the day [start, end) (UTC) by the applicant's region: received, completed, and
+    completed within their deadline (for the leaders' figures)."""
+    out: dict[str, dict[str, float]] = {}
+    for path, n in session.execute(select(Case.region_path, func.count())
+                                   .where(Case.created_at >= start, Case.created_at < end)
+                                   .group_by(Case.region_path)):
+        out.setdefault(path, {})["cases.received"] = n
+    for path, at, deadline in session.execute(
+            select(Case.region_path, CaseEvent.at, Case.deadline).join(CaseEvent, CaseEvent.case_id == Case.id)
+            .where(CaseEvent.action == "complete", CaseEvent.at >= start, CaseEvent.at < end)):
+        f = out.setdefault(path, {})
+        f["cases.completed"] = f.get("cases.completed", 0) + 1
+        if clock.aware(at) <= clock.aware(deadline):
+            f["cases.completed_on_time"] = f.get("cases.completed_on_time", 0) + 1
+    return out
+
+
+__all__ = ["CHANNEL_NAMES", "LIGHT_NAMES", "PLAIN", "daily_figures", "deceased_with_open_cases", "desk",
+           "household_cases", "household_panel", "light", "load", "search", "supervision", "to_dict"]

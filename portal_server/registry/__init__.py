@@ -3,6 +3,18 @@ imports and exports of household tables, staff accounts and the audit trail page
 from the installer's phone, and the nightly data comparison (数据比对)."""
 
 
+def add_household_panel(app, fn) -> None:
+    """Another feature's history on the household page: ``fn(household_id)`` returns
+    ``{"title", "headers", "rows": [[cell, ...]], "links": [url or None per row], "empty"}`` or None."""
+    app.extensions.setdefault("registry_household_panels", []).append(fn)
+
+
+def add_comparison_check(app, fn) -> None:
+    """Another feature's data-comparison check: ``fn(region)`` returns
+    ``[(kind, household_id, person_id or None, detail)]`` (kinds of ``models.FINDING_KINDS``)."""
+    app.extensions.setdefault("registry_comparison_checks", []).append(fn)
+
+
 def init_app(app):
     from portal_server import admin
     from portal_server.core.jobs import PeriodicJob, register_periodic

@@ -57,6 +57,22 @@ def person_by_id_number(id_number: str, who=None, include_inactive: bool = True)
     return rows[0] if rows else None
 
 
+def person_by_lookup_hash(h: str | None) -> Person | None:
+    """The person whose ID number has the keyed hash ``h`` (``core.crypto.lookup_hash``), active first."""
+    if not h:
+        return None
+    rows = list(session.scalars(select(Person).where(Person.id_number_hash == h).order_by(Person.id)))
+    rows.sort(key=lambda p: {"active": 0, "deceased": 1}.get(p.status, 2))
+    return rows[0] if rows else None
+
+
+def deceased_in(region: Region) -> dict[str, Person]:
+    """ID-number hash → person, for everyone registered as deceased under ``region``."""
+    rows = session.scalars(select(Person).where(Person.region_path.startswith(region.path, autoescape=True),
+                                                Person.status == "deceased", Person.id_number_hash.is_not(None)))
+    return {p.id_number_hash: p for p in rows}
+
+
 def is_deceased(person_or_id_number) -> bool:
     """True when the person (a Person or an ID number) is registered as deceased."""
     p = person_or_id_number

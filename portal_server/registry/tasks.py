@@ -2,6 +2,7 @@
 read other features (care's check-in history)."""
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 
 from device_fleet import queries as fleet_queries
@@ -35,7 +36,8 @@ def elderly_without_checkins(region: Region) -> list[tuple[str, int, int | None,
 
 def compare_region(region: Region) -> int:
     """Run the comparison of one region now (the caller commits)."""
-    return ops.run_comparison(region, extra_checks=(elderly_without_checkins,))
+    extra = tuple(current_app.extensions.get("registry_comparison_checks", ()))
+    return ops.run_comparison(region, extra_checks=(elderly_without_checkins, *extra))
 
 
 def compare_all(force: bool = False) -> int:

@@ -137,6 +137,7 @@ def _household_page(hh, phone: str | None = None):
         orders=[feedback_queries.order_to_dict(o, with_events=False) for o in feedback_queries.household_orders(hh.id)],
         care_tasks=care_queries.household_tasks(hh.id),
         last_checkin=care_queries.last_checkin_days([hh.id]).get(hh.id), phone=phone, fmt=clock.fmt,
+        panels=[p for p in (fn(hh.id) for fn in current_app.extensions.get("registry_household_panels", ())) if p],
         can_write=g.user.has_role(*ops.WRITE_ROLES))
 
 

@@ -22,6 +22,7 @@ from device_fleet import queries as fleet_queries
 from portal_server.affairs import queries as affairs_queries
 from portal_server.alerts import queries as alerts_queries
 from portal_server.care import queries as care_queries
+from portal_server.cases import queries as cases_queries
 from portal_server.core import clock
 from portal_server.core.db import session
 from portal_server.core.regions import Region
@@ -42,7 +43,8 @@ _PAGE = re.compile(r"^/tv/[A-Za-z0-9/_.-]{0,200}$")
 
 #: Every source of daily figures: ``daily_figures(day, start_utc, end_utc)`` → {region path: {metric: n}}.
 SOURCES = (fleet_queries.daily_figures, feedback_queries.daily_figures, care_queries.daily_figures,
-           alerts_queries.daily_figures, meetings_queries.daily_figures, affairs_queries.daily_figures)
+           alerts_queries.daily_figures, meetings_queries.daily_figures, affairs_queries.daily_figures,
+           cases_queries.daily_figures)
 
 
 def beacon_dir() -> Path:
