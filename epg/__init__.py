@@ -9,6 +9,7 @@ def init_app(app):
 
     app.register_blueprint(api.bp)
     app.register_blueprint(api.api_bp)
+    app.register_blueprint(api.channels_bp)
     app.register_blueprint(tv.bp)
     tv.register_tv_hooks(app)
     signals.meeting_state_changed.connect(_meeting_channel, weak=False)
