@@ -129,3 +129,39 @@ def test_relay_live_vlc_catchup_source_lost_and_back(app, client, auth, relays, 
     finally:
         src.kill()
         src.wait(5)
+
+
+def test_cleanup_keeps_the_catchup_hours_and_the_noc_sees_disk_use(app, client, auth, relays):
+    import os
+
+    from streaming import tasks
+
+    r = _post(client, auth, source_url="udp://127.0.0.1:5998", number=42, catchup_hours=1)
+    assert r.status_code == 201
+    xid = r.get_json()["xmltv_id"]
+    out = app.config["SETTINGS"].hls_dir / "channels" / xid
+    (out / "idx").mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    old, new = out / "seg_1_000000.ts", out / "seg_2_000000.ts"
+    old.write_bytes(b"\0" * 1000)
+    new.write_bytes(b"\0" * 3000)
+    os.utime(old, (now - 2 * 3600, now - 2 * 3600))
+    old_idx = out / "idx" / (time.strftime("%Y%m%d%H", time.gmtime(now - 3 * 3600)) + ".m3u8")
+    new_idx = out / "idx" / (time.strftime("%Y%m%d%H", time.gmtime(now)) + ".m3u8")
+    old_idx.write_text("x")
+    new_idx.write_text("x")
+    assert fresh(tasks.cleanup_channels)[xid] == 3000
+    assert not old.exists() and new.exists() and not old_idx.exists() and new_idx.exists()
+    from flask import g
+    session.remove()
+    g.pop("user", None)  # the API call's user, from the app context the test shares
+    auth.login("noc")
+    html = client.get("/noc/channels/").get_data(as_text=True)
+    assert f'data-xmltv-id="{xid}"' in html and "2.9 KB" in html and "1 小时" in html
+    assert "直播频道" in html
+    session.remove()
+
+
+def test_the_noc_page_is_for_the_noc(client, auth):
+    auth.login("city-editor")
+    assert client.get("/noc/channels/").status_code == 403
