@@ -12,6 +12,7 @@ def init_app(app):
     app.register_blueprint(api.api_bp)
     app.register_blueprint(api.channels_bp)
     app.register_blueprint(tv.bp)
+    app.register_blueprint(tv.channels_bp)
     app.register_blueprint(views.bp)
     admin.add_nav(app, "epg_noc.index", "直播频道", ("noc",))
     tv.register_tv_hooks(app)

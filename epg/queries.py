@@ -87,6 +87,7 @@ def channel_to_dict(ch: Channel) -> dict:
 
 def programmes(start: dt.datetime, end: dt.datetime, channel_ids: list[str] | None = None) -> list[dict]:
     """Programmes overlapping [start, end), meetings included, sorted by channel number then time."""
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)  # stored in UTC (SQLite compares text)
     q = (select(Channel.xmltv_id, Channel.number, Programme.title, Programme.description, Programme.category,
                 Programme.starts_at, Programme.ends_at)
          .join(Channel, Channel.id == Programme.channel_id)
@@ -151,3 +152,37 @@ def live_meeting_url(xmltv_id: str) -> str | None:
         return None
     m = meeting_queries.live_in_region(ch.region_code)
     return f"/hls/meetings/{m.id}/live.m3u8" if m else None
+
+
+def _epoch(ts) -> int | None:
+    return int(ts.timestamp()) if ts is not None else None
+
+
+def box_channels(village_code: str | None, now: dt.datetime | None = None) -> list[dict]:
+    """The channels a box zaps through, by number, with now/next (epoch seconds) and status: the
+    city and relayed channels, and its village hall's channel while a meeting is live there."""
+    rows = now_next(now=now, channel_ids=[c["id"] for c in channels(village_code)])
+    out = []
+    for c in rows:
+        if c["kind"] == "village" and live_meeting_url(c["id"]) is None:
+            continue
+        out.append({"id": c["id"], "number": c["number"], "name": c["name"], "kind": c["kind"], "url": c["url"],
+                    "status": c.get("status") or "live", "catchup": bool(c.get("catchup_source")),
+                    "catchup_days": c.get("catchup_days") or 0,
+                    "now": _prog(c["now"]), "next": _prog(c["next"])})
+    return out
+
+
+def _prog(p: dict | None) -> dict | None:
+    if p is None:
+        return None
+    return {"title": p["title"], "start": _epoch(p["start"]), "stop": _epoch(p["stop"])}
+
+
+def catchup_url(xmltv_id: str, start: int, end: int) -> str:
+    return catchup_base() + f"{xmltv_id}.m3u8?start={int(start)}&end={int(end)}"
+
+
+def catchup_base() -> str:
+    """Where catch-up playlists are (the player adds ``<xmltv id>.m3u8?start=&end=``)."""
+    return _public("/epg/catchup/")

@@ -160,9 +160,34 @@ def append_index(out_dir: Path, lines: list[str], discontinuity: bool) -> None:
         fh.write("\n".join((["#EXT-X-DISCONTINUITY"] if discontinuity else []) + body) + "\n")
 
 
-def catchup_entries(out_dir: Path, start: dt.datetime, end: dt.datetime) -> list[tuple[list[str], bool]]:
-    """Segments (lines, discontinuity) overlapping [start, end) from the hourly index, oldest first."""
-    out: list[tuple[list[str], bool]] = []
+def _read_index(text: str):
+    """(pdt, duration, [lines], discontinuity) of each segment of an index fragment; a plain
+    line scan (the catch-up of a 2-hour window reads ~3,600 of them)."""
+    disc, dur, pdt, lines = False, 0.0, None, []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        if line[0] != "#":
+            lines.append(line)
+            yield pdt, dur, lines, disc
+            disc, dur, pdt, lines = False, 0.0, None, []
+        elif line == "#EXT-X-DISCONTINUITY":
+            disc = True
+        else:
+            if line.startswith("#EXTINF:"):
+                dur = float(line[8:].split(",", 1)[0])
+            elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+                try:
+                    pdt = dt.datetime.fromisoformat(line[25:].strip())
+                except ValueError:
+                    pdt = None
+            lines.append(line)
+
+
+def catchup_entries(out_dir: Path, start: dt.datetime, end: dt.datetime) -> list[tuple[list[str], bool, float]]:
+    """Segments (lines, discontinuity, duration) overlapping [start, end) by their
+    EXT-X-PROGRAM-DATE-TIME, from the hourly index, oldest first."""
+    out: list[tuple[list[str], bool, float]] = []
     hour = start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
     while hour < end:
         path = index_path(out_dir, hour)
@@ -171,27 +196,39 @@ def catchup_entries(out_dir: Path, start: dt.datetime, end: dt.datetime) -> list
             text = path.read_text()
         except FileNotFoundError:
             continue
-        _h, entries = hls._entries(text)
-        for e in entries:
-            pdt = _pdt(e)
-            if pdt is None or pdt >= end or pdt + dt.timedelta(seconds=_duration(e)) <= start:
+        for pdt, dur, lines, disc in _read_index(text):
+            if pdt is None or pdt >= end or pdt + dt.timedelta(seconds=dur) <= start:
                 continue
-            out.append(([l for l in e if l != "#EXT-X-DISCONTINUITY"], "#EXT-X-DISCONTINUITY" in e))
+            out.append((lines, disc, dur))
     return out
+
+
+def _first_kept(out_dir: Path, entries: list) -> int:
+    """Index of the first entry whose segment is still on disk (cleanup removes the oldest first)."""
+    lo, hi = 0, len(entries)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (out_dir / entries[mid][0][-1]).exists():
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def catchup_playlist(out_dir: Path, start: dt.datetime, end: dt.datetime, uri_for) -> str | None:
     """A finished VOD playlist of [start, end) (None when nothing was kept); segment URIs by ``uri_for(name)``."""
-    entries = [(l, d) for l, d in catchup_entries(out_dir, start, end) if (out_dir / l[-1]).exists()]
+    entries = catchup_entries(out_dir, start, end)
+    entries = entries[_first_kept(out_dir, entries):]
     if not entries:
         return None
-    target = max([SEGMENT_S] + [_duration(l) for l, _d in entries])
+    target = max([SEGMENT_S] + [d for _l, _d, d in entries])
     out = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{int(target + 0.999)}", "#EXT-X-MEDIA-SEQUENCE:0",
            "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for i, (lines, d) in enumerate(entries):
+    for i, (lines, d, _dur) in enumerate(entries):
         if d and i > 0:
             out.append("#EXT-X-DISCONTINUITY")
-        out += lines[:-1] + [uri_for(lines[-1])]
+        out += lines[:-1]
+        out.append(uri_for(lines[-1]))
     out.append("#EXT-X-ENDLIST")
     return "\n".join(out) + "\n"
 

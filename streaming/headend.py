@@ -23,7 +23,7 @@ def _font() -> str | None:
 
 
 def source_command(url: str, label: str = "", size: str = "1280x720", rate: int = 25, tone: int = 440,
-                   gop_s: float = 2.0, seconds: float | None = None) -> list[str]:
+                   gop_s: float = 2.0, seconds: float | None = None, bitrate: str = "1500k") -> list[str]:
     """ffmpeg sending a test picture (with ``label`` written on it) and a tone to ``url`` as
     MPEG-TS in real time: H.264 High 4.1 with a keyframe every ``gop_s``, AAC — what a head-end's
     encoder sends, so the relay copies it."""
@@ -35,12 +35,13 @@ def source_command(url: str, label: str = "", size: str = "1280x720", rate: int 
         v = v.filter("drawtext", fontfile=font, text=label, fontsize=64, fontcolor="white", box=1,
                      boxcolor="black@0.6", boxborderw=16, x="(w-text_w)/2", y="h-text_h-60")
     if font:  # the head-end's clock: the catch-up shows what was on the air when
-        v = v.filter("drawtext", fontfile=font, text="%{localtime}", fontsize=36, fontcolor="yellow", x=40, y=40)
+        v = v.filter("drawtext", fontfile=font, text="%{localtime}", fontsize=36, fontcolor="white", box=1,
+                     boxcolor="black@0.6", boxborderw=8, x=40, y=40)
     gop = max(1, int(rate * gop_s))
     out = ffmpeg.output(v, a, url + ("&" if "?" in url else "?") + "pkt_size=1316", f="mpegts", vcodec="libx264",
                         preset="ultrafast", tune="zerolatency", g=gop, keyint_min=gop, sc_threshold=0,
                         pix_fmt="yuv420p", level="4.1", acodec="aac", ar=48000, ac=2,
-                        **{"profile:v": "high", "b:v": "1500k", "b:a": "96k"})
+                        **{"profile:v": "high", "b:v": bitrate, "b:a": "96k"})
     return out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error").compile()
 
 
