@@ -4,6 +4,7 @@ The relays pull them like a real head-end's multicast. Also used by the tests as
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def source_command(url: str, label: str = "", size: str = "1280x720", rate: int 
                      boxcolor="black@0.6", boxborderw=16, x="(w-text_w)/2", y="h-text_h-60")
     if font:  # the head-end's clock: the catch-up shows what was on the air when
         v = v.filter("drawtext", fontfile=font, text="%{localtime}", fontsize=36, fontcolor="white", box=1,
-                     boxcolor="black@0.6", boxborderw=8, x=40, y=40)
+                     boxcolor="black@0.6", boxborderw=8, x="w-text_w-40", y=40)
     gop = max(1, int(rate * gop_s))
     out = ffmpeg.output(v, a, url + ("&" if "?" in url else "?") + "pkt_size=1316", f="mpegts", vcodec="libx264",
                         preset="ultrafast", tune="zerolatency", g=gop, keyint_min=gop, sc_threshold=0,
@@ -57,13 +58,15 @@ def demo_sources() -> list[tuple[str, str, int]]:
 def run(stop: threading.Event, size: str = "960x540") -> None:
     """Keep one ffmpeg per demo channel running (restarted when it dies) until ``stop``."""
     procs: dict[str, subprocess.Popen] = {}
+    # The on-screen clock in city time.
+    env = dict(os.environ, TZ=os.environ.get("COMMUNITV_TIMEZONE", "Asia/Shanghai"))
     try:
         while not stop.is_set():
             for url, label, tone in demo_sources():
                 p = procs.get(url)
                 if p is None or p.poll() is not None:
                     procs[url] = subprocess.Popen(source_command(url, label, size=size, tone=tone),
-                                                  stdin=subprocess.DEVNULL)
+                                                  stdin=subprocess.DEVNULL, env=env)
                     log.info("head-end: %s → %s (pid %s)", label, url, procs[url].pid)
             stop.wait(2)
     finally:
