@@ -43,7 +43,16 @@
       return now() - LIVE_LAG_S;
     }
 
+    /* Zap time (tests, measurements): key press → first frame, in ms. */
+    var zapAt = 0;
+    C.lastZapMs = null;
+    video.addEventListener('timeupdate', function () {
+      if (zapAt && video.currentTime > 0) { C.lastZapMs = new Date().getTime() - zapAt; zapAt = 0; }
+    });
+
     function tune(n) {
+      zapAt = new Date().getTime();
+      C.lastZapMs = null;
       idx = (n + list.length) % list.length;
       paused = false;
       setMode('live');

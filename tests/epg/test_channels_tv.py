@@ -87,6 +87,18 @@ def test_digits_zap_between_channels_banner_pause_and_back(app, client, auth, re
         page.wait_for_function("document.body.getAttribute('data-playing') === 'ch31.qingshan'", timeout=3000)
         page.wait_for_function("document.getElementById('video').currentTime > 0.5", timeout=25000)
 
+        # Zap time, key press → first frame (channel + onto the playing test channel), Chromium.
+        zaps = []
+        for _i in range(5):
+            page.keyboard.press("ArrowDown")
+            page.wait_for_function("document.body.getAttribute('data-playing') === 'relay2.qingshan'", timeout=3000)
+            page.wait_for_timeout(300)
+            page.keyboard.press("ArrowUp")
+            zaps.append(page.wait_for_function("TVChannels.lastZapMs", timeout=20000).json_value())
+        zaps.sort()
+        print(f"zap time to first frame: median {zaps[2]} ms, p95 {zaps[-1]} ms over {len(zaps)} zaps (goal 1500 ms)")
+        assert zaps[2] < 4000, zaps  # the goal is 1.5 s; the shared test machine is slower
+
         # OK: the info banner; OK again: pause with the timeshift bar.
         page.wait_for_timeout(6500)  # the banner of the last zap has gone
         assert not page.is_visible("#banner")
@@ -138,3 +150,26 @@ def test_the_guide_opens_a_past_programme_as_catchup(app, client, auth, live_ser
     # Yesterday is in the day list (catch-up of 72 h).
     page.goto(f"{live_server}/tv/guide/relay1.qingshan")
     assert page.locator(".act", has_text="昨天").count() == 1
+
+
+def test_the_village_meeting_is_a_channel_while_live(app, client, auth, relays):
+    from portal_server.meetings import operations as mops
+    from portal_server.meetings import queries as mqueries
+    from tests.meetings.conftest import make_meeting
+
+    serial = box_serials(V001)[0]
+    hall = f"v{V001}.qingshan"
+    page = client.get(f"/tv/channels/?token={terminal_token(serial)}").get_data(as_text=True)
+    assert f'data-channel="{hall}"' not in page  # nothing live: not in the list
+    m = make_meeting(client, auth, title="村民议事会", start_in=dt.timedelta(minutes=-5))
+    mops.admit_publish(mqueries.meeting_by_id(m["id"]).stream_key, "1")
+    session.commit()
+    session.remove()
+    page = client.get("/tv/channels/").get_data(as_text=True)
+    assert f'data-channel="{hall}"' in page and "村民议事会" in page
+    watch = client.get(f"/tv/channels/watch?ch={hall}").get_data(as_text=True)
+    assert f"/epg/live/{hall}.m3u8" in watch
+    # A box of another village does not get it.
+    other = box_serials("990101002001")[0]
+    page = client.get(f"/tv/channels/?token={terminal_token(other)}").get_data(as_text=True)
+    assert f'data-channel="{hall}"' not in page
