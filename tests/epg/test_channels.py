@@ -165,3 +165,28 @@ def test_cleanup_keeps_the_catchup_hours_and_the_noc_sees_disk_use(app, client, 
 def test_the_noc_page_is_for_the_noc(client, auth):
     auth.login("city-editor")
     assert client.get("/noc/channels/").status_code == 403
+
+
+def test_channel_status_and_its_alarm_on_both_databases(any_db_app):
+    """The migrations (epg_channels relay columns, fleet_alarms.subject) and the status/alarm
+    writes on SQLite and PostgreSQL; the fleet's presence alarms leave a channel's alarm alone."""
+    from device_fleet import operations as fleet_ops
+    from epg import operations as ops
+    from portal_server.core.accounts import user_by_username
+
+    try:
+        with any_db_app.app_context():
+            ch = ops.create_relay_channel(user_by_username("noc"), "测试频道", 77, "udp://239.0.0.9:1234", 24)
+            session.commit()
+            cid, xid = ch.id, ch.xmltv_id
+            ops.set_channel_status(cid, "source_lost")
+            session.commit()
+            fleet_ops.evaluate_alarms()
+            assert _alarm(xid) is not None
+            ops.set_channel_status(cid, "live")
+            session.commit()
+            assert _alarm(xid) is None
+            a = session.scalar(select(Alarm).where(Alarm.subject == xid))
+            assert a.cleared_at is not None and a.region_code == "990100000000"
+    finally:
+        channels.stop_threads()
