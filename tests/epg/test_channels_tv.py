@@ -177,3 +177,24 @@ def test_the_village_meeting_is_a_channel_while_live(app, client, auth, relays):
     other = box_serials("990101002001")[0]
     page = client.get(f"/tv/channels/?token={terminal_token(other)}").get_data(as_text=True)
     assert f'data-channel="{hall}"' not in page
+
+
+@pytest.mark.browser
+def test_a_lost_source_shows_the_slate_until_it_is_back(app, client, live_server, tv_page):
+    from epg import operations as ops
+    from epg import queries
+
+    serial = box_serials(V001)[0]
+    cid = queries.channel_by_xmltv_id("relay1.qingshan").id
+    ops.set_channel_status(cid, "source_lost")
+    session.commit()
+    session.remove()
+    page = tv_page
+    page.goto(f"{live_server}/tv/channels/watch?ch=relay1.qingshan&token={terminal_token(serial)}")
+    page.wait_for_selector("#slate", state="visible")
+    assert "信号中断，正在恢复" in page.inner_text("#slate")
+    _shot(page, "slate")
+    fresh(lambda: (ops.set_channel_status(cid, "live"), session.commit()))
+    page.wait_for_selector("#slate", state="hidden", timeout=12000)  # the player polls every 5 s
+    page.goto(f"{live_server}/tv/channels/")
+    assert "信号中断" not in page.inner_text("#list")
