@@ -13,6 +13,7 @@ catch-up playlist of a 2-hour window takes to build.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import shutil
 import statistics
@@ -24,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-RELAYS = int(os.environ.get("BENCH_RELAYS", 3))
-SECONDS = float(os.environ.get("BENCH_SECONDS", 20))
-RUNS = int(os.environ.get("BENCH_RUNS", 7))
+RELAYS = int(os.environ.get("BENCH_RELAYS", "3"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 CATCHUP_LIMIT_MS = 100.0
 
 
@@ -74,7 +75,7 @@ def relays_per_core(tmp: Path, size: str) -> dict:
         late = 0
         for out in outs:
             times = sorted(t for f, t in seen.items() if f.parent == out)
-            late += sum(1 for a, b in zip(times, times[1:]) if b - a > 2 * channels.SEGMENT_S + 0.5)
+            late += sum(1 for a, b in itertools.pairwise(times) if b - a > 2 * channels.SEGMENT_S + 0.5)
         share = cpu / wall / RELAYS
         return {"size": size, "cpu_share_per_channel": share, "channels_per_core": 1 / share if share else float("inf"),
                 "late_segments": late, "segments": len(seen)}

@@ -10,14 +10,21 @@ from flask import Blueprint, Response, g, redirect, request
 from pydantic import BaseModel, Field
 
 from portal_server.core import audit
-from portal_server.core.api import bad_request, body, iso, make_blueprint, not_found, page_args
-from portal_server.core.db import session, utcnow
-from streaming import queries as stream_queries
+from portal_server.core.api import (
+    bad_request,
+    body,
+    iso,
+    make_blueprint,
+    not_found,
+    page_args,
+)
 from portal_server.core.auth import (
     api_user_required,
     request_terminal,
     user_or_terminal,
 )
+from portal_server.core.db import session, utcnow
+from streaming import queries as stream_queries
 
 from . import operations as ops
 from . import queries

@@ -23,13 +23,12 @@ import time
 from flask import current_app
 from sqlalchemy import select
 
+from epg import operations as epg_ops
+from epg import queries as epg_queries
 from portal_server.core.db import session, utcnow
 from portal_server.meetings import operations as meeting_ops
 from portal_server.meetings import queries as meeting_queries
 from portal_server.meetings.models import Meeting
-
-from epg import operations as epg_ops
-from epg import queries as epg_queries
 
 from . import channels, hls, supervise
 

@@ -14,23 +14,12 @@ from device_fleet.models import Alarm
 from epg import xmltv
 from portal_server import stack
 from portal_server.core.db import session
-from streaming import channels, headend
+from streaming import channels
 from tests.meetings.conftest import fresh, vlc_plays, wait_for
 
+from .conftest import source
+
 pytestmark = [pytest.mark.xdist_group("channels")]
-
-
-@pytest.fixture
-def relays(app):
-    """Relays run in threads here (jobs_inline); every one is stopped with its ffmpeg afterwards."""
-    app.config["SETTINGS"].channel_backoff_cap_s = 2
-    yield
-    channels.stop_threads()
-
-
-def source(port: int, label: str = "测试频道", seconds: float | None = None) -> subprocess.Popen:
-    argv = headend.source_command(f"udp://127.0.0.1:{port}", label, size="640x360", seconds=seconds)
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _post(client, auth, user="noc", **kw):
@@ -107,12 +96,13 @@ def test_relay_live_vlc_catchup_source_lost_and_back(app, client, auth, relays, 
         assert f"{live_server}/hls/channels/{xid}/seg_" in text
         dur = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                                     f"{live_server}/epg/catchup/{xid}.m3u8?start={start}&end={end}"],
-                                   capture_output=True, text=True, timeout=30).stdout.strip())
+                                   capture_output=True, text=True, timeout=30, check=True).stdout.strip())
         assert 8 <= dur <= 16, dur
         # Outside the window: 404.
         for a, b in ((int(t0) - 3 * 3600, int(t0) - 3 * 3600 + 60), (int(time.time()) + 600, int(time.time()) + 700),
                      (end, start)):
-            assert fresh(lambda: client.get(f"/epg/catchup/{xid}.m3u8?start={a}&end={b}")).status_code == 404
+            url = f"/epg/catchup/{xid}.m3u8?start={a}&end={b}"
+            assert fresh(lambda u=url: client.get(u)).status_code == 404
 
         # The source dies: source_lost and a NOC alarm.
         src.kill()

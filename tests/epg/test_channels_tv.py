@@ -16,7 +16,8 @@ from portal_server.core.db import session
 from tests.conftest import terminal_token
 from tests.meetings.conftest import V001, box_serials, fresh, wait_for
 
-from .test_channels import _post, _status, relays, source  # noqa: F401  (fixture)
+from .conftest import source
+from .test_channels import _post, _status
 
 STATIC = Path(__file__).resolve().parents[2] / "epg" / "static"
 SHOTS = Path(os.environ.get("CTV_SCREENSHOTS", "/tmp/ctv-screenshots"))
@@ -33,8 +34,8 @@ def test_the_channel_player_script_is_es5():
     import re
     parse((STATIC / "channels.js").read_text())
     for tpl in (STATIC.parent / "templates" / "epg").glob("tv_*.html"):  # inline scripts too
-        for block in re.findall(r"<script>(.*?)</script>", tpl.read_text(), re.S):
-            parse(re.sub(r"\{\{.*?\}\}", "1", re.sub(r"\{%.*?%\}", "", block, flags=re.S), flags=re.S))
+        for block in re.findall(r"<script>(.*?)</script>", tpl.read_text(), re.DOTALL):
+            parse(re.sub(r"\{\{.*?\}\}", "1", re.sub(r"\{%.*?%\}", "", block, flags=re.DOTALL), flags=re.DOTALL))
 
 
 def test_channel_pages_need_a_box(client):
