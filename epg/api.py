@@ -193,6 +193,8 @@ class RelayIn(BaseModel):
     number: int
     source_url: str = Field(min_length=1, max_length=512)
     catchup_hours: int = 72
+    #: Also a 480p rendition for weak lines (a master playlist; costs a transcode).
+    low_rendition: bool = False
 
 
 def _channel_or_404(channel_id: int):
@@ -207,7 +209,8 @@ def _channel_or_404(channel_id: int):
 @body(RelayIn)
 def create_channel(data: RelayIn):
     """A channel relayed from the head-end (noc, admin) → ``{"id","xmltv_id","hls_url","status"}``."""
-    ch = ops.create_relay_channel(g.user, data.name, data.number, data.source_url, data.catchup_hours)
+    ch = ops.create_relay_channel(g.user, data.name, data.number, data.source_url, data.catchup_hours,
+                                  data.low_rendition)
     session.commit()
     return queries.channel_to_dict(ch), 201
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 
 from portal_server.core.db import Base
 
@@ -43,6 +44,8 @@ class Channel(Base):
     relay_pid: Mapped[int | None] = mapped_column(Integer)
     #: copy or transcode (how the relay handles the source's codecs).
     relay_mode: Mapped[str | None] = mapped_column(String(12))
+    #: Also a 480p rendition (transcoded) beside the relayed one, in a master playlist (index.m3u8).
+    low_rendition: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     #: Bytes of HLS segments on disk (measured by the catch-up cleanup job).
     disk_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 

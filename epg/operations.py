@@ -187,7 +187,8 @@ def relay_channel_id(number: int) -> str:
     return f"ch{int(number)}.qingshan"
 
 
-def create_relay_channel(user, name: str, number: int, source_url: str, catchup_hours: int = 72) -> Channel:
+def create_relay_channel(user, name: str, number: int, source_url: str, catchup_hours: int = 72,
+                         low_rendition: bool = False) -> Channel:
     """A channel relayed from the head-end: validated, stored as ``starting``; its relay starts
     after commit (streaming.tasks:start_channel)."""
     name = (name or "").strip()
@@ -204,7 +205,8 @@ def create_relay_channel(user, name: str, number: int, source_url: str, catchup_
     if session.scalar(select(Channel.id).where(Channel.xmltv_id == xid)) is not None:
         raise conflict(f"频道 {xid} 已存在")
     ch = Channel(xmltv_id=xid, number=int(number), name=name[:64], kind="relay", region_code=None, stream_url="",
-                 source_url=source_url, status="starting", status_at=utcnow(), catchup_hours=int(catchup_hours))
+                 source_url=source_url, status="starting", status_at=utcnow(), catchup_hours=int(catchup_hours),
+                 low_rendition=bool(low_rendition))
     session.add(ch)
     session.flush()
     audit.record("channel.create", "channel", ch.id, None, actor=user.username, xmltv_id=xid, number=ch.number,

@@ -38,7 +38,7 @@ def channel_url(ch) -> str:
     if ch.kind == "village":
         return _public(f"/epg/live/{ch.xmltv_id}.m3u8")
     if getattr(ch, "source_url", ""):
-        return hls_url(ch.xmltv_id)
+        return hls_url(ch.xmltv_id, "index.m3u8" if getattr(ch, "low_rendition", False) else "live.m3u8")
     return ch.stream_url
 
 
@@ -46,14 +46,15 @@ def channels(region_code: str | None = None) -> list[dict]:
     """Every channel as {"id","number","name","kind","url","group"}; with ``region_code`` (a box's
     village) only the city, relayed and that village's channels."""
     q = select(Channel.xmltv_id, Channel.number, Channel.name, Channel.kind, Channel.stream_url, Channel.region_code,
-               Channel.source_url, Channel.status, Channel.catchup_hours)
+               Channel.source_url, Channel.status, Channel.catchup_hours, Channel.low_rendition)
     rows = session.execute(q.order_by(Channel.number)).all()
     groups = {"city": "市级频道", "relay": "县级转播", "village": "村务厅"}
     out = []
-    for xid, number, name, kind, url, rc, source, status, hours in rows:
+    for xid, number, name, kind, url, rc, source, status, hours, low in rows:
         if region_code and kind == "village" and rc != region_code:
             continue
-        ch = type("Ch", (), {"kind": kind, "xmltv_id": xid, "stream_url": url, "source_url": source})
+        ch = type("Ch", (), {"kind": kind, "xmltv_id": xid, "stream_url": url, "source_url": source,
+                             "low_rendition": low})
         d = {"id": xid, "number": number, "name": name, "kind": kind, "url": channel_url(ch),
              "group": groups.get(kind, ""), "status": status or None}
         if source:  # relayed: catch-up (Kodi IPTV Simple's "default" mode fills {utc} and {utcend})
@@ -80,7 +81,7 @@ def relayed_channels(user=None) -> list[Channel]:
 def channel_to_dict(ch: Channel) -> dict:
     """The API shape of a relayed channel (INTERFACES §4.5)."""
     return {"id": ch.id, "xmltv_id": ch.xmltv_id, "name": ch.name, "number": ch.number, "kind": ch.kind,
-            "source_url": ch.source_url, "hls_url": hls_url(ch.xmltv_id), "status": ch.status or "starting",
+            "source_url": ch.source_url, "hls_url": channel_url(ch), "low_rendition": ch.low_rendition, "status": ch.status or "starting",
             "status_at": iso(ch.status_at), "catchup_hours": ch.catchup_hours, "relay_mode": ch.relay_mode,
             "disk_bytes": ch.disk_bytes}
 

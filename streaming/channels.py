@@ -85,14 +85,42 @@ def probe(url: str, seconds: float = PROBE_S, timeout: float = 12.0) -> hls.Inpu
     return hls.parse_probe(json.loads(out.stdout or b"{}"))
 
 
-def build_relay_command(url: str, out_dir: Path, info: hls.InputInfo | None, run: int) -> tuple[list[str], str]:
-    """ffmpeg relaying ``url`` into ``out_dir`` (copy when the codecs fit the boxes, else transcode)."""
+LOW_HEIGHT = 480
+LOW_BANDWIDTH = 1_000_000
+MAIN_BANDWIDTH = 3_000_000
+
+
+def _hls_opts(out_dir: Path, run: int) -> dict:
+    return dict(f="hls", hls_time=SEGMENT_S, hls_list_size=FFMPEG_LIST,
+                hls_flags="program_date_time+independent_segments+temp_file",
+                hls_segment_filename=str(out_dir / f"seg_{run}_%06d.ts"), start_number=0)
+
+
+def build_relay_command(url: str, out_dir: Path, info: hls.InputInfo | None, run: int,
+                        low: bool = False) -> tuple[list[str], str]:
+    """ffmpeg relaying ``url`` into ``out_dir`` (copy when the codecs fit the boxes, else transcode);
+    with ``low`` also a 480p rendition into ``out_dir/low`` (keyframes every segment)."""
     src = ffmpeg.input(url, **input_options(url))
     streams, opts, mode = hls.encode_args(src, info)
-    out = ffmpeg.output(*streams, str(out_dir / "ffmpeg.m3u8"), **opts, f="hls", hls_time=SEGMENT_S,
-                        hls_list_size=FFMPEG_LIST, hls_flags="program_date_time+independent_segments+temp_file",
-                        hls_segment_filename=str(out_dir / f"seg_{run}_%06d.ts"), start_number=0)
+    out = ffmpeg.output(*streams, str(out_dir / "ffmpeg.m3u8"), **opts, **_hls_opts(out_dir, run))
+    if low:
+        (out_dir / "low").mkdir(exist_ok=True)
+        v = src["v:0"].filter("scale", w=-2, h=LOW_HEIGHT).filter("fps", fps=25)
+        out_low = ffmpeg.output(v, src["a:0?"], str(out_dir / "low" / "ffmpeg.m3u8"), vcodec="libx264",
+                                preset="veryfast", pix_fmt="yuv420p", force_key_frames=f"expr:gte(t,n_forced*{SEGMENT_S})",
+                                sc_threshold=0, maxrate="900k", bufsize="1800k", acodec="aac", ar=48000, ac=2,
+                                **{"b:v": "800k", "profile:v": "main", "b:a": "96k"}, **_hls_opts(out_dir / "low", run))
+        out = ffmpeg.merge_outputs(out, out_low)
     return hls.finish(out), mode
+
+
+def write_master(out_dir: Path, width: int, height: int) -> None:
+    """``index.m3u8``: the relayed rendition and the 480p one; players pick by bandwidth."""
+    low_w = (width * LOW_HEIGHT // max(1, height)) // 2 * 2 if width and height else 854
+    text = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+            f"#EXT-X-STREAM-INF:BANDWIDTH={MAIN_BANDWIDTH},RESOLUTION={width or 1280}x{height or 720}\nlive.m3u8\n"
+            f"#EXT-X-STREAM-INF:BANDWIDTH={LOW_BANDWIDTH},RESOLUTION={low_w}x{LOW_HEIGHT}\nlow/live.m3u8\n")
+    hls._write_atomic(out_dir / "index.m3u8", text)
 
 
 # Playlists ---------------------------------------------------------------------------------------
@@ -235,10 +263,10 @@ def catchup_playlist(out_dir: Path, start: dt.datetime, end: dt.datetime, uri_fo
 
 # The supervisor ----------------------------------------------------------------------------------
 
-def _read_channel(channel_id: int) -> tuple[str, str, str] | None:
-    """(xmltv id, source URL, status) read without holding a transaction; None when deleted."""
+def _read_channel(channel_id: int) -> tuple[str, str, str, bool] | None:
+    """(xmltv id, source URL, status, low rendition) read without holding a transaction; None when deleted."""
     try:
-        row = session.execute(select(Channel.xmltv_id, Channel.source_url, Channel.status)
+        row = session.execute(select(Channel.xmltv_id, Channel.source_url, Channel.status, Channel.low_rendition)
                               .where(Channel.id == channel_id)).first()
         return tuple(row) if row and row[1] else None
     finally:
@@ -275,11 +303,13 @@ class ChannelJob(supervise.Job):
         self.log_path = settings.log_dir / f"ffmpeg-channel-{xmltv_id}.log"
         self.backoff_cap = float(settings.channel_backoff_cap_s)
         self.window = LiveWindow()
+        self.low_window = LiveWindow(first_seq=self.window.seq)
+        self.low = False
         self.seen: set[str] = set()
         self.failures = 0  # consecutive runs that gave no segment
         self.gone = False
 
-    def _wanted(self) -> tuple[str, str, str] | None:
+    def _wanted(self) -> tuple[str, str, str, bool] | None:
         if self.stop.is_set():
             return None
         row = _read_channel(self.channel_id)
@@ -292,7 +322,7 @@ class ChannelJob(supervise.Job):
             row = self._wanted()
             if row is None:
                 return None
-            _xid, url, status = row
+            _xid, url, status, self.low = row
             try:
                 info = probe(url)
                 if info.video_codec:
@@ -308,12 +338,16 @@ class ChannelJob(supervise.Job):
                 return None
         self.run = int(time.time() * 1000)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        return build_relay_command(url, self.out_dir, info, self.run)
+        if self.low:
+            write_master(self.out_dir, info.width, info.height)
+        return build_relay_command(url, self.out_dir, info, self.run, low=self.low)
 
     def started(self, proc, mode, restarts):
         _set_facts(self.channel_id, relay_pid=proc.pid, relay_mode=mode)
         self.run_prefix = f"seg_{self.run}_"
         self.first_of_run = restarts > 0 or self.window.entries != []
+        self.low_first = self.first_of_run
+        self.low_seen: set[str] = set()
         self.last_new = time.monotonic()
         self.last_check = 0.0
         self.got = 0
@@ -331,6 +365,8 @@ class ChannelJob(supervise.Job):
             self.first_of_run = False
             self.window.add(e, disc)
             append_index(self.out_dir, e, disc)
+        if self.low:
+            self._tick_low()
         now = time.monotonic()
         if new:
             hls._write_atomic(self.out_dir / "live.m3u8", self.window.render())
@@ -349,6 +385,24 @@ class ChannelJob(supervise.Job):
             if self._wanted() is None:
                 return supervise.STOP
         return None
+
+    def _tick_low(self) -> None:
+        """The 480p rendition's live playlist (no catch-up: the relayed rendition has it)."""
+        low_dir = self.out_dir / "low"
+        try:
+            text = (low_dir / "ffmpeg.m3u8").read_text()
+        except FileNotFoundError:
+            return
+        _h, entries = hls._entries(text)
+        new = [e for e in entries if e[-1].startswith(self.run_prefix) and e[-1] not in self.low_seen]
+        for e in new:
+            self.low_seen.add(e[-1])
+            self.low_window.add(e, self.low_first)
+            self.low_first = False
+        if new:
+            hls._write_atomic(low_dir / "live.m3u8", self.low_window.render())
+            if len(self.low_seen) > 4 * FFMPEG_LIST:
+                self.low_seen = {e[-1] for e in entries}
 
     def exited(self, rc):
         if not self.gone:
@@ -445,6 +499,14 @@ def cleanup_channel(ch: Channel, now: float | None = None) -> int:
                 os.unlink(e.path)
             else:
                 kept += st.st_size
+    low = out_dir / "low"
+    if low.exists():  # the 480p rendition keeps its live window only
+        for f in low.glob("seg_*.ts"):
+            try:
+                if f.stat().st_mtime < now - 120:
+                    f.unlink()
+            except FileNotFoundError:
+                pass
     hour_cut = dt.datetime.fromtimestamp(cutoff, dt.UTC).strftime("%Y%m%d%H")
     idx = out_dir / "idx"
     if idx.exists():

@@ -16,6 +16,6 @@ def relays(app):
     channels.stop_threads()
 
 
-def source(port: int, label: str = "测试频道", seconds: float | None = None) -> subprocess.Popen:
-    argv = headend.source_command(f"udp://127.0.0.1:{port}", label, size="640x360", seconds=seconds)
+def source(port: int, label: str = "测试频道", seconds: float | None = None, size: str = "640x360") -> subprocess.Popen:
+    argv = headend.source_command(f"udp://127.0.0.1:{port}", label, size=size, seconds=seconds)
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -180,3 +180,29 @@ def test_channel_status_and_its_alarm_on_both_databases(any_db_app):
             assert a.cleared_at is not None and a.region_code == "990100000000"
     finally:
         channels.stop_threads()
+
+
+def test_a_lower_rendition_for_weak_lines_in_a_master_playlist(app, client, auth, relays, live_server):
+    port = stack.free_port()
+    src = source(port, size="1280x720")
+    try:
+        r = _post(client, auth, source_url=f"udp://127.0.0.1:{port}", number=32, low_rendition=True)
+        assert r.status_code == 201, r.get_json()
+        ch = r.get_json()
+        assert ch["hls_url"].endswith(f"/hls/channels/{ch['xmltv_id']}/index.m3u8") and ch["low_rendition"]
+        wait_for(lambda: _status(ch["id"]) == "live", 40, what="live")
+        out = app.config["SETTINGS"].hls_dir / "channels" / ch["xmltv_id"]
+        master = fresh(lambda: client.get(f"/hls/channels/{ch['xmltv_id']}/index.m3u8").get_data(as_text=True))
+        assert "RESOLUTION=1280x720\nlive.m3u8" in master and "RESOLUTION=852x480\nlow/live.m3u8" in master
+        wait_for(lambda: (out / "low" / "live.m3u8").exists() and ".ts" in (out / "low" / "live.m3u8").read_text(),
+                 30, what="the 480p rendition")
+        seg = sorted((out / "low").glob("seg_*.ts"))[0]
+        probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=height",
+                                "-of", "csv=p=0", str(seg)], capture_output=True, text=True, timeout=30, check=True)
+        assert probe.stdout.split()[0] == "480"
+        # The M3U gives IPTV clients the master playlist.
+        m3u = {e["tvg-id"]: e for e in xmltv.decode_m3u(fresh(lambda: client.get("/epg/channels.m3u").get_data(as_text=True)))}
+        assert m3u[ch["xmltv_id"]]["url"] == ch["hls_url"]
+    finally:
+        src.kill()
+        src.wait(5)

@@ -20,9 +20,10 @@ def upgrade() -> None:
         b.add_column(sa.Column("relay_pid", sa.Integer(), nullable=True))
         b.add_column(sa.Column("relay_mode", sa.String(length=12), nullable=True))
         b.add_column(sa.Column("disk_bytes", sa.BigInteger(), nullable=False, server_default="0"))
+        b.add_column(sa.Column("low_rendition", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("epg_channels") as b:
-        for c in ("disk_bytes", "relay_mode", "relay_pid", "catchup_hours", "status_at", "status", "source_url"):
+        for c in ("low_rendition", "disk_bytes", "relay_mode", "relay_pid", "catchup_hours", "status_at", "status", "source_url"):
             b.drop_column(c)
