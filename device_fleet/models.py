@@ -150,13 +150,15 @@ class Alarm(Base):
     __tablename__ = "fleet_alarms"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: institutional_offline or area_outage.
+    #: institutional_offline, area_outage or channel_source_lost.
     kind: Mapped[str] = mapped_column(String(32), index=True)
     #: The terminal (institutional_offline) or None (area_outage).
     serial: Mapped[str | None] = mapped_column(String(32), index=True)
     #: The village (area outage) or the terminal's region.
     region_code: Mapped[str | None] = mapped_column(String(12))
     region_path: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: What else the alarm is about, e.g. a channel's XMLTV id (channel_source_lost).
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
     #: Chinese one-line description for the NOC.
     message: Mapped[str] = mapped_column(String(255))
     raised_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -553,6 +553,37 @@ def rollback_rollout(ro: Rollout, user) -> int:
 # Alarms ----------------------------------------------------------------------------------------
 
 INSTITUTIONAL = ("department", "town", "village")
+#: The alarms evaluate_alarms raises and clears from presence (others are raised by their owners).
+PRESENCE_ALARMS = ("institutional_offline", "area_outage")
+
+
+def raise_alarm(kind: str, subject: str, region_code: str, message: str) -> Alarm:
+    """An alarm about ``subject`` (e.g. a channel) raised by its owner; the active one is kept
+    (its message updated) when it is raised again. In the caller's transaction."""
+    a = session.scalar(select(Alarm).where(Alarm.kind == kind, Alarm.subject == subject, Alarm.cleared_at.is_(None)))
+    if a is not None:
+        a.message = message
+        return a
+    region = region_by_code(region_code)
+    a = Alarm(kind=kind, subject=subject, serial=None, region_code=region_code,
+              region_path=region.path if region else None, message=message)
+    session.add(a)
+    session.flush()
+    audit.record("alarm.raise", "alarm", a.id, region_code=region_code, actor="system", kind=kind, subject=subject)
+    return a
+
+
+def clear_alarm(kind: str, subject: str) -> int:
+    """Clear the active alarm of ``kind`` about ``subject`` (its cause went away); returns how many."""
+    n = 0
+    for a in session.scalars(select(Alarm).where(Alarm.kind == kind, Alarm.subject == subject,
+                                                Alarm.cleared_at.is_(None))).all():
+        a.cleared_at = utcnow()
+        session.flush()
+        audit.record("alarm.clear", "alarm", a.id, region_code=a.region_code, actor="system", kind=kind,
+                     subject=subject)
+        n += 1
+    return n
 
 
 def _cfg(name: str, default: float) -> float:
@@ -579,7 +610,7 @@ def evaluate_alarms(now: float | None = None) -> dict[str, int]:
         if len(codes) == 3:
             by_village.setdefault(codes[2], []).append((serial, kind))
     active = {(a.kind, a.serial or a.region_code): a for a in
-              session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None)))}
+              session.scalars(select(Alarm).where(Alarm.cleared_at.is_(None), Alarm.kind.in_(PRESENCE_ALARMS)))}
     want: dict[tuple[str, str], tuple[str, str | None, str]] = {}
     outage_villages = set()
     for village, boxes in by_village.items():

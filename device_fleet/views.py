@@ -25,7 +25,7 @@ NOC_ROLES = ("noc",)
 TYPE_NAMES = {"reboot": "重启", "reload": "刷新页面", "tune": "切换播放", "message": "屏幕消息", "upgrade": "固件升级"}
 STATUS_NAMES = {"sent": "已发送", "acked": "已确认", "failed": "失败", "expired": "已过期",
                 "running": "进行中", "paused": "已暂停", "completed": "已完成", "rolled_back": "已回滚"}
-ALARM_NAMES = {"institutional_offline": "机构终端离线", "area_outage": "区域断网"}
+ALARM_NAMES = {"institutional_offline": "机构终端离线", "area_outage": "区域断网", "channel_source_lost": "频道信号中断"}
 KIND_NAMES = {"department": "部门", "town": "镇街", "village": "村居", "household": "家庭"}
 
 

@@ -3,13 +3,18 @@ programmes (meetings included), XMLTV and M3U for IPTV clients, now/next."""
 
 
 def init_app(app):
+    from portal_server import admin
     from portal_server.core import signals
 
-    from . import api, tv
+    from . import api, tv, views
 
     app.register_blueprint(api.bp)
     app.register_blueprint(api.api_bp)
+    app.register_blueprint(api.channels_bp)
     app.register_blueprint(tv.bp)
+    app.register_blueprint(tv.channels_bp)
+    app.register_blueprint(views.bp)
+    admin.add_nav(app, "epg_noc.index", "直播频道", ("noc",))
     tv.register_tv_hooks(app)
     signals.meeting_state_changed.connect(_meeting_channel, weak=False)
 

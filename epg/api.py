@@ -1,6 +1,7 @@
 """The guide over HTTP: ``/epg/xmltv.xml`` (XMLTV, +0800 times), ``/epg/channels.m3u`` (tvg-id =
-XMLTV channel id), ``/epg/live/<channel>.m3u8`` (a village hall channel → its live meeting) and
-``GET /api/v1/epg/now-next``."""
+XMLTV channel id, Kodi catch-up attributes), ``/epg/live/<channel>.m3u8`` (a village hall channel →
+its live meeting), ``/epg/catchup/<channel>.m3u8`` (catch-up VOD), ``GET /api/v1/epg/now-next``
+and the relayed channels ``/api/v1/channels`` (INTERFACES §4.5)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,18 +10,28 @@ from flask import Blueprint, Response, g, redirect, request
 from pydantic import BaseModel, Field
 
 from portal_server.core import audit
-from portal_server.core.api import bad_request, body, iso, make_blueprint, not_found
+from portal_server.core.api import (
+    bad_request,
+    body,
+    iso,
+    make_blueprint,
+    not_found,
+    page_args,
+)
 from portal_server.core.auth import (
     api_user_required,
     request_terminal,
     user_or_terminal,
 )
+from portal_server.core.db import session, utcnow
+from streaming import queries as stream_queries
 
 from . import operations as ops
 from . import queries
 
 bp = Blueprint("epg", __name__, url_prefix="/epg")
 api_bp = make_blueprint("epg_api", __name__, "/epg")
+channels_bp = make_blueprint("channels_api", __name__, "/channels")
 
 
 @bp.get("/xmltv.xml")
@@ -148,3 +159,88 @@ def add_programme(data: ProgrammeIn):
     audit.record("epg.programme_add", "programme", p.id, None, actor=g.user.username, channel=ch.xmltv_id)
     session.commit()
     return {"id": p.id, "channel": ch.xmltv_id, "title": p.title, "start": iso(p.starts_at), "stop": iso(p.ends_at)}, 201
+
+
+# Catch-up and the relayed channels (INTERFACES §4.5) -------------------------------------------
+
+@bp.get("/catchup/<xmltv_id>.m3u8")
+def catchup(xmltv_id: str):
+    """A finished (VOD) playlist of what the channel showed between ``start`` and ``end`` (epoch
+    seconds) inside its catch-up window; 404 outside it."""
+    ch = queries.channel_by_xmltv_id(xmltv_id)
+    if ch is None or not ch.source_url:
+        return Response("no such channel\n", 404, mimetype="text/plain")
+    try:
+        start = dt.datetime.fromtimestamp(int(float(request.args["start"])), dt.UTC)
+        end = dt.datetime.fromtimestamp(int(float(request.args["end"])), dt.UTC)
+    except (KeyError, ValueError, OverflowError, OSError):
+        return Response("give ?start=&end= in epoch seconds\n", 400, mimetype="text/plain")
+    now = utcnow()
+    if end <= start or start < now - dt.timedelta(hours=ch.catchup_hours) or start >= now \
+            or end > now + dt.timedelta(seconds=60):
+        return Response("outside the catch-up window\n", 404, mimetype="text/plain")
+    text = stream_queries.catchup_playlist(xmltv_id, start, min(end, now),
+                                           lambda name: queries.hls_url(xmltv_id, name))
+    if text is None:
+        return Response("nothing recorded in this window\n", 404, mimetype="text/plain")
+    resp = Response(text, mimetype="application/vnd.apple.mpegurl")
+    resp.headers["Cache-Control"] = "max-age=60"
+    return resp
+
+
+class RelayIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    number: int
+    source_url: str = Field(min_length=1, max_length=512)
+    catchup_hours: int = 72
+    #: Also a 480p rendition for weak lines (a master playlist; costs a transcode).
+    low_rendition: bool = False
+
+
+def _channel_or_404(channel_id: int):
+    ch = queries.channel_by_id(channel_id)
+    if ch is None or not ch.source_url:
+        raise not_found("频道")
+    return ch
+
+
+@channels_bp.post("")
+@api_user_required("noc")
+@body(RelayIn)
+def create_channel(data: RelayIn):
+    """A channel relayed from the head-end (noc, admin) → ``{"id","xmltv_id","hls_url","status"}``."""
+    ch = ops.create_relay_channel(g.user, data.name, data.number, data.source_url, data.catchup_hours,
+                                  data.low_rendition)
+    session.commit()
+    return queries.channel_to_dict(ch), 201
+
+
+@channels_bp.get("")
+@user_or_terminal
+def list_channels():
+    """The relayed channels with their status (``starting``, ``live``, ``source_lost``)."""
+    page, per_page = page_args()
+    rows = queries.relayed_channels()
+    items = [queries.channel_to_dict(c) for c in rows[(page - 1) * per_page:page * per_page]]
+    if request_terminal() is not None:  # a box sees no source addresses
+        for d in items:
+            d.pop("source_url", None)
+    return {"items": items, "total": len(rows), "page": page, "per_page": per_page}
+
+
+@channels_bp.get("/<int:channel_id>")
+@user_or_terminal
+def get_channel(channel_id: int):
+    d = queries.channel_to_dict(_channel_or_404(channel_id))
+    if request_terminal() is not None:
+        d.pop("source_url", None)
+    return d
+
+
+@channels_bp.delete("/<int:channel_id>")
+@api_user_required("noc")
+def delete_channel(channel_id: int):
+    """Remove a relayed channel (its relay stops, its catch-up goes)."""
+    ops.delete_channel(g.user, _channel_or_404(channel_id))
+    session.commit()
+    return "", 204

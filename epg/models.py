@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 
 from portal_server.core.db import Base
 
@@ -32,6 +33,22 @@ class Channel(Base):
     #: Stream URL for city and relay channels: a path ("/hls/...") for our own head-end, resolved
     #: against COMMUNITV_PUBLIC_URL when listed; village hall channels follow their live meeting.
     stream_url: Mapped[str] = mapped_column(String(512), default="")
+    #: Head-end source relayed by ffmpeg into our HLS (udp/rtp/rtsp/srt/http(s)); "" = no relay.
+    source_url: Mapped[str] = mapped_column(String(512), default="", server_default="")
+    #: Relay status: starting, live, source_lost ("" for channels without a relay).
+    status: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    #: When the status last changed (UTC).
+    status_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Hours of segments kept for catch-up (回看) and timeshift.
+    catchup_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
+    #: Process id of the relay's running ffmpeg (None when stopped).
+    relay_pid: Mapped[int | None] = mapped_column(Integer)
+    #: copy or transcode (how the relay handles the source's codecs).
+    relay_mode: Mapped[str | None] = mapped_column(String(12))
+    #: Also a 480p rendition (transcoded) beside the relayed one, in a master playlist (index.m3u8).
+    low_rendition: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    #: Bytes of HLS segments on disk (measured by the catch-up cleanup job).
+    disk_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Programme(Base):

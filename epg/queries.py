@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import select
 
+from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.meetings import queries as meeting_queries
 from portal_server.meetings.models import aware
@@ -25,33 +26,70 @@ def _public(path: str) -> str:
     return current_app.config["SETTINGS"].public_url.rstrip("/") + path
 
 
+def hls_url(xmltv_id: str, name: str = "live.m3u8") -> str:
+    """The one place a channel's /hls/ URL is made (playlists and catch-up segments alike), so
+    that signing it (issue 20) is a change here only."""
+    return _public(f"/hls/channels/{xmltv_id}/{name}")
+
+
 def channel_url(ch) -> str:
-    """Where a player gets the channel: its stream, or for a village hall the live meeting."""
+    """Where a player gets the channel: its relay's HLS, its stream, or for a village hall the
+    live meeting."""
     if ch.kind == "village":
         return _public(f"/epg/live/{ch.xmltv_id}.m3u8")
-    # Our own head-end's streams are stored as paths ("/hls/channels/..."): they follow
-    # COMMUNITV_PUBLIC_URL, so a box on the LAN gets an address it can reach.
+    if getattr(ch, "source_url", ""):
+        return hls_url(ch.xmltv_id, "index.m3u8" if getattr(ch, "low_rendition", False) else "live.m3u8")
+    # Streams stored as paths follow COMMUNITV_PUBLIC_URL, so a box on the LAN gets an address it can reach.
     return _public(ch.stream_url) if ch.stream_url.startswith("/") else ch.stream_url
 
 
 def channels(region_code: str | None = None) -> list[dict]:
     """Every channel as {"id","number","name","kind","url","group"}; with ``region_code`` (a box's
     village) only the city, relayed and that village's channels."""
-    q = select(Channel.xmltv_id, Channel.number, Channel.name, Channel.kind, Channel.stream_url, Channel.region_code)
+    q = select(Channel.xmltv_id, Channel.number, Channel.name, Channel.kind, Channel.stream_url, Channel.region_code,
+               Channel.source_url, Channel.status, Channel.catchup_hours, Channel.low_rendition)
     rows = session.execute(q.order_by(Channel.number)).all()
     groups = {"city": "市级频道", "relay": "县级转播", "village": "村务厅"}
     out = []
-    for xid, number, name, kind, url, rc in rows:
+    for xid, number, name, kind, url, rc, source, status, hours, low in rows:
         if region_code and kind == "village" and rc != region_code:
             continue
-        ch = type("Ch", (), {"kind": kind, "xmltv_id": xid, "stream_url": url})
-        out.append({"id": xid, "number": number, "name": name, "kind": kind, "url": channel_url(ch),
-                    "group": groups.get(kind, "")})
+        ch = type("Ch", (), {"kind": kind, "xmltv_id": xid, "stream_url": url, "source_url": source,
+                             "low_rendition": low})
+        d = {"id": xid, "number": number, "name": name, "kind": kind, "url": channel_url(ch),
+             "group": groups.get(kind, ""), "status": status or None}
+        if source:  # relayed: catch-up (Kodi IPTV Simple's "default" mode fills {utc} and {utcend})
+            d["catchup_days"] = max(1, (hours + 23) // 24)
+            d["catchup_source"] = _public(f"/epg/catchup/{xid}.m3u8") + "?start={utc}&end={utcend}"
+        out.append(d)
     return out
+
+
+def channel_by_id(channel_id: int) -> Channel | None:
+    return session.get(Channel, channel_id)
+
+
+def channel_by_xmltv_id(xmltv_id: str) -> Channel | None:
+    return session.scalar(select(Channel).where(Channel.xmltv_id == xmltv_id))
+
+
+def relayed_channels(user=None) -> list[Channel]:
+    """Channels relayed from the head-end, by number. They are city-wide: every staff member with
+    a scope sees them (the API limits who may change them)."""
+    return list(session.scalars(select(Channel).where(Channel.source_url != "").order_by(Channel.number)))
+
+
+def channel_to_dict(ch: Channel) -> dict:
+    """The API shape of a relayed channel (INTERFACES §4.5)."""
+    return {"id": ch.id, "xmltv_id": ch.xmltv_id, "name": ch.name, "number": ch.number, "kind": ch.kind,
+            "source_url": ch.source_url, "hls_url": channel_url(ch), "low_rendition": ch.low_rendition, "status": ch.status or "starting",
+            "status_at": iso(ch.status_at), "catchup_hours": ch.catchup_hours, "relay_mode": ch.relay_mode,
+            "disk_bytes": ch.disk_bytes}
 
 
 def programmes(start: dt.datetime, end: dt.datetime, channel_ids: list[str] | None = None) -> list[dict]:
     """Programmes overlapping [start, end), meetings included, sorted by channel number then time."""
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)  # stored in UTC (SQLite compares text)
     q = (select(Channel.xmltv_id, Channel.number, Programme.title, Programme.description, Programme.category,
                 Programme.starts_at, Programme.ends_at)
          .join(Channel, Channel.id == Programme.channel_id)
@@ -116,3 +154,37 @@ def live_meeting_url(xmltv_id: str) -> str | None:
         return None
     m = meeting_queries.live_in_region(ch.region_code)
     return f"/hls/meetings/{m.id}/live.m3u8" if m else None
+
+
+def _epoch(ts) -> int | None:
+    return int(ts.timestamp()) if ts is not None else None
+
+
+def box_channels(village_code: str | None, now: dt.datetime | None = None) -> list[dict]:
+    """The channels a box zaps through, by number, with now/next (epoch seconds) and status: the
+    city and relayed channels, and its village hall's channel while a meeting is live there."""
+    rows = now_next(now=now, channel_ids=[c["id"] for c in channels(village_code)])
+    out = []
+    for c in rows:
+        if c["kind"] == "village" and live_meeting_url(c["id"]) is None:
+            continue
+        out.append({"id": c["id"], "number": c["number"], "name": c["name"], "kind": c["kind"], "url": c["url"],
+                    "status": c.get("status") or "live", "catchup": bool(c.get("catchup_source")),
+                    "catchup_days": c.get("catchup_days") or 0,
+                    "now": _prog(c["now"]), "next": _prog(c["next"])})
+    return out
+
+
+def _prog(p: dict | None) -> dict | None:
+    if p is None:
+        return None
+    return {"title": p["title"], "start": _epoch(p["start"]), "stop": _epoch(p["stop"])}
+
+
+def catchup_url(xmltv_id: str, start: int, end: int) -> str:
+    return catchup_base() + f"{xmltv_id}.m3u8?start={int(start)}&end={int(end)}"
+
+
+def catchup_base() -> str:
+    """Where catch-up playlists are (the player adds ``<xmltv id>.m3u8?start=&end=``)."""
+    return _public("/epg/catchup/")

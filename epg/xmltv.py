@@ -133,8 +133,12 @@ def encode_m3u(channels: list[dict], xmltv_url: str) -> str:
     """Extended M3U for IPTV clients (Kodi IPTV Simple, Jellyfin): tvg-id = XMLTV channel id."""
     lines = [f'#EXTM3U url-tvg="{_attr(xmltv_url)}" x-tvg-url="{_attr(xmltv_url)}"']
     for c in channels:
+        catchup = ""
+        if c.get("catchup_source"):  # Kodi IPTV Simple: catchup, catchup-days, catchup-source
+            catchup = (f'catchup="default" catchup-days="{int(c.get("catchup_days") or 1)}" '
+                       f'catchup-source="{_attr(c["catchup_source"])}" ')
         lines.append(f'#EXTINF:-1 tvg-id="{_attr(c["id"])}" tvg-name="{_attr(c["name"])}" tvg-chno="{c["number"]}" '
-                     f'group-title="{_attr(c.get("group", ""))}",{c["name"]}')
+                     f'{catchup}group-title="{_attr(c.get("group", ""))}",{c["name"]}')
         lines.append(c["url"])
     return "\n".join(lines) + "\n"
 

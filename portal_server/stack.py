@@ -491,8 +491,15 @@ def procfile(run_dir: Path, settings: Settings, ports: dict, clients=(), listen:
         f"-c python:portal_server.system.gunicorn_conf "
         f"--access-logfile - --graceful-timeout 5 'portal_server.app:create_app()'\n"
         f"worker: env {prom} {venv_bin('communitv')} worker\n"
-        f"ingest: env {prom} {venv_bin('communitv')} ingest\n")
+        f"ingest: env {prom} {venv_bin('communitv')} ingest\n" + channel_procs())
     return pf
+
+
+def channel_procs() -> str:
+    """Procfile lines of the live channels: the demo head-end (test pictures as MPEG-TS over UDP
+    on loopback) and the relays process (every channel under the ffmpeg supervisor)."""
+    return (f"headend: {sys.executable} -m streaming.headend\n"
+            f"relays: {sys.executable} -m streaming.supervise channels\n")
 
 
 def demo_box_accounts(settings: Settings) -> list[tuple[str, str]]:

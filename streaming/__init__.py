@@ -1,5 +1,6 @@
 """streaming: RTMP ingest authorisation (nginx-rtmp callbacks), the ffmpeg HLS job, recordings
-→ VOD replays with thumbnails, and the VLC playback probe."""
+→ VOD replays with thumbnails, relayed live channels with catch-up, the one ffmpeg supervisor,
+the demo head-end, and the VLC playback probe."""
 
 
 def init_app(app):
@@ -9,3 +10,4 @@ def init_app(app):
 
     app.register_blueprint(api.bp)
     register_periodic(PeriodicJob("streaming-reap", "streaming.tasks:reap", every_s=60, queue="media"))
+    register_periodic(PeriodicJob("channels-cleanup", "streaming.tasks:cleanup_channels", every_s=300, queue="media"))

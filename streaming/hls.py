@@ -89,6 +89,25 @@ def probe(url: str, seconds: float = 4.5, timeout: float = 15.0) -> InputInfo:
     return parse_probe(json.loads(out.stdout or b"{}"))
 
 
+def encode_args(src, info: InputInfo | None) -> tuple[list, dict, str]:
+    """The output streams, the codec options and the mode: copy when ``info`` fits the boxes,
+    else 720p30 H.264 High 4.1 + AAC with a keyframe every segment (meetings and channels)."""
+    if info is not None and info.fits_boxes():
+        return [src["v:0"], src["a:0?"]], {"c": "copy"}, "copy"
+    height = min(MAX_H, info.height) if info is not None and info.height else MAX_H
+    v = src["v:0"].filter("scale", w=-2, h=height - height % 2).filter("fps", fps=30)
+    opts = dict(vcodec="libx264", preset="veryfast", tune="zerolatency", level="4.1", pix_fmt="yuv420p",
+                force_key_frames=f"expr:gte(t,n_forced*{SEGMENT_S})", sc_threshold=0,
+                maxrate="2800k", bufsize="5000k", acodec="aac", ar=48000, ac=2,
+                **{"b:v": "2500k", "profile:v": "high", "b:a": "128k"})
+    return [v, src["a:0?"]], opts, "transcode"
+
+
+def finish(out) -> list[str]:
+    """argv of an ffmpeg-python output: info without stats (the headers once, then warnings)."""
+    return out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "info").overwrite_output().compile()
+
+
 def build_command(input_url: str, out_dir: Path, info: InputInfo | None, append: bool = False) -> tuple[list[str], str]:
     """The ffmpeg command (argv) and the mode ("copy" or "transcode")."""
     src = ffmpeg.input(input_url, rw_timeout=RW_TIMEOUT_US, fflags="+genpts")
@@ -99,20 +118,9 @@ def build_command(input_url: str, out_dir: Path, info: InputInfo | None, append:
     hls = dict(f="hls", hls_time=SEGMENT_S, hls_list_size=0, hls_playlist_type="event",
                hls_flags=flags, hls_segment_filename=str(out_dir / "seg_%05d.ts"),
                start_number=0)
-    if info is not None and info.fits_boxes():
-        out = ffmpeg.output(src["v:0"], src["a:0?"], str(out_dir / "record.m3u8"), c="copy", **hls)
-        mode = "copy"
-    else:
-        height = min(MAX_H, info.height) if info is not None and info.height else MAX_H
-        v = src["v:0"].filter("scale", w=-2, h=height - height % 2).filter("fps", fps=30)
-        out = ffmpeg.output(v, src["a:0?"], str(out_dir / "record.m3u8"), vcodec="libx264", preset="veryfast",
-                            tune="zerolatency", level="4.1", pix_fmt="yuv420p",
-                            force_key_frames=f"expr:gte(t,n_forced*{SEGMENT_S})", sc_threshold=0,
-                            maxrate="2800k", bufsize="5000k", acodec="aac", ar=48000, ac=2,
-                            **{"b:v": "2500k", "profile:v": "high", "b:a": "128k"}, **hls)
-        mode = "transcode"
-    # info without stats: the input/output headers (codecs, start time) once, then warnings only.
-    return out.global_args("-hide_banner", "-nostdin", "-nostats", "-loglevel", "info").overwrite_output().compile(), mode
+    streams, opts, mode = encode_args(src, info)
+    out = ffmpeg.output(*streams, str(out_dir / "record.m3u8"), **opts, **hls)
+    return finish(out), mode
 
 
 # Playlists ---------------------------------------------------------------------------------
@@ -162,7 +170,11 @@ def write_live_playlist(out_dir: Path, window: int = LIVE_WINDOW, ended: bool = 
     for line in header:
         if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
             start_seq = int(line.split(":", 1)[1])
-    disc = sum(1 for e in entries[:first] if "#EXT-X-DISCONTINUITY" in e)
+    # RFC 8216 §6.2.2: a DISCONTINUITY tag that leaves the playlist advances the sequence. The
+    # first segment of the window is shown without its tag, so its tag counts as gone too
+    # (otherwise the sequence lags one behind until the segment slides out, and a player that saw
+    # the tag on the previous reload numbers the following segments differently).
+    disc = sum(1 for e in entries[:first + 1] if "#EXT-X-DISCONTINUITY" in e)
     target = max([SEGMENT_S] + [int(float(l.split(":", 1)[1].split(",")[0]) + 0.999)
                                 for e in entries for l in e if l.startswith("#EXTINF:")])
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",

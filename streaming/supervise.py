@@ -1,23 +1,136 @@
-"""``python -m streaming.supervise <meeting id>``: the HLS supervisor of one live meeting as its own
-process (started by the ``spawn_supervisor`` job; settings from the ``COMMUNITV_*`` environment)."""
+"""The one ffmpeg supervisor, for live meetings and for relayed channels.
+
+``supervise(job)`` runs the job's ffmpeg, calls ``job.tick()`` while it runs (playlists, status),
+stops it when the tick says so, and restarts it after it exits for as long as ``job.restart_delay``
+gives a delay (backoff). Meetings restart a few times while the encoder still publishes;
+channels restart for ever with a growing backoff while their source is away.
+
+``python -m streaming.supervise meeting <id>`` (``<id>`` alone: the same) runs a meeting's
+supervisor as its own process (started by the ``spawn_supervisor`` job); ``... channel <id>`` one
+channel's; ``... channels`` the relays process of ``make run`` (every channel of the database).
+Settings from the ``COMMUNITV_*`` environment.
+"""
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STOP = "stop"
+
+
+class Job:
+    """What a supervised ffmpeg does; subclasses fill in the hooks."""
+
+    name = "ffmpeg"
+    log_path: Path
+    poll_s = 0.25
+
+    def command(self, restarts: int) -> tuple[list[str], str] | None:
+        """(argv, mode) of the next ffmpeg, or None to give up."""
+        raise NotImplementedError
+
+    def started(self, proc: subprocess.Popen, mode: str, restarts: int) -> None:
+        """ffmpeg ``proc`` is running."""
+
+    def tick(self, proc: subprocess.Popen) -> str | None:
+        """Called every ``poll_s`` while ffmpeg runs; return STOP to stop it."""
+        return None
+
+    def exited(self, rc: int | None) -> None:
+        """ffmpeg is gone (by itself or stopped)."""
+
+    def restart_delay(self, restarts: int) -> float | None:
+        """Seconds to wait before restart number ``restarts`` + 1, or None to stop supervising."""
+        return None
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 8.0) -> None:
+    """SIGINT lets ffmpeg finish the segment and the playlist; SIGKILL if it does not."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def backoff(restarts: int, first: float = 0.5, cap: float = 30.0) -> float:
+    """0.5, 1, 2, 4 … seconds, at most ``cap``."""
+    return min(cap, first * (2 ** max(0, restarts)))
+
+
+def supervise(job: Job) -> dict:
+    """Run ``job``'s ffmpeg under restart and backoff until the job says stop. Facts for logs/tests."""
+    restarts = 0
+    facts: dict = {"restarts": 0, "mode": None}
+    job.log_path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        cmd = job.command(restarts)
+        if cmd is None:
+            break
+        argv, mode = cmd
+        facts["mode"] = mode
+        with open(job.log_path, "a") as logf:
+            logf.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {' '.join(argv)}\n")
+            logf.flush()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logf,
+                                    start_new_session=True)
+        log.info("%s: ffmpeg pid %s (%s)", job.name, proc.pid, mode)
+        try:
+            job.started(proc, mode, restarts)
+            while proc.poll() is None:
+                if job.tick(proc) == STOP:
+                    stop_process(proc)
+                    break
+                time.sleep(job.poll_s)
+        finally:
+            stop_process(proc)
+        job.exited(proc.returncode)
+        delay = job.restart_delay(restarts)
+        if delay is None:
+            break
+        restarts += 1
+        facts["restarts"] = restarts
+        log.warning("%s: ffmpeg exited (%s); restart %d in %.1f s", job.name, proc.returncode, restarts, delay)
+        time.sleep(delay)
+    return facts
 
 
 def main(argv: list[str]) -> int:
+    import threading
+
     from portal_server.app import create_app
 
-    from . import tasks
+    from . import channels, tasks
 
-    if len(argv) != 1 or not argv[0].isdigit():
-        print("usage: python -m streaming.supervise MEETING_ID", file=sys.stderr)
+    if argv == ["channels"]:  # the relays process: every channel, each under its supervisor
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+        signal.signal(signal.SIGINT, lambda *_a: stop.set())
+        with create_app().app_context():
+            channels.serve(stop)
+        return 0
+    if len(argv) == 1:
+        argv = ["meeting", argv[0]]
+    if len(argv) != 2 or argv[0] not in ("meeting", "channel") or not argv[1].isdigit():
+        print("usage: python -m streaming.supervise meeting|channel ID", file=sys.stderr)
         return 2
     app = create_app()
     with app.app_context():
-        facts = tasks.run_live(int(argv[0]))
-    logging.getLogger(__name__).info("meeting %s supervisor done: %s", argv[0], facts)
+        if argv[0] == "meeting":
+            facts = tasks.run_live(int(argv[1]))
+        else:
+            facts = channels.run_channel(int(argv[1]))
+    log.info("%s %s supervisor done: %s", argv[0], argv[1], facts)
     return 0
 
 

@@ -15,7 +15,6 @@ import datetime as dt
 import fcntl
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -24,12 +23,14 @@ import time
 from flask import current_app
 from sqlalchemy import select
 
+from epg import operations as epg_ops
+from epg import queries as epg_queries
 from portal_server.core.db import session, utcnow
 from portal_server.meetings import operations as meeting_ops
 from portal_server.meetings import queries as meeting_queries
 from portal_server.meetings.models import Meeting
 
-from . import hls
+from . import channels, hls, supervise
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def spawn_supervisor(meeting_id: int) -> int:
                COMMUNITV_REDIS_URL=settings.redis_url, COMMUNITV_MQTT_URL=settings.mqtt_url)
     with open(log_path, "a") as logf:
         proc = subprocess.Popen(["timeout", "-k", "30", "-s", "INT", str(limit), sys.executable, "-m",
-                                 "streaming.supervise", str(meeting_id)], stdin=subprocess.DEVNULL, stdout=logf,
+                                 "streaming.supervise", "meeting", str(meeting_id)], stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=logf, env=env, start_new_session=True)
     log.info("hls meeting %s: supervisor pid %s (hard limit %s s)", meeting_id, proc.pid, limit)
     return proc.pid
@@ -93,18 +94,6 @@ def _status(meeting_id: int) -> str | None:
         return session.scalar(select(Meeting.status).where(Meeting.id == meeting_id))
     finally:
         session.rollback()
-
-
-def _stop(proc: subprocess.Popen, grace: float = 8.0) -> None:
-    """SIGINT lets ffmpeg finish the segment and the playlist; SIGKILL if it does not."""
-    if proc.poll() is not None:
-        return
-    try:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
@@ -138,6 +127,52 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
         lock.close()
 
 
+class MeetingJob(supervise.Job):
+    """The meeting's ffmpeg: pulls the admitted RTMP stream into the recording; restarted (a few
+    times) while the encoder still publishes; stopped when it leaves or the window closes."""
+
+    def __init__(self, meeting_id, url, info, hard_end, out_dir, settings, poll_s):
+        self.meeting_id, self.url, self.info, self.hard_end, self.out_dir = meeting_id, url, info, hard_end, out_dir
+        self.name = f"hls meeting {meeting_id}"
+        self.log_path = settings.log_dir / f"ffmpeg-meeting-{meeting_id}.log"
+        self.poll_s = poll_s
+        self.window_over = False
+
+    def command(self, restarts):
+        if restarts and _status(self.meeting_id) != "live":
+            return None
+        return hls.build_command(self.url, self.out_dir, self.info, append=(self.out_dir / "record.m3u8").exists())
+
+    def started(self, proc, mode, restarts):
+        meeting_ops.set_stream_facts(self.meeting_id, ffmpeg_pid=proc.pid, hls_mode=mode, ffmpeg_restarts=restarts)
+        self.last_check, self.stopping_since = 0.0, None
+
+    def tick(self, proc):
+        hls.write_live_playlist(self.out_dir)
+        now = time.monotonic()
+        if utcnow() >= self.hard_end:
+            log.warning("hls meeting %s: window over, stopping ffmpeg (hard limit)", self.meeting_id)
+            self.window_over = True
+            return supervise.STOP
+        if now - self.last_check >= 1.0:
+            self.last_check = now
+            if _status(self.meeting_id) != "live":
+                self.stopping_since = self.stopping_since or now
+                # The encoder stopped: ffmpeg sees the end of the stream by itself; make sure.
+                if now - self.stopping_since > 6:
+                    return supervise.STOP
+        return None
+
+    def exited(self, rc):
+        hls.write_live_playlist(self.out_dir)
+
+    def restart_delay(self, restarts):
+        if (not self.window_over and _status(self.meeting_id) == "live" and utcnow() < self.hard_end
+                and restarts < MAX_RESTARTS):
+            return min(2.0, 0.5 * (restarts + 1))
+        return None
+
+
 def _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s) -> dict:
     url = settings.rtmp_pull_url.rstrip("/") + "/" + key
     info = None
@@ -152,54 +187,14 @@ def _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s) -> dict:
         time.sleep(0.3)
     if _status(meeting_id) != "live":  # the encoder left while we were probing
         return {"mode": None, **finalize(meeting_id)}
-    restarts = 0
-    log_path = settings.log_dir / f"ffmpeg-meeting-{meeting_id}.log"
-    facts = {"restarts": 0, "mode": None}
-    while True:
-        append = (out_dir / "record.m3u8").exists()
-        argv, mode = hls.build_command(url, out_dir, info, append=append)
-        facts["mode"] = mode
-        with open(log_path, "a") as logf:
-            logf.write(f"--- {utcnow().isoformat()} {' '.join(argv)}\n")
-            logf.flush()
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logf,
-                                    start_new_session=True)
-        meeting_ops.set_stream_facts(meeting_id, ffmpeg_pid=proc.pid, hls_mode=mode, ffmpeg_restarts=restarts)
-        log.info("hls meeting %s: ffmpeg pid %s (%s)", meeting_id, proc.pid, mode)
-        last_check = 0.0
-        stopping_since = None
-        while proc.poll() is None:
-            hls.write_live_playlist(out_dir)
-            now = time.monotonic()
-            if utcnow() >= hard_end:
-                log.warning("hls meeting %s: window over, stopping ffmpeg (hard limit)", meeting_id)
-                _stop(proc)
-                facts["window_over"] = True
-                break
-            if now - last_check >= 1.0:
-                last_check = now
-                if _status(meeting_id) != "live":
-                    stopping_since = stopping_since or now
-                    # The encoder stopped: ffmpeg sees the end of the stream by itself; make sure.
-                    if now - stopping_since > 6:
-                        _stop(proc)
-                        break
-            time.sleep(poll_s)
-        hls.write_live_playlist(out_dir)
-        rc = proc.returncode
-        status = _status(meeting_id)
-        if status == "live" and utcnow() < hard_end and restarts < MAX_RESTARTS:
-            restarts += 1
-            facts["restarts"] = restarts
-            log.warning("hls meeting %s: ffmpeg exited (%s) while live; restart %d", meeting_id, rc, restarts)
-            time.sleep(min(2.0, 0.5 * restarts))
-            if _status(meeting_id) == "live":
-                continue
-        if _status(meeting_id) == "live":
-            m = meeting_queries.meeting_by_id(meeting_id)
-            meeting_ops.end(m, "window_over" if facts.get("window_over") else "ffmpeg_lost")
-            session.commit()
-        break
+    job = MeetingJob(meeting_id, url, info, hard_end, out_dir, settings, poll_s)
+    facts = supervise.supervise(job)
+    if job.window_over:
+        facts["window_over"] = True
+    if _status(meeting_id) == "live":
+        m = meeting_queries.meeting_by_id(meeting_id)
+        meeting_ops.end(m, "window_over" if job.window_over else "ffmpeg_lost")
+        session.commit()
     facts.update(finalize(meeting_id))
     return facts
 
@@ -243,3 +238,30 @@ def reap() -> dict:
             finalize(m.id)
             closed += 1
     return {"ended": ended, "closed": closed}
+
+
+# Relayed channels --------------------------------------------------------------------------------
+
+def start_channel(channel_id: int) -> None:
+    """Job (after a channel is created): with ``jobs_inline`` its relay starts in a thread here;
+    otherwise the relays process (``python -m streaming.supervise channels``, a Procfile
+    entry of ``make run``) picks the new channel up within ``channels.POLL_S``."""
+    if current_app.config["SETTINGS"].jobs_inline:
+        channels.start_thread(channel_id)
+
+
+def remove_channel_files(xmltv_id: str) -> None:
+    """Job (after a channel is deleted): its HLS and catch-up go (its supervisor also stops)."""
+    channels.remove_files(xmltv_id)
+
+
+def cleanup_channels() -> dict:
+    """Periodic: catch-up older than each channel's ``catchup_hours`` is removed; disk use per
+    channel is recorded for the NOC."""
+    out = {}
+    for ch in epg_queries.relayed_channels():
+        kept = channels.cleanup_channel(ch)
+        epg_ops.set_relay_facts(ch.id, disk_bytes=kept)
+        out[ch.xmltv_id] = kept
+    session.commit()
+    return out

@@ -77,6 +77,12 @@ class Settings:
     #: A real county's boundaries for the cockpit map: GeoJSON whose features carry the 12-digit
     #: division code in ``properties.code`` (empty: the generated plan of the demo city).
     map_geojson: str = ""
+    #: Networks (CIDR, comma-separated) a live channel's source host must be in: ffmpeg is never
+    #: pointed at arbitrary hosts. Default: loopback, private and multicast ranges.
+    channel_sources: str = ("127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,"
+                            "224.0.0.0/4,ff00::/8")
+    #: Longest wait (seconds) between two restarts of a channel relay whose source is away.
+    channel_backoff_cap_s: int = 30
     #: Run RQ jobs inline (tests, or a machine without a worker).
     jobs_inline: bool = False
     #: Testing mode (Flask TESTING).

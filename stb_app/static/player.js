@@ -7,7 +7,7 @@
 
   /* Start src in video; say(text), when given, is told what the player is doing. */
   P.start = function (src, video, say) {
-    var hls = null, retries = 0;
+    var hls = null, retries = 0, stopped = false;
     say = say || function () {};
     function play() {
       var p = video.play();
@@ -20,6 +20,7 @@
       }
     }
     function load() {
+      if (stopped) { return; }
       /* hls.js wherever Media Source Extensions exist (the same behaviour on every box);
          the browser's own HLS only where there is no MSE. */
       if (window.Hls && window.Hls.isSupported()) {
@@ -40,9 +41,22 @@
         say('此机顶盒不能播放该视频');
       }
     }
-    video.addEventListener('playing', function () { retries = 0; say(video.muted ? '已静音　按确认键打开声音' : '正在播放'); });
+    video.addEventListener('playing', function () {
+      if (stopped) { return; }
+      retries = 0;
+      say(video.muted ? '已静音　按确认键打开声音' : '正在播放');
+    });
     load();
-    return {video: video, reload: function () { if (hls) { hls.destroy(); } load(); }};
+    return {video: video, reload: function () { if (hls) { hls.destroy(); } load(); },
+      /* hls.js of this start (null with the browser's own HLS): its playingDate, levels... */
+      hls: function () { return hls; },
+      /* Stop for good (zapping to another channel starts anew). */
+      stop: function () {
+        stopped = true;
+        if (hls) { hls.destroy(); hls = null; }
+        video.removeAttribute('src');
+        if (video.load) { video.load(); }
+      }};
   };
 
   /* The video page: OSD state, OK = sound on if muted, else pause/play. */

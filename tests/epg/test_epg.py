@@ -56,6 +56,16 @@ def test_m3u_tvg_ids_match_xmltv_channels(client, box):
 def test_now_next_and_the_village_hall_channel_follows_its_meeting(client, auth, box):
     m = make_meeting(client, auth, title="两委会议", start_in=dt.timedelta(minutes=-10))
     serial = box_serials(V001)[0]
+    # The demo day runs 06:00–24:00 city time: at any hour, something is on now and next.
+    from epg import operations as eops
+    from epg import queries as equeries
+    now = dt.datetime.now(dt.UTC)
+    eops.add_programme(equeries.channel_by_xmltv_id("qingshan.city"), "夜间节目", now - dt.timedelta(minutes=20),
+                       now + dt.timedelta(seconds=30))
+    eops.add_programme(equeries.channel_by_xmltv_id("qingshan.city"), "夜间节目（二）", now + dt.timedelta(seconds=30),
+                       now + dt.timedelta(minutes=50))
+    session.commit()
+    session.remove()
     r = client.get("/api/v1/epg/now-next", headers=box(serial)).get_json()
     chans = {c["id"]: c for c in r["items"]}
     city = chans["qingshan.city"]

@@ -62,7 +62,7 @@ def test_meetings_list_and_guide_with_the_remote(app, client, auth, live_server,
     assert page.locator('[data-channel^="v990101001002"]').count() == 0
     _shot(page, "guide")
     page.keyboard.press("Enter")                      # OK watches the channel
-    page.wait_for_url(lambda u: "/tv/play?src=" in u and "channels/city" in u)
+    page.wait_for_url(lambda u: "/tv/play?src=" in u and "channels/qingshan.city" in u)
     page.keyboard.press("Backspace")
     page.wait_for_url("**/tv/guide/")
     page.wait_for_selector(".focusable.focused")
