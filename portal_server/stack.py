@@ -401,6 +401,8 @@ def nginx_portal_entry(settings: Settings) -> str:
     (which shows the pairing screen for the first two)."""
     return f"""\
         location = /tv/ {{
+            # A revoked version's file must be seen gone at once, not after the file cache's second.
+            open_file_cache off;
             error_page 418 = @app;
             if ($arg_sig = "") {{ return 418; }}
             secure_link $arg_sig,$arg_e;
