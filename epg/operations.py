@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal_server.core import audit
+from portal_server.core import audit, clock
 from portal_server.core.api import bad_request, conflict
-from portal_server.core.db import session, utcnow
+from portal_server.core.db import session
 from portal_server.core.regions import region_by_code
 
 from .models import KINDS, Channel, Programme
@@ -102,8 +102,9 @@ def add_programme(channel: Channel, title: str, starts_at: dt.datetime, ends_at:
     return p
 
 
-#: A day on the city channel (local time, title, category).
-CITY_DAY = (("06:00", "早间新闻", "新闻"), ("07:00", "三农天地", "农业"), ("08:30", "健康养生", "生活"),
+#: A day on the city channel (local time, title, category); the night is filled, so the guide
+#: has a programme on air at any hour.
+CITY_DAY = (("00:00", "午夜剧场", "影视"), ("06:00", "早间新闻", "新闻"), ("07:00", "三农天地", "农业"), ("08:30", "健康养生", "生活"),
             ("10:00", "政策解读", "政务"), ("11:30", "午间新闻", "新闻"), ("12:30", "戏曲大观", "文艺"),
             ("14:30", "法治在线", "法治"), ("16:00", "党建之窗", "党建"), ("17:30", "农技课堂", "农业"),
             ("18:30", "青山新闻", "新闻"), ("19:30", "电视剧", "影视"), ("21:30", "晚间新闻", "新闻"),
@@ -124,8 +125,8 @@ def fill_day(channel: Channel, day: dt.date, plan, tz: ZoneInfo, day_end: str = 
 
 def fill_demo_week(days: int = 7) -> int:
     """A week of programmes on the city and relayed channels, from today (city time)."""
-    tz = ZoneInfo(current_app.config["SETTINGS"].timezone)
-    today = utcnow().astimezone(tz).date()
+    tz = clock.city_tz()
+    today = clock.today()
     n = 0
     for ch in session.scalars(select(Channel).where(Channel.kind.in_(("city", "relay")))).all():
         plan = CITY_DAY if ch.kind == "city" else RELAY_DAY

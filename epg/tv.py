@@ -5,6 +5,7 @@ import datetime as dt
 
 from flask import Blueprint, abort, render_template, request
 
+from portal_server.core import clock
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
 
 from . import queries
@@ -15,7 +16,7 @@ WEEKDAYS = "一二三四五六日"
 
 
 def _hm(ts) -> str:
-    return ts.astimezone(queries.tz()).strftime("%H:%M")
+    return clock.fmt(ts, "%H:%M")
 
 
 @bp.get("/")
@@ -40,13 +41,12 @@ def week(xmltv_id: str):
         day = max(0, min(6, int(request.args.get("day", 0))))
     except ValueError:
         day = 0
-    z = queries.tz()
-    today = dt.datetime.now(z).date()
-    start = dt.datetime.combine(today + dt.timedelta(days=day), dt.time(0, 0), z)
+    today = clock.today()
+    start = clock.day_bounds(today + dt.timedelta(days=day))[0]
     progs = queries.programmes(start, start + dt.timedelta(days=1), [xmltv_id])
     days = [(i, f"周{WEEKDAYS[(today + dt.timedelta(days=i)).weekday()]}" if i else "今天") for i in range(7)]
     return render_template("epg/tv_week.html", ch=chans[xmltv_id], progs=progs, hm=_hm, days=days,
-                           day=day, now=dt.datetime.now(z))
+                           day=day, now=clock.local(clock.now()))
 
 
 def register_tv_hooks(app) -> None:
