@@ -8,6 +8,7 @@ from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, r
                    send_from_directory, url_for)
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.auth import login_required, roles_required
 from portal_server.core.db import session
 from portal_server.core.households import Household
@@ -34,8 +35,7 @@ def local(ts) -> str:
         return "—"
     if isinstance(ts, (int, float)):
         ts = dt.datetime.fromtimestamp(ts, dt.timezone.utc)
-    from zoneinfo import ZoneInfo
-    return ts.astimezone(ZoneInfo(current_app.config["SETTINGS"].timezone)).strftime("%m-%d %H:%M:%S")
+    return clock.fmt(ts, "%m-%d %H:%M:%S")
 
 
 @bp.app_template_filter("fleet_time")

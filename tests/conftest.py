@@ -338,11 +338,11 @@ def pytest_generate_tests(metafunc):
         return
     opt = metafunc.config.getoption("city_time")
     times = CITY_TIMES if opt == "all" else (None,) if opt == "off" else tuple(opt.split(","))
-    metafunc.parametrize("city_time", times, indirect=True, ids=[t or "now" for t in times])
+    metafunc.parametrize("frozen_city_time", times, indirect=True, ids=[t or "now" for t in times])
 
 
 @pytest.fixture(autouse=True)
-def city_time(request):
+def frozen_city_time(request):
     """The frozen city time of a ``city_time`` test (aware, Asia/Shanghai), else None.
 
     Autouse so that it starts before ``app`` and every request and job of the test sees it."""
@@ -358,5 +358,6 @@ def city_time(request):
     tz = ZoneInfo("Asia/Shanghai")
     hour, minute = (int(x) for x in hhmm.split(":"))
     dest = dt.datetime.combine(dt.datetime.now(tz).date(), dt.time(hour, minute), tz)
-    with time_machine.travel(dest, tick=True):
+    # A UTC destination: time-machine would otherwise also switch the process time zone.
+    with time_machine.travel(dest.astimezone(dt.timezone.utc), tick=True):
         yield dest

@@ -12,14 +12,12 @@ import datetime as dt
 import io
 import re
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal_server.content.operations import reviewer_problem
-from portal_server.core import audit, crypto
+from portal_server.core import audit, clock, crypto
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
@@ -41,10 +39,6 @@ QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 #: A period's disclosure is due by this day of the following month (monthly) or quarter's first month.
 DUE_DAY = 10
 MAX_ROWS = 2000
-
-
-def tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SETTINGS"].timezone)
 
 
 class CsvRowError(ApiError):
@@ -227,7 +221,7 @@ def withdraw(d: Disclosure, user) -> Disclosure:
 def due_periods(now: dt.datetime | None = None) -> dict[str, str]:
     """The latest period each kind must already be disclosed for: finance monthly (month M by
     the 10th of M+1), the others quarterly (quarter Q by the 10th of the next quarter's first month)."""
-    local = (now or utcnow()).astimezone(tz())
+    local = clock.local(now or utcnow())
     y, m = local.year, local.month
     # Months whose deadline has passed: M where 10th of M+1 <= today.
     back = 1 if local.day > DUE_DAY else 2

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit, mqtt, redis as core_redis, signals
+from portal_server.core import audit, clock, mqtt, redis as core_redis, signals
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, parse_ts
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region, region_by_code
@@ -52,10 +52,6 @@ return -1
 
 def topic(code: str) -> str:
     return f"ctv/v1/region/{code}/alert"
-
-
-def _aware(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
 
 
 # Validation -------------------------------------------------------------------------------
@@ -245,7 +241,7 @@ def approve(alert: Alert, user) -> Alert:
         raise forbidden("第二人不能是发布人本人 (the second person must be someone other than the sender)")
     if alert.status == "pending_approval":
         now = utcnow()
-        if _aware(alert.expires_at) <= now:
+        if clock.aware(alert.expires_at) <= now:
             raise conflict("该预警在审批前已过期 (expired before it was approved)")
         alert.status, alert.sent_at = "active", now
         alert.approved_by, alert.approved_at = actor, now
@@ -483,7 +479,7 @@ def mqtt_payload(alert: Alert, audio_url: str | None = None) -> dict:
     base = current_app.config["SETTINGS"].public_url.rstrip("/")
     out = {"id": alert.id, "severity": alert.severity, "urgency": alert.urgency, "headline": alert.headline,
            "description": alert.description, "instruction": alert.instruction,
-           "expires": int(_aware(alert.expires_at).timestamp()), "display": alert.display,
+           "expires": int(clock.aware(alert.expires_at).timestamp()), "display": alert.display,
            "cap_url": f"{base}/api/v1/alerts/{alert.id}.cap", "ts": int(time.time())}
     if audio_url:
         out["audio_url"] = audio_url
@@ -503,7 +499,7 @@ def refresh_topics(codes: list[str]) -> None:
         if alert is None:
             infos.append(pub.publish(topic(code), b"", qos=1, retain=True, wait=False))
         else:
-            ttl = int((_aware(alert.expires_at) - now).total_seconds())
+            ttl = int((clock.aware(alert.expires_at) - now).total_seconds())
             infos.append(pub.publish(topic(code), mqtt_payload(alert, queries.audio_url(alert)), qos=1,
                                      retain=True, expiry_s=max(ttl, 1), wait=False))
     for info in infos:

@@ -16,7 +16,7 @@ import re
 import nh3
 from sqlalchemy import select
 
-from portal_server.core import audit, jobs, signals
+from portal_server.core import audit, clock, jobs, signals
 from portal_server.core.accounts import User
 from portal_server.core.api import bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
@@ -39,13 +39,6 @@ ALLOWED_TAGS = {"p", "br", "strong", "b", "em", "i", "u", "s", "ul", "ol", "li",
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"},
                       "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
 URL_SCHEMES = {"http", "https", "mailto", "tel"}
-
-
-def _aware(ts: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives naive datetimes back: they are UTC."""
-    if ts is None:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
 
 
 def paragraphs(text: str) -> str:
@@ -170,7 +163,7 @@ def _validate(user: User, data: dict, partial_of: ContentVersion | None = None) 
     base = {} if partial_of is None else {
         "section": partial_of.section, "title": partial_of.title, "body": partial_of.body,
         "target_regions": partial_of.target_codes, "target_tags": partial_of.tag_list,
-        "publish_at": _aware(partial_of.publish_at), "expire_at": _aware(partial_of.expire_at),
+        "publish_at": clock.aware(partial_of.publish_at), "expire_at": clock.aware(partial_of.expire_at),
         "pinned": partial_of.pinned, "media_ids": partial_of.media_ids}
     merged = {**base, **{k: v for k, v in data.items() if k in (
         "section", "title", "body", "target_regions", "target_tags", "publish_at", "expire_at",
@@ -382,7 +375,7 @@ def approve(user: User, c: Content) -> ContentVersion:
     was_published = c.status == "published"
     session.flush()
     _audit("approve", c, user, version=v.number, publish_at=v.publish_at.isoformat())
-    if was_published or _aware(v.publish_at) <= now:
+    if was_published or clock.aware(v.publish_at) <= now:
         if not was_published:
             c.published_at = now
         c.status = "published"

@@ -7,6 +7,7 @@ from collections import defaultdict
 from sqlalchemy import and_, func, or_, select
 
 from portal_server.core.accounts import Department, User
+from portal_server.core import clock
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
@@ -257,7 +258,7 @@ def household_vote(poll: Poll, household_id: int | None) -> PollVote | None:
 
 
 def poll_is_open(poll: Poll) -> bool:
-    closes = poll.closes_at if poll.closes_at.tzinfo else poll.closes_at.replace(tzinfo=dt.UTC)
+    closes = clock.aware(poll.closes_at)
     return closes > utcnow()
 
 

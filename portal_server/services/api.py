@@ -12,6 +12,7 @@ from portal_server.core.api import (
     not_found,
     paginate,
 )
+from portal_server.core import clock
 from portal_server.core.auth import (
     api_user_required,
     terminal_required,
@@ -169,7 +170,7 @@ def list_bookings():
             day = dt.date.fromisoformat(request.args["day"])
         except ValueError:
             raise bad_request("day must be YYYY-MM-DD", field="day") from None
-    return paginate(queries.bookings_in(g.user.scope, day, request.args.get("status"), ops.tz()),
+    return paginate(queries.bookings_in(g.user.scope, day, request.args.get("status"), clock.city_tz()),
                     queries.booking_to_dict, session)
 
 
