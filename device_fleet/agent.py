@@ -26,7 +26,7 @@ from paho.mqtt.properties import Properties
 
 from portal_server.core.mqtt import parse_url
 
-from . import protocol
+from portal_server.core import protocol
 
 log = logging.getLogger("ctv.agent")
 SESSION_EXPIRY_S = 86400

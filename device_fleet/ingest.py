@@ -17,13 +17,13 @@ import uuid
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from portal_server.core import redis as core_redis, signals
+from portal_server.core import protocol, redis as core_redis, signals
 from portal_server.core.mqtt import parse_url
 from portal_server.core.terminals import Terminal
 from portal_server.core.db import session
 from sqlalchemy import select
 
-from . import presence, protocol
+from . import presence
 
 log = logging.getLogger(__name__)
 #: Heartbeats taken in since the key was created (for /metrics and the ingest benchmark).

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal_server.core import audit, signals
+from portal_server.core import audit, protocol, signals
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, region_by_code
 from portal_server.core.terminals import KINDS, Terminal, check_secret, hash_secret, portal_url
 
-from . import broker, presence, protocol
+from . import broker, presence
 from .models import (COMMAND_TYPES, Alarm, Command, CommandBatch, Firmware, Rollout, RolloutTarget)
 
 log = logging.getLogger(__name__)

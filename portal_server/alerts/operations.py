@@ -1,7 +1,7 @@
 """Every write of emergency alerts: create (two-person rule), approve/confirm, reject, update, cancel,
 expire, acks. validate → change → flush → signal → audit; the caller ends with ``commit()`` (below),
 which commits and then delivers: one retained message per targeted region on
-``ctv/v1/region/<code>/alert`` (the newest live alert of that region, or an empty payload that clears
+the region alert topic of ``core.protocol`` (the newest live alert of that region, or an empty payload that clears
 it), then the spoken version through a worker job.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit, clock, mqtt, redis as core_redis, signals
+from portal_server.core import audit, clock, mqtt, protocol, redis as core_redis, signals
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, parse_ts
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region, region_by_code
@@ -51,7 +51,7 @@ return -1
 
 
 def topic(code: str) -> str:
-    return f"ctv/v1/region/{code}/alert"
+    return protocol.region_alert_topic(code)
 
 
 # Validation -------------------------------------------------------------------------------
@@ -477,13 +477,11 @@ def commit() -> None:
 def mqtt_payload(alert: Alert, audio_url: str | None = None) -> dict:
     """The retained region message of INTERFACES §5 (plus ``audio_url`` once the speech is ready)."""
     base = current_app.config["SETTINGS"].public_url.rstrip("/")
-    out = {"id": alert.id, "severity": alert.severity, "urgency": alert.urgency, "headline": alert.headline,
-           "description": alert.description, "instruction": alert.instruction,
-           "expires": int(clock.aware(alert.expires_at).timestamp()), "display": alert.display,
-           "cap_url": f"{base}/api/v1/alerts/{alert.id}.cap", "ts": int(time.time())}
-    if audio_url:
-        out["audio_url"] = audio_url
-    return out
+    return protocol.alert_payload(id=alert.id, severity=alert.severity, urgency=alert.urgency,
+                                  headline=alert.headline, description=alert.description,
+                                  instruction=alert.instruction,
+                                  expires=int(clock.aware(alert.expires_at).timestamp()), display=alert.display,
+                                  cap_url=f"{base}/api/v1/alerts/{alert.id}.cap", audio_url=audio_url)
 
 
 def refresh_topics(codes: list[str]) -> None:
@@ -497,7 +495,7 @@ def refresh_topics(codes: list[str]) -> None:
     for code in codes:
         alert = newest.get(code)
         if alert is None:
-            infos.append(pub.publish(topic(code), b"", qos=1, retain=True, wait=False))
+            infos.append(pub.publish(topic(code), protocol.CLEAR, qos=1, retain=True, wait=False))
         else:
             ttl = int((clock.aware(alert.expires_at) - now).total_seconds())
             infos.append(pub.publish(topic(code), mqtt_payload(alert, queries.audio_url(alert)), qos=1,

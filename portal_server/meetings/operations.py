@@ -10,14 +10,13 @@ import logging
 import re
 import secrets
 import threading
-import time
 import uuid
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
 
-from portal_server.core import audit, signals
+from portal_server.core import audit, protocol, signals
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import region_by_code
@@ -315,8 +314,7 @@ def attach_minutes(user, m: Meeting, filename: str, data: bytes) -> Meeting:
 # Notices -----------------------------------------------------------------------------------
 
 def notice_payload(m: Meeting) -> dict:
-    return {"type": "meeting_live", "id": m.id, "title": f"{m.region.name} {m.title}",
-            "url": f"/tv/meetings/{m.id}/live", "ts": int(time.time())}
+    return protocol.notice_payload("meeting_live", m.id, f"{m.region.name} {m.title}", f"/tv/meetings/{m.id}/live")
 
 
 def send_live_notice(m: Meeting, wait: bool = False) -> threading.Thread:
@@ -326,7 +324,7 @@ def send_live_notice(m: Meeting, wait: bool = False) -> threading.Thread:
     from portal_server.core import mqtt
 
     url = current_app.config["SETTINGS"].mqtt_server_url
-    topic, payload = f"ctv/v1/region/{m.region.code}/notice", notice_payload(m)
+    topic, payload = protocol.region_notice_topic(m.region.code), notice_payload(m)
 
     def send():
         try:
