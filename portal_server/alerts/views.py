@@ -71,7 +71,7 @@ def index():
             data["expires"] = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)).isoformat()
         try:
             alert, _created = ops.create(data, g.user, idempotency_key=data.get("idempotency_key") or None)
-            ops.commit()
+            session.commit()
         except ApiError as e:
             session.rollback()
             flash(e.message, "error")
@@ -125,7 +125,7 @@ def action(alert_id: int):
             msg = "已撤销，终端将清除该预警"
         else:
             abort(400)
-        ops.commit()
+        session.commit()
         flash(msg, "ok")
     except ApiError as e:
         session.rollback()

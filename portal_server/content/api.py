@@ -168,10 +168,9 @@ def upload(content_id: int):
     HLS by a worker job. The file joins the pending version (a new one if the item is live).
     """
     c = _load(content_id)
-    m = content_media.add(g.user, c, request.files.get("file"), request.form.get("kind", "image"),
-                          request.form.get("alt", ""))
+    content_media.add(g.user, c, request.files.get("file"), request.form.get("kind", "image"),
+                      request.form.get("alt", ""))
     session.commit()
-    content_media.after_commit(m)
     return _answer(c, 201)
 
 

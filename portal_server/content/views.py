@@ -245,7 +245,6 @@ def upload(content_id: int):
     except ApiError as e:
         session.rollback()
         return _item_page(c, _message(e), e.status)
-    content_media.after_commit(m)
     flash(f"已上传：{m.name}" + ("（视频转码中）" if m.kind == "video" and m.state == "pending" else ""))
     return redirect(url_for("content_staff.item", content_id=c.id))
 

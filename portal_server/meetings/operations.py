@@ -9,14 +9,13 @@ import datetime as dt
 import logging
 import re
 import secrets
-import threading
 import uuid
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
 
-from portal_server.core import audit, protocol, signals
+from portal_server.core import audit, outbox, protocol, signals
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import region_by_code
@@ -130,6 +129,9 @@ def admit_publish(key: str, client_id: str, now: dt.datetime | None = None) -> M
     signals.meeting_state_changed.send(m.id, region_code=m.region.code, state="live")
     audit.record("meeting.live", "meeting", m.id, m.region.code, actor="rtmp", client_id=str(client_id),
                  resumed=resumed)
+    # The boxes of the region hear it after commit, from a job: the nginx callback never waits on
+    # the broker, and a broker that is down costs the notice, not the meeting.
+    outbox.mqtt(protocol.region_notice_topic(m.region.code), notice_payload(m), qos=1)
     return m
 
 
@@ -317,23 +319,3 @@ def notice_payload(m: Meeting) -> dict:
     return protocol.notice_payload("meeting_live", m.id, f"{m.region.name} {m.title}", f"/tv/meetings/{m.id}/live")
 
 
-def send_live_notice(m: Meeting, wait: bool = False) -> threading.Thread:
-    """MQTT notice to the meeting's region topic (boxes of the village, or of every village of a
-    town, are subscribed to it), sent from a thread so the nginx callback never waits on the
-    broker. Never fails: a broker that is down costs the notice, not the meeting."""
-    from portal_server.core import mqtt
-
-    url = current_app.config["SETTINGS"].mqtt_server_url
-    topic, payload = protocol.region_notice_topic(m.region.code), notice_payload(m)
-
-    def send():
-        try:
-            mqtt.publisher(url).publish(topic, payload, qos=1, timeout=5.0)
-        except Exception as e:  # broker down or refusing: log and go on
-            log.warning("meeting %s: live notice not sent (%s)", payload["id"], e)
-
-    t = threading.Thread(target=send, name=f"meeting-notice-{m.id}", daemon=True)
-    t.start()
-    if wait:
-        t.join(10)
-    return t
