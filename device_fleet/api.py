@@ -6,6 +6,7 @@ import datetime as dt
 from flask import g, jsonify, request
 from sqlalchemy import select
 
+from portal_server.core import scope
 from portal_server.core.api import ApiError, bad_request, iso, make_blueprint, not_found, page_args
 from portal_server.core.auth import api_user_required
 from portal_server.core.db import session
@@ -57,8 +58,7 @@ def list_terminals():
         r = region_by_code(code)
         if r is None:
             raise not_found(f"region {code}")
-        if not g.user.scope.covers(r):
-            raise ApiError(403, "forbidden", f"region {code} is outside your scope")
+        scope.require(g.user, r)
         q = q.where(Terminal.region_path.startswith(r.path))
     status = request.args.get("status")
     if status not in (None, "", "online", "offline"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal_server.core import audit, protocol, signals
+from portal_server.core import audit, protocol, scope, signals
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, region_by_code
@@ -211,15 +211,15 @@ def bind_terminal(term: Terminal, user, household_id: int | None = None, region_
         if hh is None:
             raise FleetError(f"household {household_id} does not exist", field="household_id")
         region = hh.region
-        if not user.scope.covers(region):
-            raise FleetError(f"household {household_id} is outside your scope", field="household_id")
+        if not scope.covers(user, region):
+            raise FleetError(scope.OutOfScope(region, "住户").message, field="household_id")
         term.household, term.kind = hh, "household"
     else:
         region = region_by_code(region_code)
         if region is None:
             raise FleetError(f"region {region_code} does not exist", field="region_code")
-        if not user.scope.covers(region):
-            raise FleetError(f"region {region_code} is outside your scope", field="region_code")
+        if not scope.covers(user, region):
+            raise FleetError(scope.OutOfScope(region).message, field="region_code")
         term.household = None
         term.kind = {"city": "department", "town": "town", "village": "village"}[region.level]
     old = term.region.code if term.region else None

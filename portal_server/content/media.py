@@ -15,7 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from portal_server.core import audit, outbox
 from portal_server.core.accounts import User
-from portal_server.core.api import ApiError, bad_request
+from portal_server.core.api import ApiError, bad_request, forbidden
 from portal_server.core.db import session
 
 from . import operations as ops
@@ -89,8 +89,7 @@ def add(user: User, c: Content, file, kind: str, alt: str = "") -> ContentMedia:
     if file is None or not getattr(file, "filename", ""):
         raise bad_request("missing field: file", field="file")
     if not ops.can_edit(user, c):
-        from portal_server.core.api import forbidden
-        raise forbidden(f"content {c.id} is outside your scope or needs the editor role")
+        raise forbidden(f"内容 {c.id} 不在您的管辖范围内，或您没有编辑角色")
     # State first (409 for an item under review, withdrawn or expired): no file is written in vain.
     version, _new = ops._work_version_for_edit(user, c)
     name = Path(file.filename).name[:200] or "file"

@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit, clock, crypto, signals
+from portal_server.core import audit, clock, crypto, scope, signals
 from portal_server.core.accounts import Department, User
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
@@ -309,8 +309,8 @@ def act(order: WorkOrder, actor: Actor, action: str, *, to: str | None = None,
         if not actor.user.has_role("handler"):
             raise forbidden(f"action {action} needs the handler role")
         if not can_handle(actor.user, order):
-            raise forbidden(f"order {order.code} is at desk {order.handler_level}:{order.handler_code}, "
-                            "outside your scope")
+            raise forbidden(f"工单 {order.code} 在 {order.handler_level}:{order.handler_code} 办理，"
+                            "不在您的管辖范围内")
     problem = _state_problem(order, action)
     if problem:
         raise conflict(problem, state=order.status)
@@ -425,8 +425,8 @@ def _transfer(order: WorkOrder, actor: Actor, action: str, to: str | None, note:
             if region is None:
                 raise bad_request(f"unknown region or department {to!r}", field="to")
             user = actor.user
-            if "admin" not in user.roles and not user.department_code and not user.scope.covers(region):
-                raise forbidden(f"region {to} is outside your scope")
+            if "admin" not in user.roles and not user.department_code and not scope.covers(user, region):
+                raise scope.OutOfScope(region)
             desk = _region_desk(region)
         if f"{desk[0]}:{desk[1]}" == before:
             raise bad_request("the order is already at that desk", field="to")
@@ -555,8 +555,7 @@ def open_poll(user: User, title: str, options: list[str], region_code: str, clos
     region = region_by_code(region_code or "")
     if region is None:
         raise bad_request(f"unknown region {region_code!r}", field="region_code")
-    if not user.scope.covers(region):
-        raise forbidden(f"region {region_code} is outside your scope")
+    scope.require(user, region)
     if clock.aware(closes_at) <= utcnow():
         raise bad_request("the closing time must be in the future", field="closes_at")
     poll = Poll(kind=kind, title=title[:120], description=(description or "").strip(),

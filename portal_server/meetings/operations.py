@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from portal_server.core import audit, outbox, protocol, signals
+from portal_server.core import audit, outbox, protocol, scope, signals
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import region_by_code
@@ -42,8 +42,7 @@ def schedule(user, title: str, region_code: str, starts_at: dt.datetime | None, 
     region = region_by_code(region_code or "")
     if region is None:
         raise bad_request(f"unknown region {region_code!r}", field="region_code")
-    if not user.scope.covers(region):
-        raise forbidden(f"region {region.code} is outside your scope")
+    scope.require(user, region)
     if region.level not in ("village", "town"):
         raise bad_request("a meeting belongs to a village or a town", field="region_code")
     if starts_at is None:
@@ -163,8 +162,7 @@ def end(m: Meeting, reason: str) -> Meeting:
 def finish(user, m: Meeting) -> Meeting:
     """Staff close the meeting for good: it ends (if live) and its stream key is replaced, so an
     encoder still pushing, or reconnecting, is refused from now on."""
-    if not user.scope.covers(m.region):
-        raise forbidden("the meeting is outside your scope")
+    scope.require(user, m.region, "会议")
     if m.status not in ("live", "ended"):
         raise conflict("only a live or ended meeting can be finished")
     if m.status == "live":
@@ -194,8 +192,7 @@ def open_motion(user, m: Meeting, title: str) -> Motion:
         raise bad_request("title is required", field="title")
     if len(title) > 200:
         raise bad_request("title is too long (at most 200 characters)", field="title")
-    if not user.scope.covers(m.region):
-        raise forbidden("the meeting is outside your scope")
+    scope.require(user, m.region, "会议")
     if m.status != "live":
         raise conflict("motions can only be opened while the meeting is live")
     if queries.open_motion(m) is not None:
@@ -211,8 +208,7 @@ def open_motion(user, m: Meeting, title: str) -> Motion:
 
 def close_motion(user, motion: Motion) -> Motion:
     m = motion.meeting
-    if not user.scope.covers(m.region):
-        raise forbidden("the meeting is outside your scope")
+    scope.require(user, m.region, "会议")
     if motion.status != "open":
         raise conflict("the motion is already closed")
     motion.status, motion.closed_at = "closed", utcnow()
@@ -291,8 +287,7 @@ def attendance_from_heartbeats(m: Meeting, heartbeats: dict[str, dict], househol
 
 def attach_minutes(user, m: Meeting, filename: str, data: bytes) -> Meeting:
     """会议纪要 after the meeting: a PDF, Word, text or image file (at most 20 MB)."""
-    if not user.scope.covers(m.region):
-        raise forbidden("the meeting is outside your scope")
+    scope.require(user, m.region, "会议")
     if m.status != "ended":
         raise conflict("minutes are attached after the meeting has ended")
     ext = Path(filename or "").suffix.lower()

@@ -12,8 +12,8 @@ import json
 
 from sqlalchemy import select, update
 
-from portal_server.core import audit, clock
-from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
+from portal_server.core import audit, clock, scope
+from portal_server.core.api import ApiError, bad_request, conflict, not_found
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
@@ -367,8 +367,7 @@ def cancel(booking: Booking, actor: str) -> Booking:
 
 def serve(booking: Booking, user) -> Booking:
     """Staff mark a booking as served at the counter."""
-    if not user.scope.covers(booking.slot.region):
-        raise forbidden("this booking is outside your scope")
+    scope.require(user, booking.slot.region, "预约")
     if booking.status != "booked":
         raise conflict(f"预约 {booking.code} 当前状态不能办结")
     booking.status = "served"
