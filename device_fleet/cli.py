@@ -31,12 +31,12 @@ def run_import(app, path: str) -> tuple[int, str]:
     return 0, f"已导入 {res.created} 台新终端，更新 {res.updated} 台，并已在 MQTT 服务器注册"
 
 
-def register(main: click.Group) -> None:
+def register(main: click.Group, make_app) -> None:
+    """Add the commands of this package; ``make_app`` builds the app (passed in: features never import the cli)."""
     @main.command("ingest")
     @click.option("--no-sync", is_flag=True, help="do not register demo boxes in the broker at start")
     def ingest(no_sync):
         """Run the MQTT ingest service (hello/config, heartbeats, status, acks, alarms)."""
-        from portal_server.cli import make_app
 
         from .ingest import Ingest
         from .operations import sync_broker_clients
@@ -70,7 +70,6 @@ def register(main: click.Group) -> None:
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
     def terminals_import(file):
         """Import FILE.csv (serial,mac,model,secret): all rows or none; registers each box in the broker."""
-        from portal_server.cli import make_app
         code, msg = run_import(make_app(), file)
         click.echo(msg, err=code != 0)
         raise SystemExit(code)

@@ -27,7 +27,7 @@ from portal_server.core import audit, protocol, scope, signals
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, region_by_code
-from portal_server.core.terminals import KINDS, Terminal, check_secret, hash_secret, portal_url
+from portal_server.core.terminals import KINDS, Terminal, check_secret, factory_secret, hash_secret, portal_url
 
 from . import broker, presence
 from .models import (COMMAND_TYPES, Alarm, Command, CommandBatch, Firmware, Rollout, RolloutTarget)
@@ -65,8 +65,6 @@ def sync_broker_clients(app) -> int:
     The demo seed runs before the broker starts in ``make run``; demo secrets are derivable from
     the secret key, imported boxes were registered at import time (their secrets are not kept).
     """
-    from portal_server.demo import terminal_secret
-
     url = app.config["SETTINGS"].mqtt_server_url
     have = broker.existing_accounts(url)
     with app.app_context():
@@ -74,7 +72,7 @@ def sync_broker_clients(app) -> int:
         for term in session.scalars(select(Terminal).order_by(Terminal.id)):
             if term.serial in have:
                 continue
-            secret = terminal_secret(term.serial)
+            secret = factory_secret(term.serial)
             if check_secret(term, secret):
                 boxes.append((term.serial, secret))
         session.remove()  # never hold the database while waiting on the broker

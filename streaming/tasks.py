@@ -71,7 +71,7 @@ def spawn_supervisor(meeting_id: int) -> int:
                COMMUNITV_REDIS_URL=settings.redis_url, COMMUNITV_MQTT_URL=settings.mqtt_url)
     with open(log_path, "a") as logf:
         proc = subprocess.Popen(["timeout", "-k", "30", "-s", "INT", str(limit), sys.executable, "-m",
-                                 "streaming.supervise", str(meeting_id)], stdin=subprocess.DEVNULL, stdout=logf,
+                                 "portal_server.cli", "meeting-supervisor", str(meeting_id)], stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=logf, env=env, start_new_session=True)
     log.info("hls meeting %s: supervisor pid %s (hard limit %s s)", meeting_id, proc.pid, limit)
     return proc.pid

@@ -44,13 +44,22 @@ def resolve(path: str):
 
 
 _app = None
+_factory = None
+
+
+def set_app_factory(factory) -> None:
+    """The app factory a worker process builds its app with (``create_app`` registers itself: core
+    never imports the app, DESIGN §1)."""
+    global _factory
+    _factory = factory
 
 
 def _worker_app():
     global _app
     if _app is None:
-        from portal_server.app import create_app
-        _app = create_app()
+        if _factory is None:
+            raise RuntimeError("no app factory: start workers with `communitv worker`")
+        _app = _factory()
     return _app
 
 
