@@ -130,6 +130,7 @@ def bind(serial: str, data: BindBody):
         operations.bind_terminal(t, g.user, household_id=data.household_id, region_code=data.region_code)
     except FleetError as exc:
         raise _fleet_error(exc) from None
+    session.commit()
     return jsonify(terminal_to_dict(t, presence.presence([serial])[serial]))
 
 
@@ -155,6 +156,7 @@ def send_command(serial: str, data: CommandBody):
         cmd = operations.send_commands([t], data.type, data.args, g.user, expires_s=data.expires_s)[0]
     except FleetError as exc:
         raise _fleet_error(exc) from None
+    session.commit()
     return jsonify(command_to_dict(cmd)), 201
 
 
@@ -177,6 +179,7 @@ def send_bulk(data: BulkCommandBody):
                                         selector=selector)
     except FleetError as exc:
         raise _fleet_error(exc) from None
+    session.commit()
     return jsonify({"batch_id": cmds[0].batch_id, "total": len(cmds), "status": "sent",
                     "ids": [c.id for c in cmds]}), 201
 
@@ -236,6 +239,7 @@ def create_rollout(data: RolloutBody):
         ro = operations.start_rollout(fw, g.user, selector, data.waves, data.success_threshold, data.error_threshold)
     except FleetError as exc:
         raise _fleet_error(exc) from None
+    session.commit()
     return jsonify(rollout_to_dict(ro)), 201
 
 
@@ -263,6 +267,7 @@ def rollout_action(rid: int, action: str):
          "rollback": operations.rollback_rollout}[action](ro, g.user)
     except FleetError as exc:
         raise conflict(str(exc)) from None
+    session.commit()
     return jsonify(rollout_to_dict(ro))
 
 

@@ -9,6 +9,8 @@ import click
 
 def run_import(app, path: str) -> tuple[int, str]:
     """Import an inventory CSV with a progress bar → (exit code, message)."""
+    from portal_server.core.db import session
+
     from .operations import FleetError, import_terminals, parse_inventory_csv
 
     with app.app_context():
@@ -21,12 +23,12 @@ def run_import(app, path: str) -> tuple[int, str]:
             n = len(parse_inventory_csv(text))
             with click.progressbar(length=n, label="导入终端") as bar:
                 res = import_terminals(text, progress=bar.update, actor="cli")
+            session.commit()
         except FleetError as exc:
             return 1, f"导入失败，未导入任何终端。{exc}"
         except (ConnectionError, TimeoutError, OSError) as exc:
             return 1, f"导入失败，未导入任何终端：无法连接 MQTT 服务器 ({exc})"
         finally:
-            from portal_server.core.db import session
             session.remove()
     return 0, f"已导入 {res.created} 台新终端，更新 {res.updated} 台，并已在 MQTT 服务器注册"
 

@@ -130,8 +130,10 @@ def terminals():
             args = _command_args(request.form)
             cmds = operations.send_commands(terms, request.form.get("type", ""), args, g.user,
                                             expires_s=int(request.form.get("expires_s") or 3600), selector=selector)
+            session.commit()
             flash(f"已向 {len(cmds)} 台终端发送「{TYPE_NAMES[cmds[0].type]}」", "ok")
         except (FleetError, ValueError) as exc:
+            session.rollback()
             flash(f"未发送：{exc}", "error")
         return redirect(url_for("noc.terminals", **{k: v for k, v in f.items() if v}))
     stmt = queries.terminals_query(g.user.scope, region=f["region"], model=f["model"], firmware=f["firmware"],
@@ -178,12 +180,15 @@ def terminal(serial: str):
                 hh = request.form.get("household_id", "").strip()
                 rc = request.form.get("region_code", "").strip()
                 operations.bind_terminal(t, g.user, household_id=int(hh) if hh else None, region_code=rc or None)
+                session.commit()
                 flash("已绑定，终端配置已更新", "ok")
             else:
                 c = operations.send_commands([t], request.form.get("type", ""), _command_args(request.form), g.user,
                                              expires_s=int(request.form.get("expires_s") or 3600))[0]
+                session.commit()
                 flash(f"已发送「{TYPE_NAMES[c.type]}」(编号 {c.id})", "ok")
         except (FleetError, ValueError) as exc:
+            session.rollback()
             flash(f"操作未完成：{exc}", "error")
         return redirect(url_for("noc.terminal", serial=serial))
     online, seen, hb = presence.presence([serial])[serial]
@@ -212,6 +217,7 @@ def rollouts():
                                                 g.user, model=request.form.get("model") or None,
                                                 notes=request.form.get("notes", ""),
                                                 sha256=request.form.get("sha256") or None)
+                session.commit()
                 flash(f"固件 {fw.version} 已上传 (sha256 {fw.sha256[:12]}…)", "ok")
             elif action == "start":
                 from .models import Firmware
@@ -223,6 +229,7 @@ def rollouts():
                 ro = operations.start_rollout(fw, g.user, selector, waves,
                                               float(request.form.get("success_threshold") or 0.9),
                                               float(request.form.get("error_threshold") or 0.1))
+                session.commit()
                 flash(f"升级任务 #{ro.id} 已开始", "ok")
             elif action in ("pause", "resume", "rollback"):
                 ro = session.get(Rollout, int(request.form.get("rollout_id", 0)))
@@ -230,8 +237,10 @@ def rollouts():
                     abort(404)
                 {"pause": operations.pause_rollout, "resume": operations.resume_rollout,
                  "rollback": operations.rollback_rollout}[action](ro, g.user)
+                session.commit()
                 flash(f"升级任务 #{ro.id}：{STATUS_NAMES[ro.status]}", "ok")
         except (FleetError, ValueError) as exc:
+            session.rollback()
             flash(f"操作未完成：{exc}", "error")
         return redirect(url_for("noc.rollouts"))
     ros = queries.rollouts()
@@ -264,8 +273,10 @@ def pair():
         rc = request.form.get("region_code", "").strip()
         try:
             operations.bind_terminal(term, g.user, household_id=int(hh) if hh else None, region_code=rc or None)
+            session.commit()
             return render_template("fleet/pair_done.html", t=term)
         except (FleetError, ValueError) as exc:
+            session.rollback()
             flash(str(exc), "error")
     households = []
     if term is not None:

@@ -7,6 +7,7 @@ import pytest
 
 from device_fleet import operations
 from portal_server.core.audit import events_for
+from portal_server.core.db import session
 from portal_server.core.terminals import terminal_by_serial
 
 from .conftest import boxes, pub, read_config
@@ -149,6 +150,7 @@ def test_csv_import_with_a_bad_row_imports_nothing(app, tmp_path, mosquitto_serv
     assert terminal_by_serial("CTV-IMP-0001") is None
     # The good file: the box is in the inventory and can connect to the broker with its secret.
     operations.import_terminals(good)
+    session.commit()  # the handler's (here: the test's) one commit
     assert terminal_by_serial("CTV-IMP-0001").paired is False
     port = str(mosquitto_server["port"])
     ok = subprocess.run(["mosquitto_pub", "-p", port, "-u", "CTV-IMP-0001", "-P", "abcdefghijklmnop1",
