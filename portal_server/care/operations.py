@@ -12,6 +12,8 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from device_fleet import queries as fleet_queries
+
 from portal_server.core import audit, clock
 from portal_server.core.api import bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
@@ -104,8 +106,7 @@ def _tv_used_since(households: list[Household], since: dt.datetime) -> set[int]:
     if not serials:
         return set()
     try:
-        from device_fleet.presence import presence
-        seen = presence(list(serials))
+        seen = fleet_queries.presence_of(list(serials))
     except Exception:  # Redis down: nobody counts as seen, so nobody is missed silently
         log.warning("care: presence unavailable; TV use not taken into account", exc_info=True)
         return set()
