@@ -419,17 +419,18 @@ class AckBatcher:
                 log.warning("alerts: a batch of acks was not counted", exc_info=True)
 
 
-_batchers: dict[tuple[int, str], AckBatcher] = {}
+_batchers: dict[tuple[int, str, int], AckBatcher] = {}
 _batchers_lock = threading.Lock()
 
 
 def _batcher() -> AckBatcher:
     import os
     url = current_app.config["SETTINGS"].redis_url
-    key = (os.getpid(), url)
+    app = current_app._get_current_object()
+    key = (os.getpid(), url, id(app))  # per app: its database answers for acks Redis forgot
     with _batchers_lock:
         if key not in _batchers:
-            _batchers[key] = AckBatcher(core_redis.client(url), app=current_app._get_current_object())
+            _batchers[key] = AckBatcher(core_redis.client(url), app=app)
     return _batchers[key]
 
 
