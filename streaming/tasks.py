@@ -165,6 +165,7 @@ def _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s) -> dict:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logf,
                                     start_new_session=True)
         meeting_ops.set_stream_facts(meeting_id, ffmpeg_pid=proc.pid, hls_mode=mode, ffmpeg_restarts=restarts)
+        session.commit()
         log.info("hls meeting %s: ffmpeg pid %s (%s)", meeting_id, proc.pid, mode)
         last_check = 0.0
         stopping_since = None
@@ -211,6 +212,7 @@ def finalize(meeting_id: int) -> dict:
     n = hls.write_replay(out_dir)
     thumb = hls.make_thumbnail(out_dir) if n else False
     meeting_ops.set_stream_facts(meeting_id, ffmpeg_pid=None, replay_ready=bool(n and thumb))
+    session.commit()
     log.info("hls meeting %s: replay %s segments, thumbnail %s", meeting_id, n, thumb)
     return {"segments": n, "thumbnail": thumb}
 

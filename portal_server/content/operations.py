@@ -16,7 +16,7 @@ import re
 import nh3
 from sqlalchemy import select
 
-from portal_server.core import audit, clock, jobs, scope, signals
+from portal_server.core import audit, clock, outbox, scope, signals
 from portal_server.core.accounts import User
 from portal_server.core.api import bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
@@ -480,8 +480,5 @@ def _published(c: Content, user: User | None, **detail) -> None:
     signals.content_published.send(c.id, region_codes=villages, section=c.section)
     audit.record("content.publish", "content", c.id, c.author_region.code,
                  actor=user.username if user is not None else "system", villages=len(villages), **detail)
-    if NOTIFY["enabled"]:
-        try:
-            jobs.enqueue("portal_server.content.tasks:send_notices", c.id, queue_name="high")
-        except Exception:  # Redis down: the item is published anyway; boxes see it on their next visit
-            log.exception("content %s: notice job not queued", c.id)
+    if NOTIFY["enabled"]:  # after commit (it was queued before: a rollback still notified the boxes)
+        outbox.job("portal_server.content.tasks:send_notices", c.id, queue="high")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from pydantic import BaseModel, Field
 
-from portal_server.core import jobs, scope
+from portal_server.core import scope
 from portal_server.core.api import (
     ApiError,
     bad_request,
@@ -199,7 +199,6 @@ def poll_create(data: PollIn):
     poll = ops.open_poll(g.user, data.title, data.options, data.region_code, closes, data.kind,
                          data.description)
     session.commit()
-    jobs.enqueue("portal_server.feedback.tasks:announce_poll", poll.id)
     return jsonify(queries.poll_to_dict(poll, with_results=True)), 201
 
 

@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit, clock, crypto, scope, signals
+from portal_server.core import audit, clock, crypto, outbox, scope, signals
 from portal_server.core.accounts import Department, User
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
@@ -565,6 +565,7 @@ def open_poll(user: User, title: str, options: list[str], region_code: str, clos
     session.flush()
     audit.record("poll.open", "poll", poll.id, region.code, actor=user.username, title=title,
                  options=options)
+    outbox.job("portal_server.feedback.tasks:announce_poll", poll.id)  # the boxes hear of it after commit
     return poll
 
 

@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from portal_server.core import clock, jobs
+from portal_server.core import clock
 from portal_server.core.api import ApiError, iso, parse_ts
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
@@ -173,7 +173,6 @@ def polls():
                                  f.get("region_code") or g.user.region.code, closes,
                                  f.get("kind", "poll"), f.get("description", ""))
             session.commit()
-            jobs.enqueue("portal_server.feedback.tasks:announce_poll", poll.id)
             flash(f"已发起：{poll.title}")
             return redirect(url_for("feedback_staff.polls"))
         except ApiError as e:

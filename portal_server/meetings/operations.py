@@ -174,13 +174,13 @@ def finish(user, m: Meeting) -> Meeting:
 
 
 def set_stream_facts(meeting_id: int, **facts) -> None:
-    """The HLS job notes its ffmpeg pid, mode, restarts and the replay (commits at once)."""
+    """The HLS job notes its ffmpeg pid, mode, restarts and the replay (the job commits at once)."""
     m = session.get(Meeting, meeting_id)
     if m is None:
         return
     for k, v in facts.items():
         setattr(m, k, v)
-    session.commit()
+    session.flush()
 
 
 # Motions and votes -------------------------------------------------------------------------
