@@ -32,12 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _city import seed_city, start_ingest, start_redis_and_broker, stop, wait_port  # noqa: E402
 from device_fleet.sim import Fleet  # noqa: E402
 from portal_server import stack  # noqa: E402
+from portal_server.core import protocol  # noqa: E402
 from portal_server.core.config import MQTT_SERVER_USER  # noqa: E402
 
 N = int(os.environ.get("BENCH_BOXES", 10_000))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 2))
 CITY = "990100000000"
-TOPIC = f"ctv/v1/region/{CITY}/alert"
+TOPIC = protocol.region_alert_topic(CITY)
 
 
 def pct(values: list[float], p: float) -> float:

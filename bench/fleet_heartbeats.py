@@ -8,7 +8,6 @@ stream, and the ratio. Goal (issue 6): ≥ 5,000 heartbeats/s with no loss.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from portal_server import stack  # noqa: E402
+from portal_server.core import protocol  # noqa: E402
 from portal_server.core.config import MQTT_SERVER_USER, Settings  # noqa: E402
 
 RATE = int(os.environ.get("BENCH_RATE", 6_000))          # offered heartbeats per second
@@ -50,9 +50,8 @@ def publish_stream(port, password, n):
             if ahead > 0:
                 time.sleep(ahead)
         serial = f"CTV-HH-{i % BOXES:06d}"
-        c.publish(f"ctv/v1/dev/{serial}/hb", json.dumps(
-            {"uptime_s": i, "fw": "2.3.1", "cpu": 5, "mem_free_kb": 40000, "playing": None, "page": "home",
-             "ts": int(time.time())}), qos=0)
+        c.publish(protocol.dev_topic(serial, "hb"), protocol.encode_hb(
+            uptime_s=i, fw="2.3.1", cpu=5, mem_free_kb=40000, playing=None, page="home"), qos=0)
     elapsed = time.perf_counter() - t0
     c.loop_stop()
     c.disconnect()
@@ -78,7 +77,7 @@ def main():
     try:
         # The limit: mosquitto_sub alone receiving the same stream.
         sub = subprocess.Popen(["mosquitto_sub", "-p", str(ports["mqtt"]), "-u", MQTT_SERVER_USER,
-                                "-P", settings.mqtt_server_password, "-t", "ctv/v1/dev/+/hb", "-C", str(N)],
+                                "-P", settings.mqtt_server_password, "-t", protocol.dev_all("hb"), "-C", str(N)],
                                stdout=subprocess.DEVNULL)
         time.sleep(1.0)
         t0 = time.perf_counter()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import os
 import random
@@ -26,7 +25,7 @@ from paho.mqtt.properties import Properties
 
 from portal_server.core.mqtt import parse_url
 
-from . import protocol
+from portal_server.core import protocol
 
 log = logging.getLogger("ctv.agent")
 SESSION_EXPIRY_S = 86400

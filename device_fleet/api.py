@@ -6,10 +6,11 @@ import datetime as dt
 from flask import g, jsonify, request
 from sqlalchemy import select
 
+from portal_server.core import scope
 from portal_server.core.api import ApiError, bad_request, iso, make_blueprint, not_found, page_args
 from portal_server.core.auth import api_user_required
 from portal_server.core.db import session
-from portal_server.core.regions import Region, region_by_code
+from portal_server.core.regions import region_by_code
 from portal_server.core.terminals import KINDS, Terminal, portal_url, terminal_by_serial
 
 from . import presence
@@ -57,8 +58,7 @@ def list_terminals():
         r = region_by_code(code)
         if r is None:
             raise not_found(f"region {code}")
-        if not g.user.scope.covers(r):
-            raise ApiError(403, "forbidden", f"region {code} is outside your scope")
+        scope.require(g.user, r)
         q = q.where(Terminal.region_path.startswith(r.path))
     status = request.args.get("status")
     if status not in (None, "", "online", "offline"):
@@ -130,6 +130,7 @@ def bind(serial: str, data: BindBody):
         operations.bind_terminal(t, g.user, household_id=data.household_id, region_code=data.region_code)
     except FleetError as exc:
         raise _fleet_error(exc) from None
+    session.commit()
     return jsonify(terminal_to_dict(t, presence.presence([serial])[serial]))
 
 
@@ -176,6 +177,7 @@ def send_command(serial: str, data: CommandBody):
         cmd = operations.send_commands([t], data.type, data.args, g.user, expires_s=data.expires_s)[0]
     except FleetError as exc:
         raise _fleet_error(exc) from None
+    session.commit()
     return jsonify(command_to_dict(cmd)), 201
 
 
@@ -198,6 +200,7 @@ def send_bulk(data: BulkCommandBody):
                                         selector=selector)
     except FleetError as exc:
         raise _fleet_error(exc) from None
+    session.commit()
     return jsonify({"batch_id": cmds[0].batch_id, "total": len(cmds), "status": "sent",
                     "ids": [c.id for c in cmds]}), 201
 
@@ -257,6 +260,7 @@ def create_rollout(data: RolloutBody):
         ro = operations.start_rollout(fw, g.user, selector, data.waves, data.success_threshold, data.error_threshold)
     except FleetError as exc:
         raise _fleet_error(exc) from None
+    session.commit()
     return jsonify(rollout_to_dict(ro)), 201
 
 
@@ -284,6 +288,7 @@ def rollout_action(rid: int, action: str):
          "rollback": operations.rollback_rollout}[action](ro, g.user)
     except FleetError as exc:
         raise conflict(str(exc)) from None
+    session.commit()
     return jsonify(rollout_to_dict(ro))
 
 

@@ -10,7 +10,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from portal_server.core.mqtt import parse_url
-from portal_server.stack import TERMINAL_ROLE, box_role_acls, box_role_name
+from portal_server.core.protocol import TERMINAL_ROLE, box_role_acls, box_role_name
 
 log = logging.getLogger(__name__)
 CONTROL = "$CONTROL/dynamic-security/v1"

@@ -9,6 +9,8 @@ import click
 
 def run_import(app, path: str) -> tuple[int, str]:
     """Import an inventory CSV with a progress bar → (exit code, message)."""
+    from portal_server.core.db import session
+
     from .operations import FleetError, import_terminals, parse_inventory_csv
 
     with app.app_context():
@@ -21,22 +23,22 @@ def run_import(app, path: str) -> tuple[int, str]:
             n = len(parse_inventory_csv(text))
             with click.progressbar(length=n, label="导入终端") as bar:
                 res = import_terminals(text, progress=bar.update, actor="cli")
+            session.commit()
         except FleetError as exc:
             return 1, f"导入失败，未导入任何终端。{exc}"
         except (ConnectionError, TimeoutError, OSError) as exc:
             return 1, f"导入失败，未导入任何终端：无法连接 MQTT 服务器 ({exc})"
         finally:
-            from portal_server.core.db import session
             session.remove()
     return 0, f"已导入 {res.created} 台新终端，更新 {res.updated} 台，并已在 MQTT 服务器注册"
 
 
-def register(main: click.Group) -> None:
+def register(main: click.Group, make_app) -> None:
+    """Add the commands of this package; ``make_app`` builds the app (passed in: features never import the cli)."""
     @main.command("ingest")
     @click.option("--no-sync", is_flag=True, help="do not register demo boxes in the broker at start")
     def ingest(no_sync):
         """Run the MQTT ingest service (hello/config, heartbeats, status, acks, alarms)."""
-        from portal_server.cli import make_app
 
         from .ingest import Ingest
         from .operations import sync_broker_clients
@@ -70,7 +72,6 @@ def register(main: click.Group) -> None:
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
     def terminals_import(file):
         """Import FILE.csv (serial,mac,model,secret): all rows or none; registers each box in the broker."""
-        from portal_server.cli import make_app
         code, msg = run_import(make_app(), file)
         click.echo(msg, err=code != 0)
         raise SystemExit(code)

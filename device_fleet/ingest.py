@@ -17,13 +17,13 @@ import uuid
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from portal_server.core import redis as core_redis, signals
+from portal_server.core import protocol, redis as core_redis, signals
 from portal_server.core.mqtt import parse_url
 from portal_server.core.terminals import Terminal
 from portal_server.core.db import session
 from sqlalchemy import select
 
-from . import presence, protocol
+from . import presence
 
 log = logging.getLogger(__name__)
 #: Heartbeats taken in since the key was created (for /metrics and the ingest benchmark).
@@ -148,6 +148,7 @@ class Ingest:
             if data["kind"] == "cmd":
                 from .operations import command_ack
                 command_ack(serial, data["id"], data["ok"], data.get("detail"))
+                session.commit()
             signals.box_acked.send(serial, kind=data["kind"], id=data["id"], ok=data["ok"],
                                    detail=data.get("detail"))
         except Exception:
@@ -163,7 +164,8 @@ class Ingest:
         for serial in hellos.keys() - terms.keys():
             self._drop("unknown_serial")
         for term in terms.values():
-            ensure_pairing_code(term)  # an unbound box seen for the first time (commits)
+            ensure_pairing_code(term)  # an unbound box seen for the first time
+        session.commit()  # the pairing codes are committed before a box can show one
         fw_changed = False
         for serial, term in terms.items():
             fw = hellos[serial].get("fw")
@@ -228,7 +230,9 @@ class Ingest:
         self.prev_online = online
         from .operations import evaluate_alarms, expire_commands
         evaluate_alarms()
+        session.commit()
         expire_commands()
+        session.commit()
 
     def _watcher(self):
         with self.app.app_context():

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal_server.core import audit, imports, outbox, signals
+from portal_server.core import audit, clock, imports, outbox, protocol, scope, signals
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
-from portal_server.core.regions import Region, region_by_code
-from portal_server.core.terminals import (KINDS, Terminal, check_secret, hash_secret, portal_url,
+from portal_server.core.regions import region_by_code
+from portal_server.core.terminals import (Terminal, check_secret, factory_secret, hash_secret, portal_url,
                                           revoke_token_marks)
 
-from . import broker, presence, protocol
+from . import broker, presence
 from .models import (COMMAND_TYPES, Alarm, Command, CommandBatch, Firmware, Rollout, RolloutTarget)
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,6 @@ def sync_broker_clients(app) -> int:
     The demo seed runs before the broker starts in ``make run``; demo secrets are derivable from
     the secret key, imported boxes were registered at import time (their secrets are not kept).
     """
-    from portal_server.demo import terminal_secret
-
     url = app.config["SETTINGS"].mqtt_server_url
     have = broker.existing_accounts(url)
     with app.app_context():
@@ -73,7 +71,7 @@ def sync_broker_clients(app) -> int:
         for term in session.scalars(select(Terminal).order_by(Terminal.id)):
             if term.serial in have:
                 continue
-            secret = terminal_secret(term.serial)
+            secret = factory_secret(term.serial)
             if check_secret(term, secret):
                 boxes.append((term.serial, secret))
         session.remove()  # never hold the database while waiting on the broker
@@ -166,7 +164,7 @@ def import_terminals(text: str | bytes, progress=None, actor: str | None = None)
         audit.record("terminals.import", "terminal", "*", actor=actor, created=created, updated=updated,
                      serials=[r["serial"] for _, r in rows][:50])
         register_in_broker([(r["serial"], r["secret"]) for _, r in rows])
-        session.commit()
+        session.flush()  # the caller commits (the broker accounts exist before the rows do)
     except Exception:
         session.rollback()
         raise
@@ -186,7 +184,7 @@ def config_payload(term: Terminal) -> bytes:
 
 
 def ensure_pairing_code(term: Terminal) -> None:
-    """Give an unbound terminal a 6-digit pairing code (committed: the box shows it at once)."""
+    """Give an unbound terminal a 6-digit pairing code (the caller commits before publishing the config)."""
     if term.paired or term.pairing_code:
         return
     while True:
@@ -194,7 +192,7 @@ def ensure_pairing_code(term: Terminal) -> None:
         if session.scalar(select(Terminal.id).where(Terminal.pairing_code == code)) is None:
             break
     term.pairing_code = code
-    session.commit()
+    session.flush()
 
 
 def publish_config(term: Terminal) -> None:
@@ -210,7 +208,8 @@ def terminal_by_pairing_code(code: str) -> Terminal | None:
 
 
 def bind_terminal(term: Terminal, user, household_id: int | None = None, region_code: str | None = None) -> Terminal:
-    """Bind a box to a household (or an institutional terminal to a region), commit, publish the paired config."""
+    """Bind a box to a household (or an institutional terminal to a region); after the caller's commit
+    the outbox publishes the paired config (the ingest re-publishes it on the box's next hello)."""
     if (household_id is None) == (region_code is None):
         raise FleetError("give household_id or region_code (one of them)", field="household_id")
     if household_id is not None:
@@ -218,15 +217,15 @@ def bind_terminal(term: Terminal, user, household_id: int | None = None, region_
         if hh is None:
             raise FleetError(f"household {household_id} does not exist", field="household_id")
         region = hh.region
-        if not user.scope.covers(region):
-            raise FleetError(f"household {household_id} is outside your scope", field="household_id")
+        if not scope.covers(user, region):
+            raise FleetError(scope.OutOfScope(region, "住户").message, field="household_id")
         term.household, term.kind = hh, "household"
     else:
         region = region_by_code(region_code)
         if region is None:
             raise FleetError(f"region {region_code} does not exist", field="region_code")
-        if not user.scope.covers(region):
-            raise FleetError(f"region {region_code} is outside your scope", field="region_code")
+        if not scope.covers(user, region):
+            raise FleetError(scope.OutOfScope(region).message, field="region_code")
         term.household = None
         term.kind = {"city": "department", "town": "town", "village": "village"}[region.level]
     old = term.region.code if term.region else None
@@ -238,11 +237,7 @@ def bind_terminal(term: Terminal, user, household_id: int | None = None, region_
     signals.terminal_bound.send(term.serial, region_code=region.code)
     audit.record("terminal.bind", "terminal", term.serial, region_code=region.code, actor=user.username,
                  household_id=term.household_id, previous_region=old)
-    session.commit()
-    try:
-        publish_config(term)
-    except Exception:  # the ingest re-publishes on the box's next hello
-        log.exception("publishing config of %s failed", term.serial)
+    outbox.mqtt(protocol.dev_topic(term.serial, "config"), config_payload(term), qos=1, retain=True)
     return term
 
 
@@ -296,7 +291,8 @@ def firmware_args(fw: Firmware) -> dict:
 
 def send_commands(terms: list[Terminal], type_: str, args: dict | None, user, expires_s: int = 3600,
                   selector: dict | None = None, rollout_id: int | None = None, actor: str | None = None) -> list[Command]:
-    """Send a command to each terminal (one row per box, its ack is the result); commits, then publishes."""
+    """Send a command to each terminal (one row per box, its ack is the result); published after the
+    caller's commit (at once, retried by the queue when the broker is away)."""
     args = validate_command(type_, args)
     if not 10 <= int(expires_s) <= 7 * 86400:
         raise FleetError("expires_s must be between 10 s and 7 days", field="expires_s")
@@ -321,18 +317,33 @@ def send_commands(terms: list[Terminal], type_: str, args: dict | None, user, ex
     elif rollout_id is None:
         audit.record("command.send", "command", cmds[0].id, region_code=terms[0].region.code if terms[0].region else None,
                      actor=actor, serial=terms[0].serial, type=type_, args=args)
-    session.commit()
-    exp_epoch = int(expires.timestamp())
+    outbox.job("device_fleet.operations:publish_commands", [c.id for c in cmds], queue="high", eager=True,
+               retry=(1, 5, 30))
+    return cmds
+
+
+def publish_commands(ids: list[str]) -> int:
+    """The job that publishes committed commands (QoS 1, MQTT 5 expiry = the command's); raises
+    (so the queue retries) unless Mosquitto confirms them. Commands past their expiry are skipped."""
     from portal_server.core import mqtt
+
+    now = utcnow()
+    cmds = session.scalars(select(Command).where(Command.id.in_(list(ids)), Command.status == "sent")).all()
     pub = mqtt.publisher()
     infos = []
     for c in cmds:
-        payload = protocol.encode_cmd(id=c.id, type=c.type, args=args, expires=exp_epoch)
+        expires = clock.aware(c.expires_at)
+        if expires <= now:
+            continue
+        payload = protocol.encode_cmd(id=c.id, type=c.type, args=json.loads(c.args_json),
+                                      expires=int(expires.timestamp()))
         infos.append(pub.publish(protocol.dev_topic(c.serial, "cmd"), payload, qos=1,
-                                 expiry_s=int(expires_s), wait=False))
+                                 expiry_s=max(1, int((expires - now).total_seconds())), wait=False))
     for info in infos[-50:]:
         info.wait_for_publish(10)
-    return cmds
+    if infos and not all(i.is_published() for i in infos[-50:]):
+        raise ConnectionError("Mosquitto did not confirm the commands")
+    return len(infos)
 
 
 def command_ack(serial: str, cmd_id: str, ok: bool, detail: str | None) -> Command | None:
@@ -350,7 +361,6 @@ def command_ack(serial: str, cmd_id: str, ok: bool, detail: str | None) -> Comma
         if tgt is not None and tgt.status == "sent":
             tgt.status = "succeeded" if ok else "failed"
     session.flush()
-    session.commit()
     if cmd.rollout_id:
         evaluate_rollout(session.get(Rollout, cmd.rollout_id))
     return cmd
@@ -368,7 +378,7 @@ def expire_commands() -> int:
             if tgt is not None and tgt.status == "sent":
                 tgt.status = "failed"
                 rollouts.add(c.rollout_id)
-    session.commit()
+    session.flush()
     for rid in rollouts:
         evaluate_rollout(session.get(Rollout, rid))
     return len(rows)
@@ -400,7 +410,7 @@ def upload_firmware(version: str, data: bytes, user, model: str | None = None, n
     session.add(fw)
     session.flush()
     audit.record("firmware.upload", "firmware", fw.id, actor=user.username, version=version, sha256=digest)
-    session.commit()
+    session.flush()
     return fw
 
 
@@ -436,7 +446,7 @@ def start_rollout(fw: Firmware, user, selector: dict | None = None, waves=(5, 15
     session.flush()
     audit.record("rollout.start", "rollout", ro.id, actor=user.username, version=fw.version, waves=waves,
                  targets=len(order), selector=selector)
-    session.commit()
+    session.flush()
     _send_wave(ro)
     return ro
 
@@ -466,7 +476,7 @@ def _send_wave(ro: Rollout) -> int:
     by_serial = {c.serial: c.id for c in cmds}
     for x in targets:
         x.status, x.command_id = "sent", by_serial[x.serial]
-    session.commit()
+    session.flush()
     return len(targets)
 
 
@@ -483,7 +493,7 @@ def evaluate_rollout(ro: Rollout | None) -> None:
         ro.pause_reason = f"失败率 {c['failed'] / sent:.0%} 达到阈值 {ro.error_threshold:.0%}，已自动暂停"
         session.flush()
         audit.record("rollout.auto_pause", "rollout", ro.id, actor="system", failed=c["failed"], sent=sent)
-        session.commit()
+        session.flush()
         return
     if c["succeeded"] / sent >= ro.success_threshold:
         if ro.wave + 1 < len(ro.waves):
@@ -491,13 +501,13 @@ def evaluate_rollout(ro: Rollout | None) -> None:
             session.flush()
             audit.record("rollout.advance", "rollout", ro.id, actor="system", wave=ro.wave,
                          percent=ro.waves[ro.wave])
-            session.commit()
+            session.flush()
             _send_wave(ro)
         elif c["pending"] == 0 and c["sent"] == 0:
             ro.status = "completed"
             session.flush()
             audit.record("rollout.complete", "rollout", ro.id, actor="system", succeeded=c["succeeded"])
-            session.commit()
+            session.flush()
 
 
 def pause_rollout(ro: Rollout, user) -> None:
@@ -506,7 +516,7 @@ def pause_rollout(ro: Rollout, user) -> None:
     ro.status, ro.pause_reason = "paused", f"{user.display_name} 手动暂停"
     session.flush()
     audit.record("rollout.pause", "rollout", ro.id, actor=user.username)
-    session.commit()
+    session.flush()
 
 
 def resume_rollout(ro: Rollout, user) -> None:
@@ -519,7 +529,7 @@ def resume_rollout(ro: Rollout, user) -> None:
         t.status = "pending"
     session.flush()
     audit.record("rollout.resume", "rollout", ro.id, actor=user.username)
-    session.commit()
+    session.flush()
     _send_wave(ro)
     evaluate_rollout(ro)
 
@@ -538,7 +548,7 @@ def rollback_rollout(ro: Rollout, user) -> int:
     session.flush()
     audit.record("rollout.rollback", "rollout", ro.id, actor=user.username, to_version=ro.previous_version,
                  boxes=len(done))
-    session.commit()
+    session.flush()
     if prev is None or not done:
         return 0
     terms = session.scalars(select(Terminal).where(Terminal.id.in_([t.terminal_id for t in done]))).all()
@@ -546,7 +556,7 @@ def rollback_rollout(ro: Rollout, user) -> int:
                   selector={"rollback_of": ro.id})
     for t in done:
         t.status = "rolled_back"
-    session.commit()
+    session.flush()
     return len(done)
 
 
@@ -649,5 +659,5 @@ def evaluate_alarms(now: float | None = None) -> dict[str, int]:
             session.flush()
             audit.record("alarm.clear", "alarm", a.id, region_code=a.region_code, actor="system", kind=a.kind)
             cleared += 1
-    session.commit()
+    session.flush()
     return {"raised": raised, "cleared": cleared}

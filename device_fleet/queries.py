@@ -11,6 +11,12 @@ from . import presence
 from .models import Alarm, Command, CommandBatch, Firmware, Rollout
 
 
+def presence_of(serials: list[str]) -> dict[str, tuple[bool, float | None, dict | None]]:
+    """For other features: serial → (online, last seen epoch or None, latest heartbeat or None),
+    read from Redis (the ingest keeps it; no database row per heartbeat)."""
+    return presence.presence(serials)
+
+
 def terminals_query(scope: Scope, region: str | None = None, model: str | None = None,
                     firmware: str | None = None, kind: str | list[str] | None = None, q: str | None = None,
                     include_unbound: bool = False):

@@ -32,7 +32,7 @@ from paho.mqtt.properties import Properties
 
 from portal_server.core.mqtt import parse_url
 
-from . import protocol
+from portal_server.core import protocol
 from .agent import HELLO_RETRY_S, SESSION_EXPIRY_S, backoff_delay, hello_retry_delay
 
 log = logging.getLogger("ctv.sim")

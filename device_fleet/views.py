@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
-from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
                    send_from_directory, url_for)
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.auth import login_required, roles_required
 from portal_server.core.db import session
 from portal_server.core.households import Household
-from portal_server.core.regions import Region, region_by_code
+from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal, terminal_by_serial
 
 from . import operations, presence, queries
@@ -34,8 +34,7 @@ def local(ts) -> str:
         return "—"
     if isinstance(ts, (int, float)):
         ts = dt.datetime.fromtimestamp(ts, dt.timezone.utc)
-    from zoneinfo import ZoneInfo
-    return ts.astimezone(ZoneInfo(current_app.config["SETTINGS"].timezone)).strftime("%m-%d %H:%M:%S")
+    return clock.fmt(ts, "%m-%d %H:%M:%S")
 
 
 @bp.app_template_filter("fleet_time")
@@ -130,8 +129,10 @@ def terminals():
             args = _command_args(request.form)
             cmds = operations.send_commands(terms, request.form.get("type", ""), args, g.user,
                                             expires_s=int(request.form.get("expires_s") or 3600), selector=selector)
+            session.commit()
             flash(f"已向 {len(cmds)} 台终端发送「{TYPE_NAMES[cmds[0].type]}」", "ok")
         except (FleetError, ValueError) as exc:
+            session.rollback()
             flash(f"未发送：{exc}", "error")
         return redirect(url_for("noc.terminals", **{k: v for k, v in f.items() if v}))
     stmt = queries.terminals_query(g.user.scope, region=f["region"], model=f["model"], firmware=f["firmware"],
@@ -178,6 +179,7 @@ def terminal(serial: str):
                 hh = request.form.get("household_id", "").strip()
                 rc = request.form.get("region_code", "").strip()
                 operations.bind_terminal(t, g.user, household_id=int(hh) if hh else None, region_code=rc or None)
+                session.commit()
                 flash("已绑定，终端配置已更新", "ok")
             elif request.form.get("action") == "rotate_token":
                 operations.rotate_portal_token(t, g.user, request.form.get("reason", ""))
@@ -186,8 +188,10 @@ def terminal(serial: str):
             else:
                 c = operations.send_commands([t], request.form.get("type", ""), _command_args(request.form), g.user,
                                              expires_s=int(request.form.get("expires_s") or 3600))[0]
+                session.commit()
                 flash(f"已发送「{TYPE_NAMES[c.type]}」(编号 {c.id})", "ok")
         except (FleetError, ValueError) as exc:
+            session.rollback()
             flash(f"操作未完成：{exc}", "error")
         return redirect(url_for("noc.terminal", serial=serial))
     online, seen, hb = presence.presence([serial])[serial]
@@ -216,6 +220,7 @@ def rollouts():
                                                 g.user, model=request.form.get("model") or None,
                                                 notes=request.form.get("notes", ""),
                                                 sha256=request.form.get("sha256") or None)
+                session.commit()
                 flash(f"固件 {fw.version} 已上传 (sha256 {fw.sha256[:12]}…)", "ok")
             elif action == "start":
                 from .models import Firmware
@@ -227,6 +232,7 @@ def rollouts():
                 ro = operations.start_rollout(fw, g.user, selector, waves,
                                               float(request.form.get("success_threshold") or 0.9),
                                               float(request.form.get("error_threshold") or 0.1))
+                session.commit()
                 flash(f"升级任务 #{ro.id} 已开始", "ok")
             elif action in ("pause", "resume", "rollback"):
                 ro = session.get(Rollout, int(request.form.get("rollout_id", 0)))
@@ -234,8 +240,10 @@ def rollouts():
                     abort(404)
                 {"pause": operations.pause_rollout, "resume": operations.resume_rollout,
                  "rollback": operations.rollback_rollout}[action](ro, g.user)
+                session.commit()
                 flash(f"升级任务 #{ro.id}：{STATUS_NAMES[ro.status]}", "ok")
         except (FleetError, ValueError) as exc:
+            session.rollback()
             flash(f"操作未完成：{exc}", "error")
         return redirect(url_for("noc.rollouts"))
     ros = queries.rollouts()
@@ -268,8 +276,10 @@ def pair():
         rc = request.form.get("region_code", "").strip()
         try:
             operations.bind_terminal(term, g.user, household_id=int(hh) if hh else None, region_code=rc or None)
+            session.commit()
             return render_template("fleet/pair_done.html", t=term)
         except (FleetError, ValueError) as exc:
+            session.rollback()
             flash(str(exc), "error")
     households = []
     if term is not None:

@@ -9,15 +9,8 @@ import datetime as dt
 from flask import Blueprint, Response, g, redirect, request
 from pydantic import BaseModel, Field
 
-from portal_server.core import audit
-from portal_server.core.api import (
-    bad_request,
-    body,
-    iso,
-    make_blueprint,
-    not_found,
-    page_args,
-)
+from portal_server.core import audit, clock
+from portal_server.core.api import bad_request, body, iso, make_blueprint, not_found, page_args
 from portal_server.core.auth import (
     api_user_required,
     request_terminal,
@@ -99,8 +92,7 @@ def programmes():
         days = int(request.args.get("days", 7))
     except ValueError:
         raise bad_request("days must be an integer", field="days") from None
-    z = queries.tz()
-    start = dt.datetime.combine(dt.datetime.now(z).date(), dt.time(0, 0), z)
+    start = clock.day_bounds(clock.today())[0]
     items = [_programme_json(p) for p in queries.programmes(start, start + dt.timedelta(days=max(1, min(days, 7))), [cid])]
     return {"items": items, "total": len(items), "page": 1, "per_page": len(items)}
 

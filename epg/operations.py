@@ -11,9 +11,9 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from device_fleet import operations as fleet_ops
-from portal_server.core import audit, outbox
+from portal_server.core import audit, clock, outbox
 from portal_server.core.api import bad_request, conflict
-from portal_server.core.db import session, utcnow
+from portal_server.core.db import session
 from portal_server.core.regions import region_by_code
 
 from .models import KINDS, Channel, Programme
@@ -102,8 +102,9 @@ def add_programme(channel: Channel, title: str, starts_at: dt.datetime, ends_at:
     return p
 
 
-#: A day on the city channel (local time, title, category).
-CITY_DAY = (("06:00", "早间新闻", "新闻"), ("07:00", "三农天地", "农业"), ("08:30", "健康养生", "生活"),
+#: A day on the city channel (local time, title, category); the night is filled, so the guide
+#: has a programme on air at any hour.
+CITY_DAY = (("00:00", "午夜剧场", "影视"), ("06:00", "早间新闻", "新闻"), ("07:00", "三农天地", "农业"), ("08:30", "健康养生", "生活"),
             ("10:00", "政策解读", "政务"), ("11:30", "午间新闻", "新闻"), ("12:30", "戏曲大观", "文艺"),
             ("14:30", "法治在线", "法治"), ("16:00", "党建之窗", "党建"), ("17:30", "农技课堂", "农业"),
             ("18:30", "青山新闻", "新闻"), ("19:30", "电视剧", "影视"), ("21:30", "晚间新闻", "新闻"),
@@ -124,8 +125,8 @@ def fill_day(channel: Channel, day: dt.date, plan, tz: ZoneInfo, day_end: str = 
 
 def fill_demo_week(days: int = 7) -> int:
     """A week of programmes on the city and relayed channels, from today (city time)."""
-    tz = ZoneInfo(current_app.config["SETTINGS"].timezone)
-    today = utcnow().astimezone(tz).date()
+    tz = clock.city_tz()
+    today = clock.today()
     n = 0
     for ch in session.scalars(select(Channel).where(Channel.kind.in_(("city", "relay")))).all():
         plan = CITY_DAY if ch.kind == "city" else RELAY_DAY
@@ -205,7 +206,7 @@ def create_relay_channel(user, name: str, number: int, source_url: str, catchup_
     if session.scalar(select(Channel.id).where(Channel.xmltv_id == xid)) is not None:
         raise conflict(f"频道 {xid} 已存在")
     ch = Channel(xmltv_id=xid, number=int(number), name=name[:64], kind="relay", region_code=None, stream_url="",
-                 source_url=source_url, status="starting", status_at=utcnow(), catchup_hours=int(catchup_hours),
+                 source_url=source_url, status="starting", status_at=clock.now(), catchup_hours=int(catchup_hours),
                  low_rendition=bool(low_rendition))
     session.add(ch)
     session.flush()
@@ -240,7 +241,7 @@ def set_channel_status(channel_id: int, status: str) -> Channel | None:
     ch = session.get(Channel, channel_id)
     if ch is None or ch.status == status:
         return ch
-    before, ch.status, ch.status_at = ch.status, status, utcnow()
+    before, ch.status, ch.status_at = ch.status, status, clock.now()
     if status == "source_lost":
         fleet_ops.raise_alarm(ALARM_KIND, ch.xmltv_id, CITY_CODE,
                               f"频道 {ch.number} {ch.name} 信号中断（{ch.source_url}），正在自动恢复")
@@ -269,7 +270,7 @@ def ensure_demo_sources() -> int:
     for xid, port in DEMO_HEADEND:
         ch = session.scalar(select(Channel).where(Channel.xmltv_id == xid))
         if ch is not None and not ch.source_url:
-            ch.source_url, ch.stream_url, ch.status, ch.status_at = f"udp://127.0.0.1:{port}", "", "starting", utcnow()
+            ch.source_url, ch.stream_url, ch.status, ch.status_at = f"udp://127.0.0.1:{port}", "", "starting", clock.now()
             n += 1
     session.flush()
     return n

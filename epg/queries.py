@@ -3,23 +3,17 @@ their village hall's channel), now/next, and the XMLTV/M3U documents."""
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
-
 from flask import current_app
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.api import iso
-from portal_server.core.db import session, utcnow
+from portal_server.core.db import session
 from portal_server.meetings import queries as meeting_queries
-from portal_server.meetings.models import aware
 
 from . import xmltv
 from .models import Channel, Programme
 from .operations import CITY_ID, village_channel_id
-
-
-def tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SETTINGS"].timezone)
 
 
 def _public(path: str) -> str:
@@ -89,7 +83,7 @@ def channel_to_dict(ch: Channel) -> dict:
 
 def programmes(start: dt.datetime, end: dt.datetime, channel_ids: list[str] | None = None) -> list[dict]:
     """Programmes overlapping [start, end), meetings included, sorted by channel number then time."""
-    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)  # stored in UTC (SQLite compares text)
+    start, end = clock.utc(start), clock.utc(end)  # SQLite compares wall times: bounds in UTC
     q = (select(Channel.xmltv_id, Channel.number, Programme.title, Programme.description, Programme.category,
                 Programme.starts_at, Programme.ends_at)
          .join(Channel, Channel.id == Programme.channel_id)
@@ -97,7 +91,7 @@ def programmes(start: dt.datetime, end: dt.datetime, channel_ids: list[str] | No
     if channel_ids is not None:
         q = q.where(Channel.xmltv_id.in_(channel_ids))
     out = [{"channel": xid, "number": num, "title": title, "desc": desc, "category": cat,
-            "start": aware(s), "stop": aware(e)} for xid, num, title, desc, cat, s, e in session.execute(q)]
+            "start": clock.aware(s), "stop": clock.aware(e)} for xid, num, title, desc, cat, s, e in session.execute(q)]
     # Meetings: programmes of their village hall's channel (a town's meetings go on the city channel).
     numbers = dict(session.execute(select(Channel.xmltv_id, Channel.number)).all())
     for mid, title, agenda, s, e, status, replay, code, level, rname in meeting_queries.guide_rows(start, end):
@@ -105,8 +99,8 @@ def programmes(start: dt.datetime, end: dt.datetime, channel_ids: list[str] | No
         if xid not in numbers or (channel_ids is not None and xid not in channel_ids):
             continue
         out.append({"channel": xid, "number": numbers[xid], "title": f"{rname} {title}",
-                    "desc": (agenda or "").replace("\n", "；"), "category": "社区会议", "start": aware(s),
-                    "stop": aware(e), "meeting_id": mid, "status": status,
+                    "desc": (agenda or "").replace("\n", "；"), "category": "社区会议", "start": clock.aware(s),
+                    "stop": clock.aware(e), "meeting_id": mid, "status": status,
                     "url": _public(f"/tv/meetings/{mid}/{'replay' if replay else 'live'}")})
     out.sort(key=lambda p: (p["number"], p["start"]))
     return out
@@ -118,10 +112,9 @@ def guide(start: dt.datetime, days: int = 7) -> tuple[list[dict], list[dict]]:
 
 def xmltv_document(days: int = 7, start: dt.datetime | None = None) -> bytes:
     """The XMLTV document: every channel, programmes from today (city time) for ``days`` days."""
-    z = tz()
-    start = start or dt.datetime.combine(utcnow().astimezone(z).date(), dt.time(0, 0), z)
+    start = start or clock.day_bounds(clock.today())[0]
     chans, progs = guide(start, days)
-    return xmltv.encode_xmltv(chans, progs, z, source_url=_public("/epg/xmltv.xml"))
+    return xmltv.encode_xmltv(chans, progs, clock.city_tz(), source_url=_public("/epg/xmltv.xml"))
 
 
 def m3u_document(region_code: str | None = None) -> str:
@@ -130,7 +123,7 @@ def m3u_document(region_code: str | None = None) -> str:
 
 def now_next(now: dt.datetime | None = None, channel_ids: list[str] | None = None) -> list[dict]:
     """For each channel: the programme on now and the next one (None when nothing is scheduled)."""
-    now = now or utcnow()
+    now = clock.utc(now) or clock.now()
     chans = channels()
     if channel_ids is not None:
         chans = [c for c in chans if c["id"] in channel_ids]

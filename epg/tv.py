@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, abort, jsonify, render_template, request
 
+from portal_server.core import clock
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
 
 from . import queries
@@ -17,7 +18,7 @@ WEEKDAYS = "一二三四五六日"
 
 
 def _hm(ts) -> str:
-    return ts.astimezone(queries.tz()).strftime("%H:%M")
+    return clock.fmt(ts, "%H:%M")
 
 
 @bp.get("/")
@@ -44,10 +45,9 @@ def week(xmltv_id: str):
         day = max(-back_days, min(6, int(request.args.get("day", 0))))
     except ValueError:
         day = 0
-    z = queries.tz()
-    now = dt.datetime.now(z)
+    now = clock.local(clock.now())
     today = now.date()
-    start = dt.datetime.combine(today + dt.timedelta(days=day), dt.time(0, 0), z)
+    start = clock.day_bounds(today + dt.timedelta(days=day))[0]
     progs = queries.programmes(start, start + dt.timedelta(days=1), [xmltv_id])
     hours = ch.get("catchup_days", 0) * 24
     for p in progs:  # a past programme inside the catch-up window opens as catch-up
@@ -116,4 +116,4 @@ def status_json():
 
 
 def _hm_epoch(ts: int | None) -> str:
-    return dt.datetime.fromtimestamp(ts, queries.tz()).strftime("%H:%M") if ts else ""
+    return clock.fmt(dt.datetime.fromtimestamp(ts, clock.UTC), "%H:%M") if ts else ""

@@ -10,7 +10,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from portal_server.core import api as core_api
-from portal_server.core import db, outbox, redis as core_redis
+from portal_server.core import db, jobs, outbox, redis as core_redis
 from portal_server.core.config import Settings
 from portal_server.features import FEATURES
 from portal_server.models import load_all_models
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     load_all_models()
     db.init_app(app)
     outbox.install()
+    jobs.set_app_factory(create_app)
     core_redis.init_app(app)
     csrf.init_app(app)
     app.extensions["csrf"] = csrf

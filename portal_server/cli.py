@@ -99,6 +99,39 @@ def worker(burst):
     jobs.work(make_app(), burst=burst)
 
 
+@main.command("meeting-supervisor", hidden=True)
+@click.argument("meeting_id", type=int)
+def meeting_supervisor(meeting_id):
+    """The HLS supervisor of one live meeting as its own process (started by the
+    ``spawn_supervisor`` job; settings from the ``COMMUNITV_*`` environment)."""
+    import logging
+
+    from streaming import tasks
+
+    app = make_app()
+    with app.app_context():
+        facts = tasks.run_live(meeting_id)
+    logging.getLogger(__name__).info("meeting %s supervisor done: %s", meeting_id, facts)
+
+
+@main.command("channel-relays", hidden=True)
+def channel_relays():
+    """The relays process of ``make run``: every live channel under the ffmpeg supervisor until
+    SIGTERM (settings from the ``COMMUNITV_*`` environment)."""
+    import logging
+    import signal
+    import threading
+
+    from streaming import channels
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    signal.signal(signal.SIGINT, lambda *_a: stop.set())
+    with make_app().app_context():
+        channels.serve(stop)
+
+
 @main.group()
 def audit():
     """The audit trail."""
@@ -127,7 +160,7 @@ def _register_feature_commands() -> None:
         except ModuleNotFoundError:
             found = False
         if found:
-            importlib.import_module(name).register(main)
+            importlib.import_module(name).register(main, make_app)
 
 
 _register_feature_commands()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import importlib
 import importlib.util
 import os
@@ -24,7 +23,7 @@ from portal_server.core.accounts import Department, User, create_user
 from portal_server.core.db import session
 from portal_server.core.households import TAGS, Household
 from portal_server.core.regions import Region, make_path
-from portal_server.core.terminals import Terminal, hash_secret
+from portal_server.core.terminals import Terminal, factory_secret, hash_secret
 from portal_server.features import FEATURES
 
 CITY_CODE = "990100000000"
@@ -83,8 +82,7 @@ ACCOUNTS = [
 
 def terminal_secret(serial: str) -> str:
     """The demo box's factory secret, derived from the secret key (stable across runs)."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"factory:{serial}".encode(), hashlib.sha256).hexdigest()[:32]
+    return factory_secret(serial)
 
 
 @dataclass

@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 from portal_server.core.config import MQTT_SERVER_USER, WILDCARDS, Settings, url_host
+from portal_server.core.protocol import (SERVER_ROLE, TERMINAL_ROLE, box_role_acls, box_role_name, server_role_acls,
+                                         terminal_role_acls)
 
-#: The terminal role's ACL (INTERFACES §5): own dev topics and region topics only.
-TERMINAL_ROLE = "terminal"
-SERVER_ROLE = "server"
 STB_STATIC = Path(__file__).resolve().parent.parent / "stb_app" / "static"
 
 
@@ -117,40 +116,14 @@ def dynsec_password(password: str, salt: bytes | None = None, iterations: int = 
             "iterations": iterations}
 
 
-def _acl(kind: str, topic: str, allow: bool = True, priority: int = 0) -> dict:
-    return {"acltype": kind, "topic": topic, "allow": allow, "priority": priority}
-
-
-def box_role_name(serial: str) -> str:
-    return f"box-{serial}"
-
-
-def box_role_acls(serial: str) -> list[dict]:
-    """A box's own topics. Mosquitto 2.0.11's dynamic security does not substitute %c/%u in
-    ACL topics (tested), so every box gets its own role naming its serial."""
-    own = f"ctv/v1/dev/{serial}/#"
-    return [_acl("publishClientSend", own), _acl("subscribePattern", own),
-            _acl("publishClientReceive", own)]
-
-
 def dynsec_document(server_password: str, clients=()) -> dict:
     """A dynamic-security config: the server account and roles, plus ``clients`` (serial, secret)
     as terminals. Used when the broker is not running yet; at runtime device_fleet adds clients
     through ``$CONTROL/dynamic-security/v1`` with the same roles."""
     roles = [
-        {"rolename": SERVER_ROLE, "acls": [
-            _acl("publishClientSend", "$CONTROL/dynamic-security/#"),
-            _acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
-            _acl("subscribePattern", "$CONTROL/dynamic-security/#"),
-            _acl("publishClientSend", "ctv/#"), _acl("publishClientReceive", "ctv/#"),
-            _acl("subscribePattern", "ctv/#"), _acl("subscribePattern", "$share/#"),
-            _acl("publishClientReceive", "$SYS/#"), _acl("subscribePattern", "$SYS/#"),
-            _acl("unsubscribePattern", "#")]},
+        {"rolename": SERVER_ROLE, "acls": server_role_acls()},
         # Shared by every box: region topics (alerts, notices) are readable by all boxes.
-        {"rolename": TERMINAL_ROLE, "acls": [
-            _acl("subscribePattern", "ctv/v1/region/#"),
-            _acl("publishClientReceive", "ctv/v1/region/#"),
-            _acl("unsubscribePattern", "#")]},
+        {"rolename": TERMINAL_ROLE, "acls": terminal_role_acls()},
     ]
     docs = [{"username": MQTT_SERVER_USER, "textName": "CommuniTV server",
              "roles": [{"rolename": SERVER_ROLE}], **dynsec_password(server_password)}]
@@ -501,7 +474,7 @@ def channel_procs() -> str:
     """Procfile lines of the live channels: the demo head-end (test pictures as MPEG-TS over UDP
     on loopback) and the relays process (every channel under the ffmpeg supervisor)."""
     return (f"headend: {sys.executable} -m streaming.headend\n"
-            f"relays: {sys.executable} -m streaming.supervise channels\n")
+            f"relays: {sys.executable} -m portal_server.cli channel-relays\n")
 
 
 def demo_box_accounts(settings: Settings) -> list[tuple[str, str]]:

@@ -21,10 +21,9 @@ import tempfile
 from pathlib import Path
 
 from flask import current_app, render_template
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from portal_server.core import signals, terminals
+from portal_server.core import outbox, signals, terminals
 from portal_server.core.db import session
 from portal_server.core.regions import Region
 
@@ -224,20 +223,12 @@ def warm_homes() -> int:
 # Signals -------------------------------------------------------------------------------------
 
 def _stale(codes, files: str) -> None:
-    """Invalidate now, and once more after the sender's transaction commits: a page rendered
-    in between from the not-yet-committed state would otherwise stay."""
+    """Invalidate now, and once more after the sender's transaction commits (through the outbox;
+    a rollback drops it): a page rendered in between from the not-yet-committed state would
+    otherwise stay."""
     paths = [r.path for r in session.scalars(select(Region).where(Region.code.in_(list(codes))))]
     invalidate(paths, files)
-    session.info.setdefault("tv_stale", []).append((paths, files))
-
-
-def _after_commit(sess) -> None:
-    pending = sess.info.pop("tv_stale", None)
-    for paths, files in pending or ():
-        try:
-            invalidate(paths, files)
-        except Exception:  # never break the committed write over a cache
-            log.exception("invalidating TV pages under %s failed", paths)
+    outbox.call("stb_app.snapshots:invalidate", paths, files)
 
 
 def _on_content(sender, region_codes=(), **_kw):
@@ -260,7 +251,6 @@ def connect_signals() -> None:
     if _connected:
         return
     _connected = True
-    event.listen(Session, "after_commit", _after_commit)
     signals.content_published.connect(_on_content, weak=False)
     signals.content_unpublished.connect(_on_content, weak=False)
     signals.alert_changed.connect(_on_alert, weak=False)

@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.auth import TERMINAL_COOKIE, page_terminal, request_terminal
 from portal_server.core.db import session
 from portal_server.core.qr import qr_svg
@@ -86,16 +87,8 @@ def tv_date(ts, with_year: bool = False) -> str:
     if ts is None:
         return ""
     if isinstance(ts, str):
-        import datetime as dt
-
         ts = dt.datetime.fromisoformat(ts)
-    from zoneinfo import ZoneInfo
-
-    if ts.tzinfo is None:
-        import datetime as dt
-
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    local = ts.astimezone(ZoneInfo(current_app.config["SETTINGS"].timezone))
+    local = clock.local(ts)
     return (f"{local.year}年" if with_year else "") + f"{local.month}月{local.day}日"
 
 

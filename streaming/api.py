@@ -41,7 +41,6 @@ def on_publish():
         raise
     session.commit()
     tasks.start_live(m.id)
-    meeting_ops.send_live_notice(m)
     return {"ok": True, "meeting_id": m.id}
 
 

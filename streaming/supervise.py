@@ -5,17 +5,15 @@ stops it when the tick says so, and restarts it after it exits for as long as ``
 gives a delay (backoff). Meetings restart a few times while the encoder still publishes;
 channels restart for ever with a growing backoff while their source is away.
 
-``python -m streaming.supervise meeting <id>`` (``<id>`` alone: the same) runs a meeting's
-supervisor as its own process (started by the ``spawn_supervisor`` job); ``... channel <id>`` one
-channel's; ``... channels`` the relays process of ``make run`` (every channel of the database).
-Settings from the ``COMMUNITV_*`` environment.
+``communitv meeting-supervisor <id>`` runs a meeting's supervisor as its own process (started by
+the ``spawn_supervisor`` job); ``communitv channel-relays`` is the relays process of ``make run``
+(every channel of the database, each under this supervisor). Settings from ``COMMUNITV_*``.
 """
 from __future__ import annotations
 
 import logging
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -102,37 +100,3 @@ def supervise(job: Job) -> dict:
         log.warning("%s: ffmpeg exited (%s); restart %d in %.1f s", job.name, proc.returncode, restarts, delay)
         time.sleep(delay)
     return facts
-
-
-def main(argv: list[str]) -> int:
-    import threading
-
-    from portal_server.app import create_app
-
-    from . import channels, tasks
-
-    if argv == ["channels"]:  # the relays process: every channel, each under its supervisor
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_a: stop.set())
-        signal.signal(signal.SIGINT, lambda *_a: stop.set())
-        with create_app().app_context():
-            channels.serve(stop)
-        return 0
-    if len(argv) == 1:
-        argv = ["meeting", argv[0]]
-    if len(argv) != 2 or argv[0] not in ("meeting", "channel") or not argv[1].isdigit():
-        print("usage: python -m streaming.supervise meeting|channel ID", file=sys.stderr)
-        return 2
-    app = create_app()
-    with app.app_context():
-        if argv[0] == "meeting":
-            facts = tasks.run_live(int(argv[1]))
-        else:
-            facts = channels.run_channel(int(argv[1]))
-    log.info("%s %s supervisor done: %s", argv[0], argv[1], facts)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

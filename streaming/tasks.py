@@ -72,7 +72,7 @@ def spawn_supervisor(meeting_id: int) -> int:
                COMMUNITV_REDIS_URL=settings.redis_url, COMMUNITV_MQTT_URL=settings.mqtt_url)
     with open(log_path, "a") as logf:
         proc = subprocess.Popen(["timeout", "-k", "30", "-s", "INT", str(limit), sys.executable, "-m",
-                                 "streaming.supervise", "meeting", str(meeting_id)], stdin=subprocess.DEVNULL, stdout=logf,
+                                 "portal_server.cli", "meeting-supervisor", str(meeting_id)], stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=logf, env=env, start_new_session=True)
     log.info("hls meeting %s: supervisor pid %s (hard limit %s s)", meeting_id, proc.pid, limit)
     return proc.pid
@@ -206,6 +206,7 @@ def finalize(meeting_id: int) -> dict:
     n = hls.write_replay(out_dir)
     thumb = hls.make_thumbnail(out_dir) if n else False
     meeting_ops.set_stream_facts(meeting_id, ffmpeg_pid=None, replay_ready=bool(n and thumb))
+    session.commit()
     log.info("hls meeting %s: replay %s segments, thumbnail %s", meeting_id, n, thumb)
     return {"segments": n, "thumbnail": thumb}
 
@@ -244,7 +245,7 @@ def reap() -> dict:
 
 def start_channel(channel_id: int) -> None:
     """Job (after a channel is created): with ``jobs_inline`` its relay starts in a thread here;
-    otherwise the relays process (``python -m streaming.supervise channels``, a Procfile
+    otherwise the relays process (``communitv channel-relays``, a Procfile
     entry of ``make run``) picks the new channel up within ``channels.POLL_S``."""
     if current_app.config["SETTINGS"].jobs_inline:
         channels.start_thread(channel_id)

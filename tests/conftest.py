@@ -318,3 +318,46 @@ def tv_page(browser):
     page = ctx.new_page()
     yield page
     ctx.close()
+
+
+# --- Frozen city time (DESIGN §1 "One rule for time") --------------------------------------------
+# Tests marked ``@pytest.mark.city_time`` run once per city wall time below, with the clock frozen
+# (ticking) on today's city date at that time: the hours around midnight and 08:00 are where a
+# naive-UTC row compared with a +0800 bound goes wrong. ``--city-time=07:59`` (or a comma list)
+# runs only those; ``--city-time=off`` runs them once at the real time.
+CITY_TIMES = ("00:30", "07:59", "12:00", "23:50")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--city-time", default="all",
+                     help="city wall times (HH:MM, comma-separated) for tests marked city_time; 'all' or 'off'")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("city_time") is None:
+        return
+    opt = metafunc.config.getoption("city_time")
+    times = CITY_TIMES if opt == "all" else (None,) if opt == "off" else tuple(opt.split(","))
+    metafunc.parametrize("frozen_city_time", times, indirect=True, ids=[t or "now" for t in times])
+
+
+@pytest.fixture(autouse=True)
+def frozen_city_time(request):
+    """The frozen city time of a ``city_time`` test (aware, Asia/Shanghai), else None.
+
+    Autouse so that it starts before ``app`` and every request and job of the test sees it."""
+    hhmm = getattr(request, "param", None)
+    if hhmm is None:
+        yield None
+        return
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    tz = ZoneInfo("Asia/Shanghai")
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    dest = dt.datetime.combine(dt.datetime.now(tz).date(), dt.time(hour, minute), tz)
+    # A UTC destination: time-machine would otherwise also switch the process time zone.
+    with time_machine.travel(dest.astimezone(dt.timezone.utc), tick=True):
+        yield dest

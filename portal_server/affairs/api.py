@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import g, request
 from pydantic import BaseModel, Field
 
+from portal_server.core import scope
 from portal_server.core.api import (
     bad_request,
-    forbidden,
     make_blueprint,
     not_found,
     paginate,
@@ -153,8 +153,8 @@ def contacts():
     village = g.terminal.region if g.terminal is not None else region_by_code(request.args.get("region", ""))
     if village is None:
         raise bad_request("give ?region= (a village code)", field="region")
-    if g.terminal is None and not g.user.scope.covers(village):
-        raise forbidden("region outside your scope")
+    if g.terminal is None:
+        scope.require(g.user, village)
     items = [queries.contact_to_dict(c) for c in queries.contacts_for(village)]
     return {"items": items, "total": len(items), "page": 1, "per_page": len(items),
             "alerts": queries.alert_history(village)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.db import session, utcnow
 
 from . import operations as ops
@@ -69,7 +70,7 @@ def seed(ctx) -> None:
     session.flush()
 
     if session.scalar(select(StudyMaterial.id).limit(1)) is None:
-        month = utcnow().astimezone(ops.tz()).strftime("%Y-%m")
+        month = clock.fmt(utcnow(), "%Y-%m")
         y, m = int(month[:4]), int(month[5:])
         prev = f"{y - 1}-12" if m == 1 else f"{y}-{m - 1:02d}"
         city = ctx.city

@@ -12,14 +12,12 @@ import datetime as dt
 import io
 import re
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal_server.content.operations import reviewer_problem
-from portal_server.core import audit, crypto
+from portal_server.core import audit, clock, crypto, scope
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
@@ -43,10 +41,6 @@ DUE_DAY = 10
 MAX_ROWS = 2000
 
 
-def tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SETTINGS"].timezone)
-
-
 class CsvRowError(ApiError):
     """A bad CSV row: nothing of the file was imported."""
 
@@ -58,8 +52,7 @@ class CsvRowError(ApiError):
 def _village(region: Region | None, user) -> Region:
     if region is None or region.level != "village":
         raise bad_request("disclosures belong to a village: give a village code", field="region_code")
-    if not user.scope.covers(region):
-        raise forbidden(f"region {region.code} is outside your scope")
+    scope.require(user, region)
     return region
 
 
@@ -212,8 +205,9 @@ def publish(d: Disclosure, user, now: dt.datetime | None = None) -> Disclosure:
 
 
 def withdraw(d: Disclosure, user) -> Disclosure:
-    if not user.has_role("reviewer", "editor") or not user.scope.covers(d.region):
-        raise forbidden("this disclosure is outside your scope")
+    if not user.has_role("reviewer", "editor"):
+        raise forbidden("撤回公开需要审核或编辑角色")
+    scope.require(user, d.region, "公开事项")
     if d.status == "withdrawn":
         raise conflict("already withdrawn")
     d.status = "withdrawn"
@@ -227,7 +221,7 @@ def withdraw(d: Disclosure, user) -> Disclosure:
 def due_periods(now: dt.datetime | None = None) -> dict[str, str]:
     """The latest period each kind must already be disclosed for: finance monthly (month M by
     the 10th of M+1), the others quarterly (quarter Q by the 10th of the next quarter's first month)."""
-    local = (now or utcnow()).astimezone(tz())
+    local = clock.local(now or utcnow())
     y, m = local.year, local.month
     # Months whose deadline has passed: M where 10th of M+1 <= today.
     back = 1 if local.day > DUE_DAY else 2
@@ -290,8 +284,7 @@ def confirm_study(terminal: Terminal, material: StudyMaterial) -> tuple[StudyRec
 
 def add_material(region: Region, month: str, title: str, kind: str, summary: str, media_url: str | None,
                  user, is_disclosure: bool = False) -> StudyMaterial:
-    if not user.scope.covers(region):
-        raise forbidden("region outside your scope")
+    scope.require(user, region)
     if not MONTH.match(month or ""):
         raise bad_request("month must be YYYY-MM", field="month")
     if kind not in ("article", "video"):

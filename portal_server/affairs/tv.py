@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
+from portal_server.core import clock
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
 from portal_server.core.db import utcnow
 
-from . import operations as ops
 from . import queries
 
 bp = Blueprint("affairs_tv", __name__, url_prefix="/tv/affairs", template_folder="templates")
@@ -46,7 +46,7 @@ def safety():
 def party():
     """社区党建: this month's study materials (and earlier ones), confirm with OK."""
     term = page_terminal()
-    month = utcnow().astimezone(ops.tz()).strftime("%Y-%m")
+    month = clock.fmt(utcnow(), "%Y-%m")
     mats = queries.materials_for(term.region)
     return render_template("affairs/tv_party.html", mats=mats, month=month,
                            studied=queries.studied_ids(term.household_id))

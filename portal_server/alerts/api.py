@@ -68,7 +68,7 @@ def create():
     400 naming the field for a missing headline, an expiry in the past or an unknown CAP value."""
     data = json_body()
     alert, created = ops.create(data, g.user, idempotency_key=data.get("idempotency_key"))
-    ops.commit()
+    session.commit()
     return queries.alert_to_dict(alert), 201 if created else 200
 
 
@@ -125,7 +125,7 @@ def cap_cancel(alert_id: int):
 def approve(alert_id: int):
     """The second person: a pending Severe/Extreme alert goes out; an Immediate one is confirmed."""
     a = ops.approve(_alert(alert_id), g.user)
-    ops.commit()
+    session.commit()
     return queries.alert_to_dict(a)
 
 
@@ -135,7 +135,7 @@ def reject(alert_id: int):
     """The second person refuses a pending alert (``reason``)."""
     data = request.get_json(silent=True) or {}
     a = ops.reject(_alert(alert_id), g.user, str(data.get("reason") or ""))
-    ops.commit()
+    session.commit()
     return queries.alert_to_dict(a)
 
 
@@ -148,7 +148,7 @@ def cancel(alert_id: int):
     """Cancel (CAP Cancel referencing the original): boxes clear it."""
     data = request.get_json(silent=True) or {}
     a = ops.cancel(_alert(alert_id), g.user, str(data.get("reason") or ""))
-    ops.commit()
+    session.commit()
     return queries.alert_to_dict(a)
 
 
@@ -160,7 +160,7 @@ cancel.__openapi_body__ = ReasonIn
 def update(alert_id: int):
     """CAP Update: a new alert referencing this one replaces it on the same regions (201)."""
     new = ops.update(_alert(alert_id), json_body(), g.user)
-    ops.commit()
+    session.commit()
     return queries.alert_to_dict(new), 201
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from portal_server.core import clock
+
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 XSD_PATH = Path(__file__).with_name("CAP-v1.2.xsd")
 #: geocode valueName for Chinese administrative division codes.
@@ -19,9 +21,7 @@ GEOCODE_NAME = "GB/T 2260"
 
 def cap_time(ts: dt.datetime, tz) -> str:
     """CAP dateTime: seconds and an explicit offset, never "Z" (CAP 1.2 §3.3.2)."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(tz).replace(microsecond=0).isoformat()
+    return clock.aware(ts).astimezone(tz).replace(microsecond=0).isoformat()
 
 
 def identifier(sender_domain: str, alert_id: int, kind: str = "") -> str:

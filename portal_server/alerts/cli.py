@@ -7,7 +7,8 @@ from .models import CATEGORIES, CERTAINTIES, SEVERITIES, URGENCIES
 from .texts import TEMPLATES
 
 
-def register(main: click.Group) -> None:
+def register(main: click.Group, make_app) -> None:
+    """Add the commands of this package; ``make_app`` builds the app (passed in: features never import the cli)."""
     @main.group("alerts")
     def alerts():
         """Emergency alerts."""
@@ -35,9 +36,9 @@ def register(main: click.Group) -> None:
         POST /api/v1/alerts/<id>/approve)."""
         import datetime as dt
 
-        from portal_server.cli import make_app
         from portal_server.core.accounts import user_by_username
         from portal_server.core.api import ApiError
+        from portal_server.core.db import session
 
         from . import operations as ops
 
@@ -56,7 +57,7 @@ def register(main: click.Group) -> None:
                     raise click.BadParameter(f"no such user {username}", param_hint="--user")
             try:
                 alert, created = ops.create(data, user, idempotency_key=idempotency_key)
-                ops.commit()
+                session.commit()
             except ApiError as e:
                 click.echo(f"alert not sent: {e.message}", err=True)
                 raise SystemExit(1 if e.status == 400 else 2)

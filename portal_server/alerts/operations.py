@@ -1,8 +1,13 @@
 """Every write of emergency alerts: create (two-person rule), approve/confirm, reject, update, cancel,
-expire, acks. validate → change → flush → signal → audit; the caller ends with ``commit()`` (below),
-which commits and then delivers: one retained message per targeted region on
-``ctv/v1/region/<code>/alert`` (the newest live alert of that region, or an empty payload that clears
-it), then the spoken version through a worker job.
+expire, acks. validate → change → flush → signal → audit → outbox; the handler commits once.
+
+Delivery goes through the outbox (DESIGN §1): the alert row and its delivery intent commit together;
+after commit ``tasks.deliver`` publishes one retained message per targeted region on the region alert
+topic of ``core.protocol`` (the newest live alert of that region, or an empty payload that clears
+it) at once, and when Mosquitto does not confirm it the job is queued with retries. The periodic
+sweep compares what the database says each region shows with what Mosquitto last confirmed (a
+Redis hash) and redelivers the difference, so an alert sent while Redis or the broker was away still
+reaches every box. Acks count for any active alert, even when Redis lost its live set.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit, mqtt, redis as core_redis, signals
+from portal_server.core import audit, clock, mqtt, outbox, protocol, redis as core_redis, signals
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, parse_ts
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region, region_by_code
@@ -37,7 +42,10 @@ DEFAULT_LIFETIME = dt.timedelta(hours=6)
 LIVE_KEY = "ctv:alerts:live"
 ACKS_KEY = "ctv:alert:{}:acks"
 ACKS_TTL_S = 8 * 86400
-_OUTBOX = "ctv_alerts_outbox"
+#: Redis hash region code → what Mosquitto last confirmed on its alert topic ("<id>|<audio url>" or "").
+DELIVERED_KEY = "ctv:alerts:delivered"
+#: Seconds between the retries of a delivery job (RQ Retry) when the broker is away.
+DELIVERY_RETRY = (1, 2, 5, 10, 30, 60, 120)
 
 # Count an ack only for a live alert: one round trip, no key for a forged id.
 _ACK_SCRIPT = """
@@ -51,11 +59,7 @@ return -1
 
 
 def topic(code: str) -> str:
-    return f"ctv/v1/region/{code}/alert"
-
-
-def _aware(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return protocol.region_alert_topic(code)
 
 
 # Validation -------------------------------------------------------------------------------
@@ -232,9 +236,10 @@ def _went_live(alert: Alert) -> None:
     from . import queries
     alert.targeted_at_send = queries.targeted_count(alert)
     session.flush()
-    _queue("live", alert.id)
-    _queue("topics", *alert.region_codes)
-    _queue("speech", alert.id)
+    outbox.call("portal_server.alerts.operations:sync_live", live=[alert.id])
+    _deliver(alert.region_codes)
+    if current_app.config.get("ALERTS_SPEECH", True):
+        outbox.job("portal_server.alerts.tasks:speak", alert.id, queue="media", timeout_s=300)
 
 
 def approve(alert: Alert, user) -> Alert:
@@ -245,7 +250,7 @@ def approve(alert: Alert, user) -> Alert:
         raise forbidden("第二人不能是发布人本人 (the second person must be someone other than the sender)")
     if alert.status == "pending_approval":
         now = utcnow()
-        if _aware(alert.expires_at) <= now:
+        if clock.aware(alert.expires_at) <= now:
             raise conflict("该预警在审批前已过期 (expired before it was approved)")
         alert.status, alert.sent_at = "active", now
         alert.approved_by, alert.approved_at = actor, now
@@ -282,8 +287,8 @@ def _end(alert: Alert, status: str) -> None:
     alert.status, alert.ended_at = status, utcnow()
     session.flush()
     persist_acks(alert.id)
-    _queue("ended", alert.id)
-    _queue("topics", *alert.region_codes)
+    outbox.call("portal_server.alerts.operations:sync_live", ended=[alert.id])
+    _deliver(alert.region_codes)
 
 
 def cancel(alert: Alert, user, reason: str = "") -> Alert:
@@ -347,17 +352,26 @@ def record_ack(alert_id: int, serial: str, ts: float | None = None) -> bool | No
     """Count a box's ack in Redis (never a database write here). True: first ack of this box;
     False: already counted; None: no such live alert."""
     r = core_redis.client()
-    n = r.eval(_ACK_SCRIPT, 2, LIVE_KEY, ACKS_KEY.format(alert_id), str(alert_id), serial,
-               f"{ts or time.time():.3f}", ACKS_TTL_S)
+    args = (_ACK_SCRIPT, 2, LIVE_KEY, ACKS_KEY.format(alert_id), str(alert_id), serial,
+            f"{ts or time.time():.3f}", ACKS_TTL_S)
+    n = r.eval(*args)
+    if n == -1 and active_ids([alert_id]):  # Redis lost its live set: the database says it is live
+        r.sadd(LIVE_KEY, str(alert_id))
+        n = r.eval(*args)
     return None if n == -1 else bool(n)
+
+
+def active_ids(ids) -> set[int]:
+    """Which of these alert ids are active in the database (the truth when Redis forgot)."""
+    return set(session.scalars(select(Alert.id).where(Alert.id.in_(list(ids)), Alert.status == "active")))
 
 
 class AckBatcher:
     """Acks from the ingest, counted in Redis in pipelined batches: a city-wide alert brings 10,000 acks
     within a second or two, and one round trip each was the bottleneck (bench/alerts_latency.py)."""
 
-    def __init__(self, client, interval_s: float = 0.05):
-        self.client, self.interval_s = client, interval_s
+    def __init__(self, client, interval_s: float = 0.05, app=None):
+        self.client, self.interval_s, self.app = client, interval_s, app
         self.pending: list[tuple[int, str, float]] = []
         self.lock = threading.Lock()
         self.wake = threading.Event()
@@ -374,12 +388,25 @@ class AckBatcher:
             batch, self.pending = self.pending, []
         if batch:
             script = self.client.register_script(_ACK_SCRIPT)
-            pipe = self.client.pipeline(transaction=False)
-            for alert_id, serial, ts in batch:
-                script(keys=[LIVE_KEY, ACKS_KEY.format(alert_id)],
-                       args=[str(alert_id), serial, f"{ts:.3f}", ACKS_TTL_S], client=pipe)
-            pipe.execute()
+            counted = self._count(script, batch)
+            missed = [b for b, n in zip(batch, counted) if n == -1]
+            if missed and self.app is not None:  # not in Redis' live set: ask the database
+                with self.app.app_context():
+                    try:
+                        live = active_ids({a for a, _s, _t in missed})
+                    finally:
+                        session.remove()
+                if live:
+                    self.client.sadd(LIVE_KEY, *map(str, live))
+                    self._count(script, [b for b in missed if b[0] in live])
         return len(batch)
+
+    def _count(self, script, batch) -> list:
+        pipe = self.client.pipeline(transaction=False)
+        for alert_id, serial, ts in batch:
+            script(keys=[LIVE_KEY, ACKS_KEY.format(alert_id)],
+                   args=[str(alert_id), serial, f"{ts:.3f}", ACKS_TTL_S], client=pipe)
+        return pipe.execute()
 
     def _run(self) -> None:
         while True:
@@ -392,17 +419,18 @@ class AckBatcher:
                 log.warning("alerts: a batch of acks was not counted", exc_info=True)
 
 
-_batchers: dict[tuple[int, str], AckBatcher] = {}
+_batchers: dict[tuple[int, str, int], AckBatcher] = {}
 _batchers_lock = threading.Lock()
 
 
 def _batcher() -> AckBatcher:
     import os
     url = current_app.config["SETTINGS"].redis_url
-    key = (os.getpid(), url)
+    app = current_app._get_current_object()
+    key = (os.getpid(), url, id(app))  # per app: its database answers for acks Redis forgot
     with _batchers_lock:
         if key not in _batchers:
-            _batchers[key] = AckBatcher(core_redis.client(url))
+            _batchers[key] = AckBatcher(core_redis.client(url), app=app)
     return _batchers[key]
 
 
@@ -446,48 +474,30 @@ def persist_live_acks() -> int:
 
 # Delivery ---------------------------------------------------------------------------------
 
-def _queue(kind: str, *values) -> None:
-    box = session().info.setdefault(_OUTBOX, [])
-    box.extend((kind, v) for v in values)
+def _deliver(codes: list[str]) -> None:
+    """After commit: bring these regions' alert topics up to date (at once; retried if it fails)."""
+    outbox.job("portal_server.alerts.tasks:deliver", list(dict.fromkeys(codes)), queue="high", eager=True,
+               retry=DELIVERY_RETRY)
 
 
-def commit() -> None:
-    """Commit, then deliver what the writes queued: retained messages, Redis live set, speech."""
-    session.commit()
-    box = session().info.pop(_OUTBOX, [])
-    if not box:
-        return
-    live = [v for k, v in box if k == "live"]
-    ended = [v for k, v in box if k == "ended"]
-    codes = list(dict.fromkeys(v for k, v in box if k == "topics"))
-    speech = [v for k, v in box if k == "speech"]
+def sync_live(live: list[int] = (), ended: list[int] = ()) -> None:
+    """After commit: the Redis set of live alerts (acks are counted against it) and ended alerts' acks."""
     r = core_redis.client()
     if live:
         r.sadd(LIVE_KEY, *map(str, live))
     if ended:
         r.srem(LIVE_KEY, *map(str, ended))
         r.delete(*[ACKS_KEY.format(a) for a in ended])
-    if codes:
-        refresh_topics(codes)
-    if speech and current_app.config.get("ALERTS_SPEECH", True):
-        from portal_server.core.jobs import enqueue
-        for aid in speech:
-            try:
-                enqueue("portal_server.alerts.tasks:speak", aid, queue_name="media", timeout_s=300)
-            except Exception:  # the alert is out; the spoken version is a bonus
-                log.warning("alerts: speech job for %s not queued", aid, exc_info=True)
 
 
 def mqtt_payload(alert: Alert, audio_url: str | None = None) -> dict:
     """The retained region message of INTERFACES §5 (plus ``audio_url`` once the speech is ready)."""
     base = current_app.config["SETTINGS"].public_url.rstrip("/")
-    out = {"id": alert.id, "severity": alert.severity, "urgency": alert.urgency, "headline": alert.headline,
-           "description": alert.description, "instruction": alert.instruction,
-           "expires": int(_aware(alert.expires_at).timestamp()), "display": alert.display,
-           "cap_url": f"{base}/api/v1/alerts/{alert.id}.cap", "ts": int(time.time())}
-    if audio_url:
-        out["audio_url"] = audio_url
-    return out
+    return protocol.alert_payload(id=alert.id, severity=alert.severity, urgency=alert.urgency,
+                                  headline=alert.headline, description=alert.description,
+                                  instruction=alert.instruction,
+                                  expires=int(clock.aware(alert.expires_at).timestamp()), display=alert.display,
+                                  cap_url=f"{base}/api/v1/alerts/{alert.id}.cap", audio_url=audio_url)
 
 
 def refresh_topics(codes: list[str]) -> None:
@@ -497,17 +507,52 @@ def refresh_topics(codes: list[str]) -> None:
     now = utcnow()
     newest = queries.newest_live_by_code(codes, now)
     pub = mqtt.publisher()
-    infos = []
+    infos, states = [], {}
     for code in codes:
         alert = newest.get(code)
         if alert is None:
-            infos.append(pub.publish(topic(code), b"", qos=1, retain=True, wait=False))
+            states[code] = ""
+            infos.append(pub.publish(topic(code), protocol.CLEAR, qos=1, retain=True, wait=False))
         else:
-            ttl = int((_aware(alert.expires_at) - now).total_seconds())
-            infos.append(pub.publish(topic(code), mqtt_payload(alert, queries.audio_url(alert)), qos=1,
+            audio = queries.audio_url(alert)
+            states[code] = f"{alert.id}|{audio or ''}"
+            ttl = int((clock.aware(alert.expires_at) - now).total_seconds())
+            infos.append(pub.publish(topic(code), mqtt_payload(alert, audio), qos=1,
                                      retain=True, expiry_s=max(ttl, 1), wait=False))
     for info in infos:
-        info.wait_for_publish(5)
+        try:
+            info.wait_for_publish(5)
+        except (RuntimeError, ValueError):  # not connected / queue full: is_published() says no below
+            pass
+    missing = [code for code, info in zip(codes, infos) if not info.is_published()]
+    if missing:  # raise, so that the queued job is retried (RQ Retry) until Mosquitto confirms
+        raise ConnectionError(f"Mosquitto did not confirm the alert topics of {', '.join(missing)}")
+    try:
+        core_redis.client().hset(DELIVERED_KEY, mapping=states)
+    except Exception:  # the boxes have it; the sweep may send it once more
+        log.warning("alerts: delivery state not recorded", exc_info=True)
+
+
+def reconcile() -> list[str]:
+    """Periodic: the regions whose alert topic differs from what the database says it should show
+    (an alert committed while the broker or Redis was away, a Redis that lost its data) are
+    redelivered; the live set is refilled from the database. → the codes redelivered."""
+    from . import queries
+    now = utcnow()
+    active = session.scalars(select(Alert).where(Alert.status == "active", Alert.expires_at > now)).all()
+    r = core_redis.client()
+    if active:
+        r.sadd(LIVE_KEY, *[str(a.id) for a in active])
+    delivered = {k.decode(): v.decode() for k, v in r.hgetall(DELIVERED_KEY).items()}
+    codes = sorted({c for a in active for c in a.region_codes} | {c for c, v in delivered.items() if v})
+    if not codes:
+        return []
+    newest = queries.newest_live_by_code(codes, now)
+    stale = [c for c in codes
+             if delivered.get(c, "") != (f"{newest[c].id}|{queries.audio_url(newest[c]) or ''}" if c in newest else "")]
+    if stale:
+        refresh_topics(stale)
+    return stale
 
 
 def attach_speech(alert: Alert) -> str:
@@ -520,12 +565,12 @@ def attach_speech(alert: Alert) -> str:
     session.flush()
     if clip.status != "ready":
         care_ops.synthesise(clip)
-    session.commit()
+    session.flush()
     if clip.status == "ready" and alert.status == "active":
-        refresh_topics(alert.region_codes)
+        _deliver(alert.region_codes)
         signals.alert_changed.send(alert.id, region_codes=alert.region_codes, state=alert.status)
     return clip.status
 
 
-__all__ = ["ApiError", "approve", "cancel", "commit", "create", "expire_due", "on_box_acked", "record_ack",
+__all__ = ["ApiError", "approve", "cancel", "create", "expire_due", "on_box_acked", "record_ack",
            "reject", "update"]

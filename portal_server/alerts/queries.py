@@ -6,7 +6,7 @@ import datetime as dt
 from flask import current_app
 from sqlalchemy import func, literal, or_, select
 
-from portal_server.core import fieldwork
+from portal_server.core import clock, fieldwork
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
@@ -204,23 +204,19 @@ def history_for_region(code: str, limit: int = 20) -> list[dict]:
 def _cap_ids(alert: Alert) -> tuple[str, str, str]:
     """(sender, identifier, sent) of an alert's CAP message."""
     from urllib.parse import urlparse
-    from zoneinfo import ZoneInfo
 
     from . import cap
     settings = current_app.config["SETTINGS"]
     host = urlparse(settings.public_url).hostname or "localhost"
-    tz = ZoneInfo(settings.timezone)
+    tz = clock.city_tz()
     return f"alerts@{host}", cap.identifier(host, alert.id), cap.cap_time(alert.sent_at, tz)
 
 
 def cap_document(alert: Alert, cancel: bool = False) -> bytes:
     """The alert as CAP 1.2 XML: msgType Alert, Update (referencing the alert it replaces) or, with
     ``cancel``, the Cancel message referencing it."""
-    from zoneinfo import ZoneInfo
-
     from . import cap
-    settings = current_app.config["SETTINGS"]
-    tz = ZoneInfo(settings.timezone)
+    tz = clock.city_tz()
     sender, ident, sent = _cap_ids(alert)
     regions = session.scalars(select(Region).where(Region.code.in_(alert.region_codes)).order_by(Region.code)).all()
     info = {"language": "zh-CN", "category": alert.category, "event": alert.event, "urgency": alert.urgency,

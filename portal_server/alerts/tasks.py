@@ -6,10 +6,20 @@ def sweep() -> dict:
     """Periodic: expire alerts past their expiry (retained messages cleared) and persist the acks of
     live alerts from Redis in one batch per alert."""
     from . import operations as ops
+    from portal_server.core.db import session
     expired = ops.expire_due()
     persisted = ops.persist_live_acks()
-    ops.commit()
-    return {"expired": expired, "acks_persisted": persisted}
+    session.commit()
+    redelivered = ops.reconcile()
+    return {"expired": expired, "acks_persisted": persisted, "redelivered": redelivered}
+
+
+def deliver(codes: list[str]) -> list[str]:
+    """Bring these regions' retained alert topics up to date; raises (and RQ retries) until Mosquitto
+    confirms every message."""
+    from . import operations as ops
+    ops.refresh_topics(list(codes))
+    return list(codes)
 
 
 def speak(alert_id: int) -> str:
@@ -21,4 +31,6 @@ def speak(alert_id: int) -> str:
     alert = session.get(Alert, alert_id)
     if alert is None:
         return "missing"
-    return ops.attach_speech(alert)
+    status = ops.attach_speech(alert)
+    session.commit()
+    return status

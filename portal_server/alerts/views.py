@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, \
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, \
     url_for
 from sqlalchemy import select
 
-from portal_server.core import audit
+from portal_server.core import audit, clock
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
@@ -25,18 +24,11 @@ from .texts import TEMPLATES
 bp = Blueprint("alerts_noc", __name__, url_prefix="/noc/alerts", template_folder="templates")
 
 
-def _local(ts) -> str:
-    if ts is None:
-        return "—"
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(ZoneInfo(current_app.config["SETTINGS"].timezone)).strftime("%m-%d %H:%M:%S")
-
-
 @bp.context_processor
 def _names():
     return {"SEVERITY_NAMES": SEVERITY_NAMES, "URGENCY_NAMES": URGENCY_NAMES, "CERTAINTY_NAMES": CERTAINTY_NAMES,
             "CATEGORY_NAMES": CATEGORY_NAMES, "STATUS_NAMES": STATUS_NAMES, "COLOURS": SEVERITY_COLOURS,
-            "local": _local}
+            "local": lambda ts: clock.fmt(ts, "%m-%d %H:%M:%S", empty="—")}
 
 
 def home_card(user):
@@ -79,7 +71,7 @@ def index():
             data["expires"] = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)).isoformat()
         try:
             alert, _created = ops.create(data, g.user, idempotency_key=data.get("idempotency_key") or None)
-            ops.commit()
+            session.commit()
         except ApiError as e:
             session.rollback()
             flash(e.message, "error")
@@ -133,7 +125,7 @@ def action(alert_id: int):
             msg = "已撤销，终端将清除该预警"
         else:
             abort(400)
-        ops.commit()
+        session.commit()
         flash(msg, "ok")
     except ApiError as e:
         session.rollback()

@@ -5,10 +5,10 @@ from flask import g, request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from portal_server.core import scope
 from portal_server.core.api import (
     ApiError,
     bad_request,
-    forbidden,
     iso,
     make_blueprint,
     not_found,
@@ -132,7 +132,7 @@ def services():
             raise bad_request("give ?region= (a village code)", field="region")
         if not g.user.scope.covers(region) and not region.path.startswith(g.user.scope.path) \
                 and not g.user.scope.path.startswith(region.path):
-            raise forbidden("region outside your scope")
+            raise scope.OutOfScope(region)
     items = [queries.service_to_dict(s) for s in queries.services_for(region)] if region else []
     return {"items": items, "total": len(items), "page": 1, "per_page": len(items)}
 

@@ -7,13 +7,14 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit
+from device_fleet import queries as fleet_queries
+
+from portal_server.core import audit, clock
 from portal_server.core.api import bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household, unmask_phone
@@ -30,10 +31,6 @@ CHECKIN_TAG = "elderly_alone"
 IDLE_PAGES = (None, "", "boot", "pairing", "standby", "off")
 #: A second help press within this many minutes returns the same task.
 HELP_DEDUPE_MIN = 30
-
-
-def tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SETTINGS"].timezone)
 
 
 def _setting_time(name: str) -> dt.time:
@@ -53,7 +50,7 @@ def escalate_at() -> dt.time:
 
 
 def local_day(now: dt.datetime | None = None) -> dt.date:
-    return (now or utcnow()).astimezone(tz()).date()
+    return clock.local(now or utcnow()).date()
 
 
 def needs_checkin(household: Household | None) -> bool:
@@ -110,8 +107,7 @@ def _tv_used_since(households: list[Household], since: dt.datetime) -> set[int]:
     if not serials:
         return set()
     try:
-        from device_fleet.presence import presence
-        seen = presence(list(serials))
+        seen = fleet_queries.presence_of(list(serials))
     except Exception:  # Redis down: nobody counts as seen, so nobody is missed silently
         log.warning("care: presence unavailable; TV use not taken into account", exc_info=True)
         return set()
@@ -130,7 +126,7 @@ def check_missed(now: dt.datetime | None = None) -> dict:
     checked in nor seen on the TV today; after the escalation hour, today's open tasks go to the
     village head. Idempotent: safe to run every few minutes."""
     now = (now or utcnow()).astimezone(dt.UTC)
-    zone = tz()
+    zone = clock.city_tz()
     local = now.astimezone(zone)
     day = local.date()
     made, escalated = [], []

@@ -1,11 +1,11 @@
 """Staff web of 养老助老: care tasks (grid workers, village heads) and elderly services."""
 from __future__ import annotations
 
-import datetime as dt
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
@@ -16,13 +16,6 @@ from . import queries
 from .models import SERVICE_KIND_NAMES, SERVICE_KINDS, ElderlyService
 
 bp = Blueprint("care_staff", __name__, url_prefix="/admin/care", template_folder="templates")
-
-
-def _local(ts) -> str:
-    if ts is None:
-        return ""
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-    return ts.astimezone(ops.tz()).strftime("%m-%d %H:%M")
 
 
 def home_card(user):
@@ -37,7 +30,7 @@ def home_card(user):
 def tasks(phone_for: int | None = None, phone: str | None = None):
     status = request.args.get("status", "open")
     rows = session.scalars(queries.tasks_query(g.user, status if status in ("open", "done", "all") else "open")).all()
-    return render_template("care/tasks.html", rows=rows, status=status, local=_local, deadline=ops.checkin_deadline().strftime("%H:%M"),
+    return render_template("care/tasks.html", rows=rows, status=status, local=lambda ts: clock.fmt(ts, "%m-%d %H:%M"), deadline=ops.checkin_deadline().strftime("%H:%M"),
                            phone_for=phone_for, phone=phone)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from pydantic import BaseModel, Field
 
-from portal_server.core.api import (ApiError, bad_request, body, forbidden, iso, make_blueprint,
+from portal_server.core import scope
+from portal_server.core.api import (ApiError, bad_request, body, iso, make_blueprint,
                                     not_found, paginate)
 from portal_server.core.auth import api_user_required, terminal_required
 from portal_server.core.db import session
@@ -49,7 +50,7 @@ def _load(content_id: int) -> Content:
     if c is None:
         raise not_found(f"content {content_id}")
     if not ops.can_read(g.user, c):
-        raise forbidden(f"content {content_id} is outside your scope")
+        raise scope.OutOfScope(c.author_region, "内容")
     return c
 
 
@@ -83,7 +84,7 @@ def listing():
         if r is None:
             raise bad_request(f"unknown region {region}", field="region")
         if "admin" not in g.user.roles and not r.path.startswith(g.user.region.path):
-            raise forbidden(f"region {region} is outside your scope")
+            raise scope.OutOfScope(r)
     q = queries.listing(g.user, section, status, region, request.args.get("q") or None)
     return jsonify(paginate(q, lambda c: queries.content_to_dict(c, g.user), session))
 
@@ -168,10 +169,9 @@ def upload(content_id: int):
     HLS by a worker job. The file joins the pending version (a new one if the item is live).
     """
     c = _load(content_id)
-    m = content_media.add(g.user, c, request.files.get("file"), request.form.get("kind", "image"),
-                          request.form.get("alt", ""))
+    content_media.add(g.user, c, request.files.get("file"), request.form.get("kind", "image"),
+                      request.form.get("alt", ""))
     session.commit()
-    content_media.after_commit(m)
     return _answer(c, 201)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from portal_server.core import audit, jobs
+from portal_server.core import audit, outbox
 from portal_server.core.accounts import User
-from portal_server.core.api import ApiError, bad_request
+from portal_server.core.api import ApiError, bad_request, forbidden
 from portal_server.core.db import session
 
 from . import operations as ops
@@ -89,8 +89,7 @@ def add(user: User, c: Content, file, kind: str, alt: str = "") -> ContentMedia:
     if file is None or not getattr(file, "filename", ""):
         raise bad_request("missing field: file", field="file")
     if not ops.can_edit(user, c):
-        from portal_server.core.api import forbidden
-        raise forbidden(f"content {c.id} is outside your scope or needs the editor role")
+        raise forbidden(f"内容 {c.id} 不在您的管辖范围内，或您没有编辑角色")
     # State first (409 for an item under review, withdrawn or expired): no file is written in vain.
     version, _new = ops._work_version_for_edit(user, c)
     name = Path(file.filename).name[:200] or "file"
@@ -136,6 +135,8 @@ def add(user: User, c: Content, file, kind: str, alt: str = "") -> ContentMedia:
     session.flush()
     audit.record("content.media_add", "content", c.id, c.author_region.code, media_id=m.id, kind=kind,
                  name=name, version=version.number)
+    if kind == "video":  # transcoded once the row is committed (the worker reads it)
+        outbox.job("portal_server.content.tasks:transcode_video", m.id, queue="media", timeout_s=1000)
     return m
 
 
@@ -146,13 +147,6 @@ def _has_video_stream(path: Path) -> bool:
     except ffmpeg.Error:
         return False
     return any(s.get("codec_type") == "video" for s in info.get("streams", []))
-
-
-def after_commit(m: ContentMedia) -> None:
-    """Start the transcode of a video once its row is committed (the worker reads it)."""
-    if m.kind == "video":
-        jobs.enqueue("portal_server.content.tasks:transcode_video", m.id, queue_name="media",
-                     timeout_s=1000)
 
 
 def poster_png(title: str, color: tuple[int, int, int], subtitle: str = "", size=(1280, 720)) -> bytes:

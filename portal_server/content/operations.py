@@ -16,7 +16,7 @@ import re
 import nh3
 from sqlalchemy import select
 
-from portal_server.core import audit, jobs, signals
+from portal_server.core import audit, clock, outbox, scope, signals
 from portal_server.core.accounts import User
 from portal_server.core.api import bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
@@ -39,13 +39,6 @@ ALLOWED_TAGS = {"p", "br", "strong", "b", "em", "i", "u", "s", "ul", "ol", "li",
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"},
                       "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
 URL_SCHEMES = {"http", "https", "mailto", "tel"}
-
-
-def _aware(ts: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives naive datetimes back: they are UTC."""
-    if ts is None:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
 
 
 def paragraphs(text: str) -> str:
@@ -113,7 +106,7 @@ def reviewer_problem(user: User, authors, targets) -> str | None:
         return "an author never approves their own item"
     for code, path in targets:
         if not _in(path, user):
-            return f"target region {code} is outside your scope"
+            return f"发布区域 {code} 不在您的管辖范围内"
     return None
 
 
@@ -170,7 +163,7 @@ def _validate(user: User, data: dict, partial_of: ContentVersion | None = None) 
     base = {} if partial_of is None else {
         "section": partial_of.section, "title": partial_of.title, "body": partial_of.body,
         "target_regions": partial_of.target_codes, "target_tags": partial_of.tag_list,
-        "publish_at": _aware(partial_of.publish_at), "expire_at": _aware(partial_of.expire_at),
+        "publish_at": clock.aware(partial_of.publish_at), "expire_at": clock.aware(partial_of.expire_at),
         "pinned": partial_of.pinned, "media_ids": partial_of.media_ids}
     merged = {**base, **{k: v for k, v in data.items() if k in (
         "section", "title", "body", "target_regions", "target_tags", "publish_at", "expire_at",
@@ -198,7 +191,7 @@ def _validate(user: User, data: dict, partial_of: ContentVersion | None = None) 
         if region is None:
             raise bad_request(f"invalid field target_regions: unknown region {code}", field="target_regions")
         if not region.path.startswith(user.region.path):
-            raise forbidden(f"target region {code} ({region.name}) is outside your scope")
+            raise scope.OutOfScope(region, "发布目标")
     tags = merged.get("target_tags") or []
     if isinstance(tags, str):
         tags = tags.split()
@@ -297,7 +290,7 @@ def create(user: User, data: dict) -> Content:
 def _work_version_for_edit(user: User, c: Content) -> tuple[ContentVersion, bool]:
     """The version an edit goes into: the pending draft/rejected one, or a new copy of the live one."""
     if not can_edit(user, c):
-        raise forbidden(f"content {c.id} is outside your scope or needs the editor role")
+        raise forbidden(f"内容 {c.id} 不在您的管辖范围内，或您没有编辑角色")
     if c.status in ("withdrawn", "expired"):
         raise conflict(f"content {c.id} is {c.status}（{STATUS_NAMES[c.status]}）: it cannot be edited")
     work = c.work_version
@@ -322,7 +315,7 @@ def _work_version_for_edit(user: User, c: Content) -> tuple[ContentVersion, bool
 def update(user: User, c: Content, data: dict) -> ContentVersion:
     """Edit the item: in place while it is a draft (or rejected), as a new version once approved."""
     if not can_edit(user, c):
-        raise forbidden(f"content {c.id} is outside your scope or needs the editor role")
+        raise forbidden(f"内容 {c.id} 不在您的管辖范围内，或您没有编辑角色")
     base = c.work_version if c.work_version is not None else c.live_version
     f = _validate(user, data, partial_of=base)
     _check_media(c, f["media_ids"])
@@ -342,7 +335,7 @@ def update(user: User, c: Content, data: dict) -> ContentVersion:
 def submit(user: User, c: Content) -> ContentVersion:
     """Send the pending version for review."""
     if not can_edit(user, c):
-        raise forbidden(f"content {c.id} is outside your scope or needs the editor role")
+        raise forbidden(f"内容 {c.id} 不在您的管辖范围内，或您没有编辑角色")
     v = c.work_version
     if v is None or v.status not in ("draft", "rejected"):
         state = v.status if v is not None else c.status
@@ -382,7 +375,7 @@ def approve(user: User, c: Content) -> ContentVersion:
     was_published = c.status == "published"
     session.flush()
     _audit("approve", c, user, version=v.number, publish_at=v.publish_at.isoformat())
-    if was_published or _aware(v.publish_at) <= now:
+    if was_published or clock.aware(v.publish_at) <= now:
         if not was_published:
             c.published_at = now
         c.status = "published"
@@ -420,7 +413,7 @@ def reject(user: User, c: Content, reason: str | None) -> ContentVersion:
 def withdraw(user: User, c: Content, reason: str | None = None) -> Content:
     """Take the item off every TV (or out of review/schedule) for good."""
     if not can_withdraw(user, c):
-        raise forbidden(f"content {c.id} is outside your scope or needs the editor or reviewer role")
+        raise forbidden(f"内容 {c.id} 不在您的管辖范围内，或您没有编辑或审核角色")
     if c.status not in ("submitted", "approved", "published"):
         raise conflict(f"content {c.id} is {c.status}（{STATUS_NAMES[c.status]}）: nothing to withdraw")
     was_published = c.status == "published"
@@ -487,8 +480,5 @@ def _published(c: Content, user: User | None, **detail) -> None:
     signals.content_published.send(c.id, region_codes=villages, section=c.section)
     audit.record("content.publish", "content", c.id, c.author_region.code,
                  actor=user.username if user is not None else "system", villages=len(villages), **detail)
-    if NOTIFY["enabled"]:
-        try:
-            jobs.enqueue("portal_server.content.tasks:send_notices", c.id, queue_name="high")
-        except Exception:  # Redis down: the item is published anyway; boxes see it on their next visit
-            log.exception("content %s: notice job not queued", c.id)
+    if NOTIFY["enabled"]:  # after commit (it was queued before: a rollback still notified the boxes)
+        outbox.job("portal_server.content.tasks:send_notices", c.id, queue="high")

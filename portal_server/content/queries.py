@@ -5,12 +5,13 @@ import datetime as dt
 
 from sqlalchemy import or_, select
 
+from portal_server.core import clock
 from portal_server.core.accounts import User
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region, region_by_code
 
 from .models import Content, ContentMedia, ContentTarget, ContentVersion
-from .operations import _aware, summary_of
+from .operations import summary_of
 
 
 def _visible_query(village: Region, tags: list[str] | None, now: dt.datetime):
@@ -108,8 +109,8 @@ def version_to_tv_dict(c: Content, v: ContentVersion, media: list[ContentMedia] 
     return {"id": c.id, "section": v.section, "title": v.title, "summary": summary_of(v.body),
             "body": v.body, "images": images, "video": video, "attachments": attachments,
             "pinned": bool(v.pinned),
-            "published_at": _aware(c.published_at or v.publish_at or utcnow()),
-            "expire_at": _aware(v.expire_at), "source": source or c.author_region.name,
+            "published_at": clock.aware(c.published_at or v.publish_at or utcnow()),
+            "expire_at": clock.aware(v.expire_at), "source": source or c.author_region.name,
             "tags": v.tag_list, "version": v.number}
 
 

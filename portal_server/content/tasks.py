@@ -4,11 +4,11 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from flask import current_app
 
+from portal_server.core import protocol
 from portal_server.core.db import session
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,7 @@ def send_notices(content_id: int) -> int:
     c = session.get(Content, content_id)
     if c is None or c.status != "published":
         return 0
-    payload = {"type": "content", "id": c.id, "title": c.title, "url": f"/tv/item/{c.id}",
-               "ts": int(time.time())}
+    payload = protocol.notice_payload("content", c.id, c.title, f"/tv/item/{c.id}")
     sent = 0
     try:
         pub = mqtt.publisher()
@@ -35,7 +34,7 @@ def send_notices(content_id: int) -> int:
             log.warning("content %s: MQTT broker down, %d notices not sent", c.id, len(c.targets))
             return 0
         for t in c.targets:
-            pub.publish(f"ctv/v1/region/{t.region_code}/notice", payload, qos=1, timeout=2.0)
+            pub.publish(protocol.region_notice_topic(t.region_code), payload, qos=1, timeout=2.0)
             sent += 1
     except Exception:  # the item is published; boxes pick it up on their next page load
         log.exception("content %s: notice publishing failed after %d of %d", c.id, sent, len(c.targets))

@@ -4,15 +4,14 @@ workflow buttons, side-by-side version diff and the TV preview.
 """
 from __future__ import annotations
 
-import datetime as dt
 import difflib
-from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+from flask import (Blueprint, abort, flash, g, redirect, render_template, request,
                    url_for)
 from markupsafe import Markup
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
@@ -37,23 +36,11 @@ VERSION_STATUS_NAMES = {"draft": "草稿", "submitted": "待审核", "approved":
                         "superseded": "已被新版本取代"}
 
 
-def _tz():
-    return ZoneInfo(current_app.config["SETTINGS"].timezone)
-
-
-def _local(ts: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if ts is None:
-        return ""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(_tz()).strftime(fmt)
-
-
 @bp.context_processor
 def _names():
     return {"SECTION_NAMES": SECTION_NAMES, "SECTIONS": SECTIONS, "STATUS_NAMES": STATUS_NAMES,
             "STATUSES": STATUSES, "TAG_NAMES": TAG_NAMES, "TAGS": TAGS, "ACTION_NAMES": ACTION_NAMES,
-            "VERSION_STATUS_NAMES": VERSION_STATUS_NAMES, "AUDIT_NAMES": AUDIT_NAMES, "local": _local}
+            "VERSION_STATUS_NAMES": VERSION_STATUS_NAMES, "AUDIT_NAMES": AUDIT_NAMES, "local": clock.fmt}
 
 
 def home_card(user):
@@ -141,8 +128,8 @@ def _form_values(v: ContentVersion | None) -> dict:
                 "target_regions": [g.user.region.code], "target_tags": [], "publish_at": "",
                 "expire_at": "", "pinned": False}
     return {"section": v.section, "title": v.title, "body": v.body, "target_regions": v.target_codes,
-            "target_tags": v.tag_list, "publish_at": _local(v.publish_at, "%Y-%m-%dT%H:%M"),
-            "expire_at": _local(v.expire_at, "%Y-%m-%dT%H:%M"), "pinned": v.pinned}
+            "target_tags": v.tag_list, "publish_at": clock.fmt(v.publish_at, "%Y-%m-%dT%H:%M"),
+            "expire_at": clock.fmt(v.expire_at, "%Y-%m-%dT%H:%M"), "pinned": v.pinned}
 
 
 def _from_form() -> dict:
@@ -258,7 +245,6 @@ def upload(content_id: int):
     except ApiError as e:
         session.rollback()
         return _item_page(c, _message(e), e.status)
-    content_media.after_commit(m)
     flash(f"已上传：{m.name}" + ("（视频转码中）" if m.kind == "video" and m.state == "pending" else ""))
     return redirect(url_for("content_staff.item", content_id=c.id))
 
@@ -280,7 +266,7 @@ def _diff_lines(v: ContentVersion) -> list[str]:
     lines = [f"栏目：{SECTION_NAMES[v.section]}", f"标题：{v.title}",
              "范围：" + "、".join(names.get(code, code) for code in v.target_codes),
              "人群：" + ("、".join(TAG_NAMES[t] for t in v.tag_list) or "全部住户"),
-             f"发布：{_local(v.publish_at) or '审核通过后立即'}", f"下线：{_local(v.expire_at) or '不自动下线'}",
+             f"发布：{clock.fmt(v.publish_at) or '审核通过后立即'}", f"下线：{clock.fmt(v.expire_at) or '不自动下线'}",
              f"置顶：{'是' if v.pinned else '否'}", f"文件：{len(v.media_ids)} 个", "正文："]
     body = v.body.replace("</p>", "</p>\n").replace("<br>", "<br>\n").replace("</li>", "</li>\n")
     return lines + [line for line in body.splitlines() if line.strip()]

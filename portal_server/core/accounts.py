@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Boolean, DateTime, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from . import clock
 from .db import Base, session, utcnow
 from .regions import Region, Scope
 
@@ -142,7 +143,7 @@ def user_for_token(token: str) -> User | None:
         ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest()))
     if row is None:
         return None
-    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.timezone.utc)
+    expires = clock.aware(row.expires_at)
     if expires < utcnow() or not row.user.active:
         return None
     return row.user

@@ -15,6 +15,8 @@ from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from . import clock
+
 API_PREFIX = "/api/v1"
 
 
@@ -137,11 +139,7 @@ def iso(ts: dt.datetime | None) -> str | None:
     """ISO 8601 with the city's offset (+08:00)."""
     if ts is None:
         return None
-    from zoneinfo import ZoneInfo
-
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(ZoneInfo(current_app.config["SETTINGS"].timezone)).isoformat(timespec="seconds")
+    return clock.local(ts).isoformat(timespec="seconds")
 
 
 def parse_ts(value: Any, field: str) -> dt.datetime | None:
@@ -156,8 +154,7 @@ def parse_ts(value: Any, field: str) -> dt.datetime | None:
         except ValueError:
             raise bad_request(f"invalid field {field}: not an ISO 8601 timestamp", field=field) from None
     if ts.tzinfo is None:
-        from zoneinfo import ZoneInfo
-        ts = ts.replace(tzinfo=ZoneInfo(current_app.config["SETTINGS"].timezone))
+        ts = ts.replace(tzinfo=clock.city_tz())
     return ts
 
 

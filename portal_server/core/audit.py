@@ -16,6 +16,7 @@ from flask import g, has_request_context, request
 from sqlalchemy import DateTime, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from . import clock
 from .db import Base, session, utcnow
 
 GENESIS = "0" * 64
@@ -54,7 +55,7 @@ class AuditHead(Base):
 
 def _digest(prev_hash: str, seq: int, at: dt.datetime, actor: str, action: str, object_type: str,
             object_id: str, region_code: str | None, detail: str, ip: str | None) -> str:
-    at_utc = (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+    at_utc = clock.utc(at)
     material = json.dumps([prev_hash, seq, at_utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor, action,
                            object_type, object_id, region_code, detail, ip],
                           ensure_ascii=False, separators=(",", ":"))

@@ -84,15 +84,18 @@ def parse(value: str) -> dt.datetime:
     return ts.astimezone(UTC)
 
 
-def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
-    """``start`` plus ``days`` working days (Mon–Fri, city calendar), ending at 18:00 city time.
+def add_working_days(start: dt.datetime, days: int, at: dt.time = dt.time(18, 0),
+                     zone: ZoneInfo | None = None) -> dt.datetime:
+    """``start`` plus ``days`` working days (Mon–Fri, city calendar), ending at ``at`` city time
+    (18:00; feedback's deadlines end at 23:59:59). 0 days = ``at`` on the same day.
 
     Public holidays are not modelled yet: a county would load its calendar here.
     """
-    d = local(start).date()
+    zone = zone or city_tz()
+    d = aware(start).astimezone(zone).date()
     left = days
     while left > 0:
         d += dt.timedelta(days=1)
         if d.weekday() < 5:
             left -= 1
-    return at_city_time(d, dt.time(18, 0))
+    return dt.datetime.combine(d, at, tzinfo=zone).astimezone(UTC)

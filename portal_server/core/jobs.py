@@ -44,13 +44,22 @@ def resolve(path: str):
 
 
 _app = None
+_factory = None
+
+
+def set_app_factory(factory) -> None:
+    """The app factory a worker process builds its app with (``create_app`` registers itself: core
+    never imports the app, DESIGN §1)."""
+    global _factory
+    _factory = factory
 
 
 def _worker_app():
     global _app
     if _app is None:
-        from portal_server.app import create_app
-        _app = create_app()
+        if _factory is None:
+            raise RuntimeError("no app factory: start workers with `communitv worker`")
+        _app = _factory()
     return _app
 
 
@@ -88,14 +97,19 @@ def queue(name: str = "default"):
 
 
 def enqueue(path: str, *args, queue_name: str = "default", job_id: str | None = None,
-            timeout_s: int = 600, **kwargs):
-    """Queue ``path(*args, **kwargs)``; inline when the app says so. Returns the RQ job or result."""
+            timeout_s: int = 600, retry: tuple = (), **kwargs):
+    """Queue ``path(*args, **kwargs)``; inline when the app says so. Returns the RQ job or result.
+
+    ``retry``: seconds between retries of a failing job (RQ ``Retry``, e.g. (1, 2, 5, 10, 30))."""
     settings = current_app.config["SETTINGS"]
     if settings.jobs_inline:
         return run(path, *args, **kwargs)
+    from rq import Retry
+
     q = queue(queue_name)
     return q.enqueue_call(run, args=(path, *args), kwargs=kwargs, job_id=job_id,
-                          timeout=timeout_s, result_ttl=3600, failure_ttl=7 * 86400)
+                          timeout=timeout_s, result_ttl=3600, failure_ttl=7 * 86400,
+                          retry=Retry(max=len(retry), interval=list(retry)) if retry else None)
 
 
 def run_due_periodic(redis_client, now: float | None = None) -> list[str]:

@@ -6,6 +6,8 @@ commit to the session's outbox::
     outbox.mqtt(protocol.region_notice_topic(code), payload)        # an MQTT message
     outbox.job("portal_server.feedback.tasks:notify", order.id)      # an RQ job
     outbox.call("stb_app.snapshots:invalidate", paths, "*.html")     # a quick after-commit call
+    outbox.job("portal_server.alerts.tasks:deliver", codes, queue="high", eager=True,
+               retry=(1, 2, 5, 10, 30))                              # now, and retried if it fails
 
 The handler (or job) commits once; one ``after_commit`` hook hands the outbox to the job queue
 (inline when ``jobs_inline``), a rollback drops it. MQTT messages are sent by the job
@@ -36,6 +38,12 @@ class Entry:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     queue: str = "default"
+    #: Run at once after commit (in this process); only if that fails, enqueue it.
+    eager: bool = False
+    #: Seconds between RQ retries of the enqueued job (RQ ``Retry``); empty = no retry.
+    retry: tuple = ()
+    #: Hard time limit of the queued job.
+    timeout_s: int = 600
 
 
 def _pending(sess=None) -> list[Entry]:
@@ -47,12 +55,17 @@ def mqtt(topic: str, payload, qos: int = 1, retain: bool = False, expiry_s: int 
     """After commit, publish ``payload`` (dict → JSON, None → empty, clears a retained topic)."""
     _pending().append(Entry("mqtt", "portal_server.core.outbox:deliver",
                             (topic, payload), {"qos": qos, "retain": retain, "expiry_s": expiry_s},
-                            queue="high"))
+                            queue="high", retry=(1, 5, 30)))
 
 
-def job(path: str, *args, queue: str = "default", **kwargs) -> None:
-    """After commit, enqueue the job ``path`` ("package.module:function") with ids as arguments."""
-    _pending().append(Entry("job", path, args, kwargs, queue=queue))
+def job(path: str, *args, queue: str = "default", eager: bool = False, retry: tuple = (), timeout_s: int = 600,
+        **kwargs) -> None:
+    """After commit, enqueue the job ``path`` ("package.module:function") with ids as arguments.
+
+    ``eager``: run it at once after commit (what must reach boxes within a second: alerts) and
+    enqueue it only when that fails; ``retry``: the seconds between the queued job's retries."""
+    _pending().append(Entry("job", path, args, kwargs, queue=queue, eager=eager, retry=tuple(retry),
+                            timeout_s=timeout_s))
 
 
 def call(path: str, *args, **kwargs) -> None:
@@ -121,8 +134,15 @@ def _after_commit(sess) -> None:
                 resolve(e.path)(*e.args, **e.kwargs)
             elif inline:
                 _inline(e)
+            elif e.eager:
+                try:
+                    _inline(e)
+                except Exception:  # broker or database away: the queue takes over, with retries
+                    log.warning("outbox: %s failed at once; queued with retries", e.path, exc_info=True)
+                    jobs.enqueue(e.path, *e.args, queue_name=e.queue, retry=e.retry, timeout_s=e.timeout_s,
+                                 **e.kwargs)
             else:
-                jobs.enqueue(e.path, *e.args, queue_name=e.queue, **e.kwargs)
+                jobs.enqueue(e.path, *e.args, queue_name=e.queue, retry=e.retry, timeout_s=e.timeout_s, **e.kwargs)
         except Exception:  # the write is committed; a lost side effect is logged, never raised
             log.exception("outbox: %s %s failed after commit", e.kind, e.path)
 

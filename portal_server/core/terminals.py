@@ -66,6 +66,12 @@ def hash_secret(secret: str, serial: str) -> str:
     return "sha256$" + hashlib.sha256(f"{serial}:{secret}".encode()).hexdigest()
 
 
+def factory_secret(serial: str) -> str:
+    """A demo box's factory secret, derived from the secret key (stable across runs)."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"factory:{serial}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def check_secret(terminal: Terminal, secret: str) -> bool:
     return hmac.compare_digest(terminal.secret_hash, hash_secret(secret, terminal.serial))
 

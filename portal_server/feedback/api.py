@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from pydantic import BaseModel, Field
 
-from portal_server.core import jobs
+from portal_server.core import scope
 from portal_server.core.api import (
     ApiError,
     bad_request,
@@ -62,8 +62,7 @@ def submit_from_request(data: FeedbackIn) -> tuple[WorkOrder, bool]:
         region = region_by_code(data.region_code or "")
         if region is None or region.level != "village":
             raise bad_request("region_code must name a village", field="region_code")
-        if not user.scope.covers(region):
-            raise forbidden(f"region {region.code} is outside your scope")
+        scope.require(user, region)
         return ops.submit(data.category, data.content, data.callback, channel=channel, actor=actor(),
                           region=region, idem_owner=f"user:{user.id}",
                           idempotency_key=data.idempotency_key, contact=data.contact_phone,
@@ -107,7 +106,7 @@ def _load(order_id: int) -> WorkOrder:
 def _check_read(order: WorkOrder) -> None:
     if g.get("user") is not None:
         if not ops.can_view(g.user, order):
-            raise forbidden(f"work order {order.id} is outside your scope")
+            raise scope.OutOfScope(order.region, "工单")
     elif not queries.terminal_may_read(g.terminal, order):
         raise forbidden("a box may read its own household's orders only")
 
@@ -158,7 +157,7 @@ def action(order_id: int, data: ActionIn):
     if g.get("terminal") is not None and not queries.terminal_may_read(g.terminal, order):
         raise forbidden("only the household that filed the order may act on it")
     if g.get("user") is not None and not ops.can_view(g.user, order) and data.action != "follow_up":
-        raise forbidden(f"work order {order.id} is outside your scope")
+        raise scope.OutOfScope(order.region, "工单")
     ops.act(order, actor(), data.action, to=data.to, message=data.message, reason=data.reason,
             score=data.score)
     session.commit()
@@ -200,7 +199,6 @@ def poll_create(data: PollIn):
     poll = ops.open_poll(g.user, data.title, data.options, data.region_code, closes, data.kind,
                          data.description)
     session.commit()
-    jobs.enqueue("portal_server.feedback.tasks:announce_poll", poll.id)
     return jsonify(queries.poll_to_dict(poll, with_results=True)), 201
 
 

@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit, crypto, signals
+from portal_server.core import audit, clock, crypto, outbox, scope, signals
 from portal_server.core.accounts import Department, User
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
@@ -78,12 +78,6 @@ class Actor:
 
 
 SYSTEM = Actor()
-
-
-def _aware(ts: dt.datetime | None) -> dt.datetime | None:
-    if ts is None:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 # Desks and permissions --------------------------------------------------------------------
@@ -277,7 +271,7 @@ def submit(category: str, content: str | None = "", callback: bool = False, *, c
     else:
         session.add(order)
         session.flush()
-    order.code = "FK" + now.astimezone(rules.tz()).strftime("%Y%m%d") + f"{order.id:06d}"
+    order.code = "FK" + clock.fmt(now, "%Y%m%d") + f"{order.id:06d}"
     _after(order, actor, "submit", content or None, channel=channel, category=category,
            callback=bool(callback), **({"urgent": True} if order.urgent else {}))
     return order, True
@@ -315,8 +309,8 @@ def act(order: WorkOrder, actor: Actor, action: str, *, to: str | None = None,
         if not actor.user.has_role("handler"):
             raise forbidden(f"action {action} needs the handler role")
         if not can_handle(actor.user, order):
-            raise forbidden(f"order {order.code} is at desk {order.handler_level}:{order.handler_code}, "
-                            "outside your scope")
+            raise forbidden(f"工单 {order.code} 在 {order.handler_level}:{order.handler_code} 办理，"
+                            "不在您的管辖范围内")
     problem = _state_problem(order, action)
     if problem:
         raise conflict(problem, state=order.status)
@@ -337,7 +331,7 @@ def act(order: WorkOrder, actor: Actor, action: str, *, to: str | None = None,
         order.reply = text
         order.replied_at = now
         order.replied_by_desk = f"{order.handler_level}:{order.handler_code}"
-        order.replied_on_time = now <= _aware(order.deadline_at)
+        order.replied_on_time = now <= clock.aware(order.deadline_at)
         order.rating = None
         order.rated_at = None
         order.pass_count = 0
@@ -379,7 +373,7 @@ def _mark_urgent(order: WorkOrder, now: dt.datetime) -> None:
     later than it was); later desks get urgent deadlines through ``_restart_clock``."""
     order.urgent = True
     due = rules.deadline_for(order.category, now, urgent=True)
-    if due < _aware(order.deadline_at):
+    if due < clock.aware(order.deadline_at):
         order.clock_started_at = now
         order.deadline_at = due
         order.overdue_noted_at = None
@@ -431,8 +425,8 @@ def _transfer(order: WorkOrder, actor: Actor, action: str, to: str | None, note:
             if region is None:
                 raise bad_request(f"unknown region or department {to!r}", field="to")
             user = actor.user
-            if "admin" not in user.roles and not user.department_code and not user.scope.covers(region):
-                raise forbidden(f"region {to} is outside your scope")
+            if "admin" not in user.roles and not user.department_code and not scope.covers(user, region):
+                raise scope.OutOfScope(region)
             desk = _region_desk(region)
         if f"{desk[0]}:{desk[1]}" == before:
             raise bad_request("the order is already at that desk", field="to")
@@ -561,9 +555,8 @@ def open_poll(user: User, title: str, options: list[str], region_code: str, clos
     region = region_by_code(region_code or "")
     if region is None:
         raise bad_request(f"unknown region {region_code!r}", field="region_code")
-    if not user.scope.covers(region):
-        raise forbidden(f"region {region_code} is outside your scope")
-    if _aware(closes_at) <= utcnow():
+    scope.require(user, region)
+    if clock.aware(closes_at) <= utcnow():
         raise bad_request("the closing time must be in the future", field="closes_at")
     poll = Poll(kind=kind, title=title[:120], description=(description or "").strip(),
                 options_json=json.dumps(options, ensure_ascii=False), region_id=region.id,
@@ -572,6 +565,7 @@ def open_poll(user: User, title: str, options: list[str], region_code: str, clos
     session.flush()
     audit.record("poll.open", "poll", poll.id, region.code, actor=user.username, title=title,
                  options=options)
+    outbox.job("portal_server.feedback.tasks:announce_poll", poll.id)  # the boxes hear of it after commit
     return poll
 
 
@@ -581,7 +575,7 @@ def vote(poll: Poll, terminal: Terminal, option: int) -> PollVote:
         raise forbidden("only household boxes vote")
     if not (terminal.region_path or "").startswith(poll.region_path):
         raise forbidden("this poll is not for your village")
-    if _aware(poll.closes_at) <= utcnow():
+    if clock.aware(poll.closes_at) <= utcnow():
         raise conflict("the poll is closed", state="closed")
     if not isinstance(option, int) or isinstance(option, bool) or not 0 <= option < len(poll.options):
         raise bad_request(f"option must be 0 to {len(poll.options) - 1}", field="option")

@@ -258,7 +258,7 @@ def household_vote(poll: Poll, household_id: int | None) -> PollVote | None:
 
 
 def poll_is_open(poll: Poll) -> bool:
-    closes = poll.closes_at if poll.closes_at.tzinfo else poll.closes_at.replace(tzinfo=dt.UTC)
+    closes = clock.aware(poll.closes_at)
     return closes > utcnow()
 
 

@@ -7,9 +7,10 @@ Configurable through Flask config (``Settings.extra``):
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from flask import current_app
+
+from portal_server.core import clock
 
 #: Working days per kind of request (local 12345 style): 0 = the same day.
 DEADLINE_DAYS = {"urgent": 0, "enquiry": 3, "help": 5, "complaint": 10}
@@ -51,28 +52,12 @@ def min_rank_orders() -> int:
     return int(_cfg("FEEDBACK_MIN_RANK_ORDERS", MIN_RANK_ORDERS))
 
 
-def tz() -> ZoneInfo:
-    try:
-        return ZoneInfo(current_app.config["SETTINGS"].timezone)
-    except RuntimeError:
-        return ZoneInfo("Asia/Shanghai")
-
-
-def add_working_days(start: dt.datetime, days: int, zone: ZoneInfo | None = None) -> dt.datetime:
-    """The end (23:59:59 local) of the ``days``-th working day after ``start``'s day.
+def add_working_days(start: dt.datetime, days: int, zone=None) -> dt.datetime:
+    """The end (23:59:59 city time) of the ``days``-th working day after ``start``'s day.
 
     0 days = the end of the same day. Saturdays and Sundays do not count.
     """
-    zone = zone or tz()
-    local = start.astimezone(zone)
-    day = local.date()
-    left = days
-    while left > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    end = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=zone)
-    return end.astimezone(dt.UTC)
+    return clock.add_working_days(start, days, at=dt.time(23, 59, 59), zone=zone)
 
 
 def deadline_for(category: str, start: dt.datetime, urgent: bool = False) -> dt.datetime:
@@ -83,15 +68,11 @@ def deadline_for(category: str, start: dt.datetime, urgent: bool = False) -> dt.
     return add_working_days(start, deadline_days(category))
 
 
-def _aware(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-
-
 def light(started: dt.datetime, deadline: dt.datetime, now: dt.datetime, done: bool = False) -> str:
     """green, yellow (≥75 % of the time used) or red (overdue); done orders are green."""
     if done:
         return "green"
-    started, deadline, now = _aware(started), _aware(deadline), _aware(now)
+    started, deadline, now = clock.aware(started), clock.aware(deadline), clock.aware(now)
     if now > deadline:
         return "red"
     total = (deadline - started).total_seconds()

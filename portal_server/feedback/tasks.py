@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from portal_server.core import protocol
 from portal_server.core.db import session
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,6 @@ def check_deadlines() -> int:
 
 def announce_poll(poll_id: int) -> bool:
     """Tell the boxes of the poll's region that a poll is open (MQTT notice, INTERFACES §5)."""
-    import time
-
     from portal_server.core import mqtt
 
     from . import queries
@@ -30,10 +29,9 @@ def announce_poll(poll_id: int) -> bool:
     poll = queries.poll_get(poll_id)
     if poll is None:
         return False
-    payload = {"type": "poll", "id": poll.id, "title": poll.title,
-               "url": f"/tv/feedback/polls/{poll.id}", "ts": int(time.time())}
+    payload = protocol.notice_payload("poll", poll.id, poll.title, f"/tv/feedback/polls/{poll.id}")
     try:
-        mqtt.publish(f"ctv/v1/region/{poll.region.code}/notice", payload, qos=1)
+        mqtt.publish(protocol.region_notice_topic(poll.region.code), payload, qos=1)
     except Exception:  # the poll stands; boxes still find it in 民意调查
         log.exception("feedback: poll %s notice not published", poll_id)
         return False

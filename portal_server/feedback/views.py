@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from portal_server.core import jobs
+from portal_server.core import clock
 from portal_server.core.api import ApiError, iso, parse_ts
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
@@ -24,7 +24,7 @@ from portal_server.core.exports import workbook_response
 from portal_server.core.households import Household, unmask_phone
 
 from . import operations as ops
-from . import queries, rules
+from . import queries
 from .models import (
     ACTION_NAMES,
     CATEGORY_NAMES,
@@ -43,15 +43,7 @@ STAFF_ROLES = ("handler", "grid_worker", "editor", "analyst", "reviewer")
 def _names():
     return {"CATEGORY_NAMES": CATEGORY_NAMES, "STATUS_NAMES": STATUS_NAMES, "LEVEL_NAMES": LEVEL_NAMES,
             "ACTION_NAMES": ACTION_NAMES, "CHANNEL_NAMES": CHANNEL_NAMES, "iso": iso,
-            "light": queries.light, "desk_name": queries.desk_name, "local": _local}
-
-
-def _local(ts: dt.datetime | None) -> str:
-    if ts is None:
-        return ""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.UTC)
-    return ts.astimezone(rules.tz()).strftime("%Y-%m-%d %H:%M")
+            "light": queries.light, "desk_name": queries.desk_name, "local": clock.fmt}
 
 
 def home_card(user):
@@ -194,13 +186,12 @@ def polls():
                                  f.get("region_code") or g.user.region.code, closes,
                                  f.get("kind", "poll"), f.get("description", ""))
             session.commit()
-            jobs.enqueue("portal_server.feedback.tasks:announce_poll", poll.id)
             flash(f"已发起：{poll.title}")
             return redirect(url_for("feedback_staff.polls"))
         except ApiError as e:
             session.rollback()
             error, status = e.message, e.status
     rows = [(p, queries.poll_results(p), queries.poll_is_open(p)) for p in queries.polls_in_scope(g.user)]
-    default_close = (utcnow() + dt.timedelta(days=7)).astimezone(rules.tz()).strftime("%Y-%m-%dT%H:%M")
+    default_close = clock.fmt(utcnow() + dt.timedelta(days=7), "%Y-%m-%dT%H:%M")
     return render_template("feedback/polls.html", rows=rows, error=error, now=utcnow(),
                            default_close=default_close), status

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import func, select
 
-from portal_server.core.db import session, utcnow
+from portal_server.core import clock
+from portal_server.core.db import session
 
 from . import operations as ops
 from .models import Meeting
@@ -17,8 +16,8 @@ def seed(ctx) -> None:
     """Idempotent: only when no meeting exists yet."""
     if session.scalar(select(func.count()).select_from(Meeting)):
         return
-    tz = ZoneInfo(current_app.config["SETTINGS"].timezone)
-    day = utcnow().astimezone(tz).date() + dt.timedelta(days=1)
+    tz = clock.city_tz()
+    day = clock.today() + dt.timedelta(days=1)
     user = ctx.users["v001-editor"]
     for offset, title, hour, agenda in (
             (0, "村民议事会", 19, "一、村东道路硬化方案\n二、村集体经济收益分配\n三、群众提问"),

@@ -19,13 +19,6 @@ CHOICE_KEYS = {"green": "yes", "red": "no", "yellow": "abstain"}
 MOTION_STATUSES = ("open", "closed")
 
 
-def aware(ts: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives naive datetimes back: they are UTC."""
-    if ts is None:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-
-
 class Meeting(Base):
     """A village (or town) meeting streamed from its hall: scheduled → live → ended."""
 

@@ -9,15 +9,13 @@ import datetime as dt
 import logging
 import re
 import secrets
-import threading
-import time
 import uuid
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
 
-from portal_server.core import audit, signals
+from portal_server.core import audit, outbox, protocol, scope, signals
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import region_by_code
@@ -44,8 +42,7 @@ def schedule(user, title: str, region_code: str, starts_at: dt.datetime | None, 
     region = region_by_code(region_code or "")
     if region is None:
         raise bad_request(f"unknown region {region_code!r}", field="region_code")
-    if not user.scope.covers(region):
-        raise forbidden(f"region {region.code} is outside your scope")
+    scope.require(user, region)
     if region.level not in ("village", "town"):
         raise bad_request("a meeting belongs to a village or a town", field="region_code")
     if starts_at is None:
@@ -131,6 +128,9 @@ def admit_publish(key: str, client_id: str, now: dt.datetime | None = None) -> M
     signals.meeting_state_changed.send(m.id, region_code=m.region.code, state="live")
     audit.record("meeting.live", "meeting", m.id, m.region.code, actor="rtmp", client_id=str(client_id),
                  resumed=resumed)
+    # The boxes of the region hear it after commit, from a job: the nginx callback never waits on
+    # the broker, and a broker that is down costs the notice, not the meeting.
+    outbox.mqtt(protocol.region_notice_topic(m.region.code), notice_payload(m), qos=1)
     return m
 
 
@@ -162,8 +162,7 @@ def end(m: Meeting, reason: str) -> Meeting:
 def finish(user, m: Meeting) -> Meeting:
     """Staff close the meeting for good: it ends (if live) and its stream key is replaced, so an
     encoder still pushing, or reconnecting, is refused from now on."""
-    if not user.scope.covers(m.region):
-        raise forbidden("the meeting is outside your scope")
+    scope.require(user, m.region, "会议")
     if m.status not in ("live", "ended"):
         raise conflict("only a live or ended meeting can be finished")
     if m.status == "live":
@@ -175,13 +174,13 @@ def finish(user, m: Meeting) -> Meeting:
 
 
 def set_stream_facts(meeting_id: int, **facts) -> None:
-    """The HLS job notes its ffmpeg pid, mode, restarts and the replay (commits at once)."""
+    """The HLS job notes its ffmpeg pid, mode, restarts and the replay (the job commits at once)."""
     m = session.get(Meeting, meeting_id)
     if m is None:
         return
     for k, v in facts.items():
         setattr(m, k, v)
-    session.commit()
+    session.flush()
 
 
 # Motions and votes -------------------------------------------------------------------------
@@ -193,8 +192,7 @@ def open_motion(user, m: Meeting, title: str) -> Motion:
         raise bad_request("title is required", field="title")
     if len(title) > 200:
         raise bad_request("title is too long (at most 200 characters)", field="title")
-    if not user.scope.covers(m.region):
-        raise forbidden("the meeting is outside your scope")
+    scope.require(user, m.region, "会议")
     if m.status != "live":
         raise conflict("motions can only be opened while the meeting is live")
     if queries.open_motion(m) is not None:
@@ -210,8 +208,7 @@ def open_motion(user, m: Meeting, title: str) -> Motion:
 
 def close_motion(user, motion: Motion) -> Motion:
     m = motion.meeting
-    if not user.scope.covers(m.region):
-        raise forbidden("the meeting is outside your scope")
+    scope.require(user, m.region, "会议")
     if motion.status != "open":
         raise conflict("the motion is already closed")
     motion.status, motion.closed_at = "closed", utcnow()
@@ -290,8 +287,7 @@ def attendance_from_heartbeats(m: Meeting, heartbeats: dict[str, dict], househol
 
 def attach_minutes(user, m: Meeting, filename: str, data: bytes) -> Meeting:
     """会议纪要 after the meeting: a PDF, Word, text or image file (at most 20 MB)."""
-    if not user.scope.covers(m.region):
-        raise forbidden("the meeting is outside your scope")
+    scope.require(user, m.region, "会议")
     if m.status != "ended":
         raise conflict("minutes are attached after the meeting has ended")
     ext = Path(filename or "").suffix.lower()
@@ -315,27 +311,6 @@ def attach_minutes(user, m: Meeting, filename: str, data: bytes) -> Meeting:
 # Notices -----------------------------------------------------------------------------------
 
 def notice_payload(m: Meeting) -> dict:
-    return {"type": "meeting_live", "id": m.id, "title": f"{m.region.name} {m.title}",
-            "url": f"/tv/meetings/{m.id}/live", "ts": int(time.time())}
+    return protocol.notice_payload("meeting_live", m.id, f"{m.region.name} {m.title}", f"/tv/meetings/{m.id}/live")
 
 
-def send_live_notice(m: Meeting, wait: bool = False) -> threading.Thread:
-    """MQTT notice to the meeting's region topic (boxes of the village, or of every village of a
-    town, are subscribed to it), sent from a thread so the nginx callback never waits on the
-    broker. Never fails: a broker that is down costs the notice, not the meeting."""
-    from portal_server.core import mqtt
-
-    url = current_app.config["SETTINGS"].mqtt_server_url
-    topic, payload = f"ctv/v1/region/{m.region.code}/notice", notice_payload(m)
-
-    def send():
-        try:
-            mqtt.publisher(url).publish(topic, payload, qos=1, timeout=5.0)
-        except Exception as e:  # broker down or refusing: log and go on
-            log.warning("meeting %s: live notice not sent (%s)", payload["id"], e)
-
-    t = threading.Thread(target=send, name=f"meeting-notice-{m.id}", daemon=True)
-    t.start()
-    if wait:
-        t.join(10)
-    return t

@@ -7,11 +7,12 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, literal, select
 
+from portal_server.core import clock
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Scope
 
-from .models import CHOICES, STATUS_NAMES, Attendance, Meeting, Motion, Vote, aware
+from .models import CHOICES, STATUS_NAMES, Attendance, Meeting, Motion, Vote
 
 #: Admission window: encoders may publish from 30 minutes before the start until 2 hours after the end.
 EARLY = dt.timedelta(minutes=30)
@@ -20,7 +21,7 @@ LATE = dt.timedelta(hours=2)
 
 def window(m: Meeting) -> tuple[dt.datetime, dt.datetime]:
     """When the meeting's stream key is admitted."""
-    return aware(m.starts_at) - EARLY, aware(m.ends_at) + LATE
+    return clock.aware(m.starts_at) - EARLY, clock.aware(m.ends_at) + LATE
 
 
 def hls_dir(meeting_id: int) -> Path:
@@ -68,7 +69,7 @@ def box_sections(region_path: str, now: dt.datetime | None = None) -> dict[str, 
     now = now or utcnow()
     rows = session.scalars(for_box_path(region_path).order_by(Meeting.starts_at)).all()
     live = [m for m in rows if m.status == "live"]
-    upcoming = [m for m in rows if m.status == "scheduled" and aware(m.ends_at) + LATE > now]
+    upcoming = [m for m in rows if m.status == "scheduled" and clock.aware(m.ends_at) + LATE > now]
     past = [m for m in rows if m.status == "ended"][::-1][:20]
     return {"live": live, "upcoming": upcoming, "past": past}
 
@@ -145,6 +146,7 @@ def meeting_to_dict(m: Meeting, staff: bool = False, household_id: int | None = 
 def guide_rows(start: dt.datetime, end: dt.datetime) -> list[tuple]:
     """For the programme guide: (id, title, agenda, starts_at, ends_at, status, replay_ready,
     region code, region level, region name) of meetings overlapping [start, end), not cancelled."""
+    start, end = clock.utc(start), clock.utc(end)  # SQLite compares wall times: bounds in UTC
     from portal_server.core.regions import Region
     q = (select(Meeting.id, Meeting.title, Meeting.agenda, Meeting.starts_at, Meeting.ends_at, Meeting.status,
                 Meeting.replay_ready, Region.code, Region.level, Region.name)

@@ -5,12 +5,13 @@ Video plays through the portal's hls.js (ES5 build in stb_app/static/vendor).
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, render_template
 
+from portal_server.core import clock
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
 
 from . import queries
-from .models import CHOICE_NAMES, STATUS_NAMES, aware
+from .models import CHOICE_NAMES, STATUS_NAMES
 
 bp = Blueprint("meetings_tv", __name__, url_prefix="/tv/meetings", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -20,8 +21,7 @@ WEEKDAYS = "一二三四五六日"
 
 
 def when(ts) -> str:
-    from zoneinfo import ZoneInfo
-    local = aware(ts).astimezone(ZoneInfo(current_app.config["SETTINGS"].timezone))
+    local = clock.local(ts)
     return f"{local.month}月{local.day}日 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
 
 

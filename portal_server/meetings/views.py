@@ -8,7 +8,6 @@ import re
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -19,6 +18,7 @@ from flask import (
 from markupsafe import Markup
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
@@ -26,7 +26,7 @@ from portal_server.core.regions import Region
 
 from . import operations as ops
 from . import queries
-from .models import CHOICE_NAMES, STATUS_NAMES, Motion, aware
+from .models import CHOICE_NAMES, STATUS_NAMES, Motion
 
 bp = Blueprint("meetings_staff", __name__, url_prefix="/admin/meetings", template_folder="templates")
 
@@ -34,13 +34,8 @@ STAFF = ("editor", "handler", "reviewer", "analyst")
 MANAGE = ("editor", "handler")
 
 
-def tz():
-    from zoneinfo import ZoneInfo
-    return ZoneInfo(current_app.config["SETTINGS"].timezone)
-
-
 def local(ts, fmt="%Y-%m-%d %H:%M") -> str:
-    return aware(ts).astimezone(tz()).strftime(fmt) if ts else ""
+    return clock.fmt(ts, fmt)
 
 
 def qr_svg(data: str, size: int = 200) -> Markup:
@@ -73,7 +68,7 @@ def _regions():
 
 def _parse_local(value: str, field: str) -> dt.datetime:
     try:
-        return dt.datetime.fromisoformat(value).replace(tzinfo=tz()) if value else None
+        return clock.parse(value) if value else None
     except ValueError:
         raise ApiError(400, "bad_request", f"{field} 时间格式不正确", field=field) from None
 
@@ -106,7 +101,7 @@ def new():
             session.rollback()
             error = ERRORS_ZH.get(e.message, e.message)
     else:
-        start = (utcnow().astimezone(tz()) + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+        start = (clock.local(utcnow()) + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
         form.update(starts_at=start.strftime("%Y-%m-%dT%H:%M"),
                     ends_at=(start + dt.timedelta(hours=1, minutes=30)).strftime("%Y-%m-%dT%H:%M"))
     return render_template("meetings/new.html", form=form, regions=_regions(), error=error), (400 if error else 200)

@@ -7,11 +7,11 @@ from sqlalchemy import or_, select
 
 from portal_server.core.api import (
     bad_request,
-    forbidden,
     make_blueprint,
     not_found,
     paginate,
 )
+from portal_server.core import clock, scope
 from portal_server.core.auth import (
     api_user_required,
     terminal_required,
@@ -116,8 +116,7 @@ def slots(code: str):
         region = region_by_code(request.args.get("region", ""))
         if region is None:
             raise bad_request("give ?region= (a village or town code)", field="region")
-        if not g.user.scope.covers(region):
-            raise forbidden(f"region {region.code} is outside your scope")
+        scope.require(g.user, region)
         places = [region]
     rows = queries.slots_at([p.id for p in places])
     items = [queries.slot_to_dict(s) for s in rows]
@@ -149,8 +148,8 @@ def _load(booking_id: int):
         mine = (t.household_id and b.household_id == t.household_id) or b.terminal_serial == t.serial
         if not mine:
             raise not_found(f"booking {booking_id}")
-    elif not g.user.scope.covers(b.slot.region):
-        raise forbidden("this booking is outside your scope")
+    else:
+        scope.require(g.user, b.slot.region, "预约")
     return b
 
 
@@ -169,7 +168,7 @@ def list_bookings():
             day = dt.date.fromisoformat(request.args["day"])
         except ValueError:
             raise bad_request("day must be YYYY-MM-DD", field="day") from None
-    return paginate(queries.bookings_in(g.user.scope, day, request.args.get("status"), ops.tz()),
+    return paginate(queries.bookings_in(g.user.scope, day, request.args.get("status"), clock.city_tz()),
                     queries.booking_to_dict, session)
 
 
@@ -209,8 +208,7 @@ def close_slot(slot_id: int):
     slot = session.get(BookingSlot, slot_id)
     if slot is None:
         raise not_found(f"slot {slot_id}")
-    if not g.user.scope.covers(slot.region):
-        raise forbidden("this slot is outside your scope")
+    scope.require(g.user, slot.region, "时段")
     ops.set_slot_closed(slot, True, g.user.username)
     session.commit()
     return queries.slot_to_dict(slot)

@@ -9,12 +9,10 @@ import csv
 import datetime as dt
 import io
 import json
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select, update
 
-from portal_server.core import audit
+from portal_server.core import audit, clock, scope
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
@@ -55,14 +53,6 @@ CSV_HEADERS_CN = {"事项编码": "code", "事项名称": "name", "事项类型"
 LEVEL_WORDS = {"village": "village", "town": "town", "department": "department", "村级": "village",
                "村": "village", "镇级": "town", "镇": "town", "部门": "department", "市直部门": "department",
                "部门级": "department"}
-
-
-def tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SETTINGS"].timezone)
-
-
-def _aware(ts: dt.datetime) -> dt.datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 # Categories --------------------------------------------------------------------------------
@@ -351,14 +341,14 @@ def withdraw_item(item: ServiceItem, actor: str) -> None:
 
 def ensure_slots(regions: list[Region], days: int = 7, today: dt.date | None = None) -> int:
     """Weekday slots for the next ``days`` days at each place (village hall / town centre)."""
-    zone = tz()
-    today = today or utcnow().astimezone(zone).date()
+    zone = clock.city_tz()
+    today = today or clock.today()
     made = 0
     for region in regions:
         if region.level not in CAPACITY:
             continue
         first = dt.datetime.combine(today, dt.time(0), zone).astimezone(dt.UTC)
-        have = {_aware(s).astimezone(zone) for s in session.scalars(
+        have = {clock.local(s) for s in session.scalars(
             select(BookingSlot.starts_at).where(BookingSlot.region_id == region.id,
                                                 BookingSlot.starts_at >= first))}
         for d in range(days):
@@ -370,7 +360,7 @@ def ensure_slots(regions: list[Region], days: int = 7, today: dt.date | None = N
                 if s in have:
                     continue
                 e = dt.datetime.combine(day, dt.time.fromisoformat(end), zone)
-                # Stored in UTC: SQLite keeps no offset, and _aware() reads naive values as UTC.
+                # Stored in UTC: SQLite keeps no offset, and clock.aware() reads naive values as UTC.
                 session.add(BookingSlot(region_id=region.id, region_path=region.path,
                                         starts_at=s.astimezone(dt.UTC),
                                         ends_at=e.astimezone(dt.UTC), capacity=CAPACITY[region.level]))
@@ -387,9 +377,9 @@ def add_slot(region: Region, starts_at: dt.datetime, ends_at: dt.datetime, capac
         raise bad_request("ends_at must be after starts_at", field="ends_at")
     if not 1 <= capacity <= 200:
         raise bad_request("capacity must be 1–200", field="capacity")
-    # Stored in UTC: SQLite keeps no offset, and _aware() reads naive values as UTC.
-    slot = BookingSlot(region_id=region.id, region_path=region.path, starts_at=_aware(starts_at).astimezone(dt.UTC),
-                       ends_at=_aware(ends_at).astimezone(dt.UTC), capacity=capacity)
+    # Stored in UTC: SQLite keeps no offset, and clock.aware() reads naive values as UTC.
+    slot = BookingSlot(region_id=region.id, region_path=region.path, starts_at=clock.utc(starts_at),
+                       ends_at=clock.utc(ends_at), capacity=capacity)
     session.add(slot)
     session.flush()
     audit.record("services.slot_added", "booking_slot", slot.id, region.code, actor=actor,
@@ -436,7 +426,7 @@ def book(terminal: Terminal, service_code: str, slot_id: int, now: dt.datetime |
         raise bad_request("这个时段不在您所在村或镇的办理点", field="slot_id")
     if slot.closed:
         raise conflict("该时段已停止预约（办理点关闭），请选择其他时段", reason="closed")
-    if _aware(slot.starts_at) <= now:
+    if clock.aware(slot.starts_at) <= now:
         raise conflict("该时段已经过去，请选择以后的时段", reason="past")
     dup = session.scalar(select(Booking).where(Booking.household_id == terminal.household_id,
                                                Booking.slot_id == slot.id,
@@ -456,7 +446,7 @@ def book(terminal: Terminal, service_code: str, slot_id: int, now: dt.datetime |
                 terminal_serial=terminal.serial, status="booked", created_at=now)
     session.add(b)
     session.flush()
-    local_day = _aware(slot.starts_at).astimezone(tz())
+    local_day = clock.local(slot.starts_at)
     b.code = f"YY{local_day:%m%d}{b.id:05d}"
     session.flush()
     audit.record("services.booked", "booking", b.id, slot.region.code, actor=f"terminal:{terminal.serial}",
@@ -468,7 +458,7 @@ def cancel(booking: Booking, actor: str) -> Booking:
     """Cancel a booking (frees its place). 409 when it is no longer booked or its time has passed."""
     if booking.status != "booked":
         raise conflict(f"预约 {booking.code} 已{'取消' if booking.status == 'cancelled' else '办结'}，不能再取消")
-    if _aware(booking.slot.starts_at) <= utcnow():
+    if clock.aware(booking.slot.starts_at) <= utcnow():
         raise conflict(f"预约 {booking.code} 的时段已经开始，不能取消")
     booking.status = "cancelled"
     booking.cancelled_at = utcnow()
@@ -482,8 +472,7 @@ def cancel(booking: Booking, actor: str) -> Booking:
 
 def serve(booking: Booking, user) -> Booking:
     """Staff mark a booking as served at the counter."""
-    if not user.scope.covers(booking.slot.region):
-        raise forbidden("this booking is outside your scope")
+    scope.require(user, booking.slot.region, "预约")
     if booking.status != "booked":
         raise conflict(f"预约 {booking.code} 当前状态不能办结")
     booking.status = "served"

@@ -5,10 +5,10 @@ the same item on the phone, slot booking with the remote (booking code on screen
 """
 from __future__ import annotations
 
-import datetime as dt
 
 from flask import Blueprint, abort, current_app, render_template, request
 
+from portal_server.core import clock
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
 from portal_server.core.qr import qr_svg
 
@@ -23,8 +23,7 @@ WEEKDAYS = "一二三四五六日"
 
 
 def when(ts) -> str:
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-    local = ts.astimezone(ops.tz())
+    local = clock.local(ts)
     return f"{local.month}月{local.day}日 周{WEEKDAYS[local.weekday()]} {local:%H:%M}"
 
 

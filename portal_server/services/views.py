@@ -6,9 +6,10 @@ import datetime as dt
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from portal_server.core import clock
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
-from portal_server.core.db import session, utcnow
+from portal_server.core.db import session
 from portal_server.core.regions import Region
 
 from . import operations as ops
@@ -20,18 +21,11 @@ bp = Blueprint("services_staff", __name__, url_prefix="/admin/services", templat
 STAFF = ("editor", "handler", "grid_worker", "reviewer", "analyst")
 
 
-def _local(ts) -> str:
-    if ts is None:
-        return ""
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-    return ts.astimezone(ops.tz()).strftime("%m-%d %H:%M")
-
-
 def home_card(user):
     if not user.has_role("handler", "editor", "grid_worker"):
         return None
-    today = utcnow().astimezone(ops.tz()).date()
-    n = len(session.scalars(queries.bookings_in(user.scope, today, "booked", ops.tz())).all())
+    today = clock.today()
+    n = len(session.scalars(queries.bookings_in(user.scope, today, "booked", clock.city_tz())).all())
     return {"title": "今日服务预约", "value": n, "url": url_for("services_staff.bookings")}
 
 
@@ -95,20 +89,19 @@ def edit(code: str | None):
 @roles_required(*STAFF)
 def bookings():
     """The counter: bookings at places in my scope for a day (today by default)."""
-    zone = ops.tz()
+    zone = clock.city_tz()
     try:
-        day = dt.date.fromisoformat(request.args.get("day", "")) if request.args.get("day") else utcnow().astimezone(zone).date()
+        day = dt.date.fromisoformat(request.args.get("day", "")) if request.args.get("day") else clock.today()
     except ValueError:
-        day = utcnow().astimezone(zone).date()
+        day = clock.today()
     rows = session.scalars(queries.bookings_in(g.user.scope, None if request.args.get("all") else day,
                                                None, zone)).all()
     slots = session.scalars(select(BookingSlot).where(
         g.user.scope.region_filter(BookingSlot.region_path),
-        BookingSlot.starts_at >= dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC),
-        BookingSlot.starts_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone).astimezone(dt.UTC))
+        BookingSlot.starts_at >= clock.day_bounds(day)[0], BookingSlot.starts_at < clock.day_bounds(day)[1])
         .order_by(BookingSlot.region_id, BookingSlot.starts_at).limit(200)).all()
     names = {i.code: i.name for i in session.scalars(queries.items_query())}
-    return render_template("services/bookings.html", rows=rows, day=day, names=names, local=_local,
+    return render_template("services/bookings.html", rows=rows, day=day, names=names, local=lambda ts: clock.fmt(ts, "%m-%d %H:%M"),
                            STATUS=BOOKING_STATUS_NAMES, slots=slots, all=bool(request.args.get("all")))
 
 

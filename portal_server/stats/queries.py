@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal_server.core.db import session
 from portal_server.core.regions import Region

@@ -166,7 +166,7 @@ def test_disclosure_review_follows_the_content_rule_author_never_approves(client
         ops.publish(session.get(Disclosure, other), user_by_username("v001-reviewer"))
         raise AssertionError("a reviewer outside the village's scope published")
     except ApiError as e:
-        assert e.status == 403 and "outside your scope" in e.message
+        assert e.status == 403 and "不在您的管辖范围内" in e.message
     session.rollback()
     r = client.post(url, headers=auth.headers("town01-reviewer"))
     assert r.status_code == 200 and r.get_json()["published_by"] == "town01-reviewer"

@@ -3,7 +3,6 @@ cancel, scope, bad input, idempotency, the two-person rule, CAP 1.2 against the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 
 from sqlalchemy import select
@@ -43,6 +42,7 @@ def test_village_subscribers_get_the_alert_live_and_retained(app, client, auth, 
 
 def test_city_wide_alert_is_one_message_on_the_city_topic(app, client, auth, demo_box, port):
     serial, secret, _ = demo_box("CTV-HH-070001")
+    auth.token("city-reviewer")  # logged in first: on a loaded machine a login takes seconds
     every = sub_bg(port, serial, secret, "ctv/v1/region/+/alert", count=100, wait=3)
     time.sleep(0.7)
     r = send(client, auth, user="city-reviewer", regions=[CITY, TOWN01, V001])
@@ -223,6 +223,7 @@ def test_expired_alerts_are_cleared_by_the_sweep(app, client, auth, demo_box, po
     from portal_server.alerts import tasks
     from portal_server.alerts.models import Alert
     serial, secret, _ = demo_box("CTV-HH-000001")
+    auth.token("v001-reviewer")  # logged in first: on a loaded machine a login takes seconds
     soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)).isoformat()
     a = send(client, auth, expires=soon).get_json()
     [(payload, _r, expiry)] = messages(sub(port, serial, secret, f"ctv/v1/region/{V001}/alert").stdout)

@@ -2,7 +2,6 @@
 the box agent shows the alert over the video, acks it through the real broker and plays the speech."""
 from __future__ import annotations
 
-import time
 
 import pytest
 import requests

@@ -4,6 +4,7 @@ import json
 import subprocess
 import time
 
+import pytest
 from sqlalchemy import select
 
 from portal_server.care import operations as ops
@@ -19,6 +20,7 @@ def _open_tasks(client, auth, user="grid-v001"):
     return r.get_json()["items"]
 
 
+@pytest.mark.city_time
 def test_missed_checkin_makes_a_task_for_the_grid_worker_and_checking_in_clears_it(client, auth, box, elderly_box, city_time):
     hid, serial = elderly_box
     # Before the configured hour nothing happens.
@@ -48,6 +50,7 @@ def test_missed_checkin_makes_a_task_for_the_grid_worker_and_checking_in_clears_
         **client.get("/api/v1/checkins/today", headers=box(serial)).get_json(), "required": True, "done_today": True}
 
 
+@pytest.mark.city_time
 def test_tv_use_counts_as_seen(client, auth, elderly_box, city_time, app):
     from device_fleet.presence import HB, LASTSEEN
     from portal_server.core import redis as core_redis
@@ -71,6 +74,7 @@ def test_checkin_for_another_household_is_403(client, box, elderly_box):
     assert client.post("/api/v1/checkins").status_code == 401
 
 
+@pytest.mark.city_time
 def test_unanswered_by_evening_goes_to_the_village_head(client, auth, elderly_box, city_time):
     hid, _ = elderly_box
     ops.check_missed(city_time("10:05"))
@@ -137,6 +141,7 @@ def test_elderly_services_listed_by_village(client, box):
     assert all(i["region_code"] == VILLAGE for i in items)
 
 
+@pytest.mark.city_time
 def test_care_times_are_settings_read_from_the_environment(app, client, auth, elderly_box, city_time,
                                                            monkeypatch, tmp_path):
     import pytest

@@ -1,16 +1,14 @@
 """Core behaviour on both databases: scope, audit chain, PII, idempotent seed, CLI, staff login."""
-import json
 import os
 import sqlite3
 import subprocess
 import sys
 
 import pytest
-import redis as redis_lib
 from sqlalchemy import func, select, text
 
 from portal_server.core import audit, crypto
-from portal_server.core.accounts import User, user_by_username
+from portal_server.core.accounts import user_by_username
 from portal_server.core.db import session
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, Scope, region_by_code

@@ -111,7 +111,7 @@ def test_agent_as_a_process_refused_with_a_wrong_secret(app, mosquitto_server):
 def test_agent_repeats_an_unanswered_hello(app, mosquitto_server):
     """No ingest when the box first connects: its hello is lost, so it says it again until configured."""
     from device_fleet.ingest import Ingest
-    from device_fleet.protocol import dev_topic
+    from portal_server.core.protocol import dev_topic
 
     serial = "CTV-HH-510003"
     sec = boxes(app, serial)[serial]

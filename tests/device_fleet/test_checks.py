@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from device_fleet.cli import run_import
-from device_fleet.protocol import dev_topic
+from portal_server.core.protocol import dev_topic
 from portal_server.core import mqtt
 
 from .conftest import boxes, pub

@@ -7,6 +7,7 @@ import pytest
 
 from device_fleet import operations
 from portal_server.core.audit import events_for
+from portal_server.core.db import session
 from portal_server.core.terminals import terminal_by_serial
 
 from .conftest import boxes, pub, read_config
@@ -136,8 +137,6 @@ def test_bulk_command_by_region(app, client, auth):
 
 
 def test_csv_import_with_a_bad_row_imports_nothing(app, tmp_path, mosquitto_server):
-    from click.testing import CliRunner
-    from portal_server.cli import main
     good = "serial,mac,model,secret\nCTV-IMP-0001,00:11:22:33:44:55,CTV-S905,abcdefghijklmnop1\n"
     bad = good + "CTV-IMP-0002,zz:11,CTV-S905,abcdefghijklmnop2\n"
     f = tmp_path / "bad.csv"
@@ -149,6 +148,7 @@ def test_csv_import_with_a_bad_row_imports_nothing(app, tmp_path, mosquitto_serv
     assert terminal_by_serial("CTV-IMP-0001") is None
     # The good file: the box is in the inventory and can connect to the broker with its secret.
     operations.import_terminals(good)
+    session.commit()  # the handler's (here: the test's) one commit
     assert terminal_by_serial("CTV-IMP-0001").paired is False
     port = str(mosquitto_server["port"])
     ok = subprocess.run(["mosquitto_pub", "-p", port, "-u", "CTV-IMP-0001", "-P", "abcdefghijklmnop1",
@@ -159,8 +159,6 @@ def test_csv_import_with_a_bad_row_imports_nothing(app, tmp_path, mosquitto_serv
 
 
 def test_csv_import_command_reports_the_line(app, tmp_path):
-    from click.testing import CliRunner
-    from portal_server.cli import main
     f = tmp_path / "inv.csv"
     f.write_text("serial,mac,model,secret\nCTV-IMP-0003,,CTV-S905,abcdefghijklmnop3\nCTV-IMP-0003,,CTV-S905,abcdefghijklmnop3\n")
     from device_fleet.cli import run_import

@@ -3,7 +3,6 @@ import json
 import subprocess
 import time
 
-import pytest
 
 
 

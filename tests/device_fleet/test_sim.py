@@ -68,7 +68,7 @@ def test_a_hello_nobody_heard_is_said_again_until_the_config_comes(app, mosquitt
     broker) loses its hello; with no retained config yet it would wait until its next reconnect. It
     repeats the hello instead (the reboot-storm bench hung on this: the boxes of its first seconds)."""
     from device_fleet.ingest import Ingest
-    from device_fleet.protocol import dev_topic
+    from portal_server.core.protocol import dev_topic
     from portal_server.core import mqtt
 
     serial = "CTV-HH-500003"

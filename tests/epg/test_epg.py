@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from lxml import etree
 
 from epg import xmltv
@@ -13,6 +14,7 @@ from portal_server.meetings import queries as mqueries
 from tests.meetings.conftest import V001, box_serials, make_meeting
 
 
+@pytest.mark.city_time
 def test_xmltv_is_valid_and_lists_the_meeting(client, auth):
     m = make_meeting(client, auth, title="村民议事会（修路）", start_in=dt.timedelta(hours=2))
     r = client.get("/epg/xmltv.xml")
@@ -53,6 +55,7 @@ def test_m3u_tvg_ids_match_xmltv_channels(client, box):
     assert {e["tvg-id"] for e in mine} >= {"qingshan.city", "relay1.qingshan"}
 
 
+@pytest.mark.city_time
 def test_now_next_and_the_village_hall_channel_follows_its_meeting(client, auth, box):
     m = make_meeting(client, auth, title="两委会议", start_in=dt.timedelta(minutes=-10))
     serial = box_serials(V001)[0]
@@ -107,6 +110,7 @@ def test_titles_with_markup_and_control_characters_stay_valid():
     assert back["programmes"][0]["title"] == "<b>新闻</b> & 天气" and back["channels"][0]["id"] == 'a"b<'
 
 
+@pytest.mark.city_time
 def test_noc_adds_a_relayed_county_channel_and_its_programme(client, auth):
     h = auth.headers("noc")
     r = client.post("/api/v1/epg/channels", headers=h, json={"xmltv_id": "relay3.qingshan", "number": 13,

@@ -2,6 +2,8 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from portal_server.core import jobs
 from portal_server.core.db import session
 from portal_server.feedback import queries, rules
@@ -28,6 +30,7 @@ def test_lights():
     assert rules.light(s, d, s + dt.timedelta(hours=101), done=True) == "green"
 
 
+@pytest.mark.city_time
 def test_category_deadlines_and_config(app, file_order, client, box):
     urgent = queries.get(file_order(category="water")["id"])
     complaint = queries.get(file_order(category="roads")["id"])
@@ -42,6 +45,7 @@ def test_category_deadlines_and_config(app, file_order, client, box):
     assert day(again) == rules.add_working_days(created, 1, CN).astimezone(CN).date()
 
 
+@pytest.mark.city_time
 def test_overdue_sweep_reminds_once_and_notes_the_level_above(app, file_order, act, client, auth):
     oid = file_order(category="water")["id"]
     order = queries.get(oid)
@@ -60,6 +64,7 @@ def test_overdue_sweep_reminds_once_and_notes_the_level_above(app, file_order, a
     assert r["light"] != "red"
 
 
+@pytest.mark.city_time
 def test_follow_up_by_the_village_grid_worker(file_order, act, client, auth, staff_login):
     oid = file_order(category="roads")["id"]
     act("v001-handler", oid, "accept")

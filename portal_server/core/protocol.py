@@ -1,7 +1,9 @@
-"""The box protocol of INTERFACES §5 as data: topics, pure encode/decode, ProtocolError.
+"""The box protocol of INTERFACES §5 as data: topics, pure encode/decode, the broker's ACL roles,
+ProtocolError (DESIGN §3.4 "Protocols as data").
 
-Nothing here touches the network or the database, so the ingest, the agent, the simulator and the
-tests share one definition.
+Every ``ctv/v1/...`` topic and every payload a box receives is built here and nowhere else;
+nothing here touches the network or the database, so the server features, the ingest, the agent,
+the simulator, the process supervisor (broker ACLs) and the tests share one definition.
 """
 from __future__ import annotations
 
@@ -14,6 +16,14 @@ MAX_PAYLOAD = 16 * 1024
 SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 DEV_KINDS = ("status", "hello", "config", "hb", "cmd", "ack")
+#: What the server publishes on a region topic (a box subscribes to its city, town and village).
+REGION_KINDS = ("alert", "notice")
+#: Every region topic (the terminal role may read them all).
+REGION_ALL = f"{PREFIX}/region/#"
+#: Every topic of the protocol (the server role).
+ALL = "ctv/#"
+#: Notice types (INTERFACES §5): a published item, a live meeting, an open poll.
+NOTICE_TYPES = ("content", "meeting_live", "poll")
 
 
 class ProtocolError(ValueError):
@@ -26,6 +36,29 @@ def dev_topic(serial: str, kind: str) -> str:
 
 def region_topic(code: str, kind: str) -> str:
     return f"{PREFIX}/region/{code}/{kind}"
+
+
+def region_alert_topic(code: str) -> str:
+    """The retained alert topic of a region."""
+    return region_topic(code, "alert")
+
+
+def region_notice_topic(code: str) -> str:
+    """The notice topic of a region (new content, a live meeting, an open poll)."""
+    return region_topic(code, "notice")
+
+
+def dev_all(kind: str) -> str:
+    """The subscription to ``kind`` from every box (``ctv/v1/dev/+/<kind>``)."""
+    return dev_topic("+", kind)
+
+
+def parse_region_topic(topic: str) -> tuple[str, str]:
+    """ctv/v1/region/<code>/<kind> → (code, kind)."""
+    parts = topic.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX or parts[2] != "region" or not parts[3]:
+        raise ProtocolError(f"not a region topic: {topic}")
+    return parts[3], parts[4]
 
 
 def parse_dev_topic(topic: str) -> tuple[str, str]:
@@ -97,6 +130,42 @@ def decode_ack(payload: bytes) -> dict:
         raise ProtocolError("field ok must be true or false")
     return {"kind": d["kind"], "id": str(d["id"]), "ok": d["ok"], "detail": d.get("detail"),
             "ts": _num(d, "ts")}
+
+
+def notice_payload(type: str, id: int, title: str, url: str, ts: int | None = None) -> dict:
+    """A region ``notice`` (INTERFACES §5): {"type","id","title","url","ts"}; ``url`` is a TV path."""
+    if type not in NOTICE_TYPES:
+        raise ProtocolError(f"notice type must be one of {', '.join(NOTICE_TYPES)}")
+    return {"type": type, "id": id, "title": title, "url": url, "ts": int(time.time()) if ts is None else ts}
+
+
+def decode_notice(payload: bytes) -> dict:
+    d = _load(payload)
+    if d.get("type") not in NOTICE_TYPES:
+        raise ProtocolError(f"field type must be one of {', '.join(NOTICE_TYPES)}")
+    if d.get("id") in (None, ""):
+        raise ProtocolError("missing field: id")
+    if not isinstance(d.get("url"), str):
+        raise ProtocolError("field url must be a string")
+    return d
+
+
+def alert_payload(*, id: int, severity: str, urgency: str, headline: str, description: str | None,
+                  instruction: str | None, expires: int, display: str, cap_url: str,
+                  audio_url: str | None = None, ts: int | None = None) -> dict:
+    """The retained region ``alert`` (INTERFACES §5); ``audio_url`` once the speech is ready."""
+    if display not in ("fullscreen", "banner"):
+        raise ProtocolError("display must be fullscreen or banner")
+    out = {"id": id, "severity": severity, "urgency": urgency, "headline": headline,
+           "description": description, "instruction": instruction, "expires": int(expires),
+           "display": display, "cap_url": cap_url, "ts": int(time.time()) if ts is None else ts}
+    if audio_url:
+        out["audio_url"] = audio_url
+    return out
+
+
+#: An empty retained payload clears a region's alert.
+CLEAR = b""
 
 
 def encode(data: dict) -> bytes:
@@ -185,3 +254,45 @@ def encode_ack(*, kind: str, id: str, ok: bool, detail: str | None = None) -> by
     if detail is not None:
         data["detail"] = detail
     return encode(data)
+
+
+# Broker ACLs (Mosquitto dynamic security) -----------------------------------------------------
+
+#: The role every box holds (read every region topic) and the server's role.
+TERMINAL_ROLE = "terminal"
+SERVER_ROLE = "server"
+DYNSEC_CONTROL = "$CONTROL/dynamic-security/#"
+
+
+def acl(kind: str, topic: str, allow: bool = True, priority: int = 0) -> dict:
+    """One dynamic-security ACL entry."""
+    return {"acltype": kind, "topic": topic, "allow": allow, "priority": priority}
+
+
+def box_role_name(serial: str) -> str:
+    """The role naming one box's own topics."""
+    return f"box-{serial}"
+
+
+def box_role_acls(serial: str) -> list[dict]:
+    """A box's own topics. Mosquitto 2.0.11's dynamic security does not substitute %c/%u in
+    ACL topics (tested), so every box gets its own role naming its serial."""
+    own = dev_topic(serial, "#")
+    return [acl("publishClientSend", own), acl("subscribePattern", own),
+            acl("publishClientReceive", own)]
+
+
+def terminal_role_acls() -> list[dict]:
+    """Shared by every box: region topics (alerts, notices) are readable by all boxes."""
+    return [acl("subscribePattern", REGION_ALL), acl("publishClientReceive", REGION_ALL),
+            acl("unsubscribePattern", "#")]
+
+
+def server_role_acls() -> list[dict]:
+    """The server: every protocol topic, shared subscriptions, $SYS and dynamic-security control."""
+    return [acl("publishClientSend", DYNSEC_CONTROL), acl("publishClientReceive", DYNSEC_CONTROL),
+            acl("subscribePattern", DYNSEC_CONTROL),
+            acl("publishClientSend", ALL), acl("publishClientReceive", ALL),
+            acl("subscribePattern", ALL), acl("subscribePattern", "$share/#"),
+            acl("publishClientReceive", "$SYS/#"), acl("subscribePattern", "$SYS/#"),
+            acl("unsubscribePattern", "#")]
