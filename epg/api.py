@@ -1,6 +1,6 @@
 """The guide over HTTP: ``/epg/xmltv.xml`` (XMLTV, +0800 times), ``/epg/channels.m3u`` (tvg-id =
 XMLTV channel id, Kodi catch-up attributes), ``/epg/live/<channel>.m3u8`` (a village hall channel →
-its live meeting), ``/epg/catchup/<channel>.m3u8`` (catch-up VOD), ``GET /api/v1/epg/now-next``
+its live meeting), ``GET /api/v1/epg/now-next``
 and the relayed channels ``/api/v1/channels`` (INTERFACES §4.5)."""
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from portal_server.core.auth import (
     request_terminal,
     user_or_terminal,
 )
-from portal_server.core.db import session, utcnow
-from streaming import queries as stream_queries
+from portal_server.core.db import session
 
 from . import operations as ops
 from . import queries
@@ -154,31 +153,6 @@ def add_programme(data: ProgrammeIn):
 
 
 # Catch-up and the relayed channels (INTERFACES §4.5) -------------------------------------------
-
-@bp.get("/catchup/<xmltv_id>.m3u8")
-def catchup(xmltv_id: str):
-    """A finished (VOD) playlist of what the channel showed between ``start`` and ``end`` (epoch
-    seconds) inside its catch-up window; 404 outside it."""
-    ch = queries.channel_by_xmltv_id(xmltv_id)
-    if ch is None or not ch.source_url:
-        return Response("no such channel\n", 404, mimetype="text/plain")
-    try:
-        start = dt.datetime.fromtimestamp(int(float(request.args["start"])), dt.UTC)
-        end = dt.datetime.fromtimestamp(int(float(request.args["end"])), dt.UTC)
-    except (KeyError, ValueError, OverflowError, OSError):
-        return Response("give ?start=&end= in epoch seconds\n", 400, mimetype="text/plain")
-    now = utcnow()
-    if end <= start or start < now - dt.timedelta(hours=ch.catchup_hours) or start >= now \
-            or end > now + dt.timedelta(seconds=60):
-        return Response("outside the catch-up window\n", 404, mimetype="text/plain")
-    text = stream_queries.catchup_playlist(xmltv_id, start, min(end, now),
-                                           lambda name: queries.hls_url(xmltv_id, name))
-    if text is None:
-        return Response("nothing recorded in this window\n", 404, mimetype="text/plain")
-    resp = Response(text, mimetype="application/vnd.apple.mpegurl")
-    resp.headers["Cache-Control"] = "max-age=60"
-    return resp
-
 
 class RelayIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)

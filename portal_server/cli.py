@@ -8,6 +8,7 @@ import sys
 import click
 
 from portal_server.features import FEATURES
+from streaming import channels, tasks
 
 
 def make_app():
@@ -106,7 +107,6 @@ def meeting_supervisor(meeting_id):
     ``spawn_supervisor`` job; settings from the ``COMMUNITV_*`` environment)."""
     import logging
 
-    from streaming import tasks
 
     app = make_app()
     with app.app_context():
@@ -122,7 +122,6 @@ def channel_relays():
     import signal
     import threading
 
-    from streaming import channels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()

@@ -6,8 +6,9 @@ the demo head-end, and the VLC playback probe."""
 def init_app(app):
     from portal_server.core.jobs import PeriodicJob, register_periodic
 
-    from . import api
+    from . import api, catchup
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(catchup.bp)
     register_periodic(PeriodicJob("streaming-reap", "streaming.tasks:reap", every_s=60, queue="media"))
     register_periodic(PeriodicJob("channels-cleanup", "streaming.tasks:cleanup_channels", every_s=300, queue="media"))

@@ -28,7 +28,7 @@ def _bar(label: str):
     return update, close
 
 
-def register(main: click.Group) -> None:
+def register(main: click.Group, make_app) -> None:
     @main.command("backup")
     @click.argument("file", type=click.Path(dir_okay=False))
     def backup(file):

@@ -1,11 +1,10 @@
 """一站式办理 / 全市通办: cases (办件) for the service catalogue's items, applied for from the TV or
 at a village hall, forwarded between village hall, town centre and city department, tracked to
 the end with deadlines, supervision (督办), follow-up and the resident's evaluation."""
+from portal_server import admin, registry
 
 
 def init_app(app):
-    from portal_server import admin, registry
-
     from . import api, queries, tv, views
 
     app.register_blueprint(api.bp)

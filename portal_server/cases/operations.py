@@ -5,13 +5,11 @@ The caller commits once. Errors are core ``ApiError``s: 400 bad input, 403 scope
 from __future__ import annotations
 
 import json
-import time
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from device_fleet import protocol
-from portal_server.core import audit, clock, crypto, outbox, scope
+from portal_server.core import audit, clock, crypto, outbox, protocol, scope
 from portal_server.core.accounts import Department, User, user_by_username
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
 from portal_server.core.db import session
@@ -85,10 +83,9 @@ def _notify(case: Case, action: str) -> None:
     """After commit: MQTT notice to the household's village (the box shows 我的办件) — no personal
     data in the payload: boxes of the village share the topic; each box asks /tv/cases/ for its own."""
     village = case.household.region
-    outbox.mqtt(protocol.region_topic(village.code, "notice"),
-                {"type": "case", "id": case.id, "household_id": case.household_id,
-                 "title": f"您的办件有新进度：{ACTION_NAMES.get(action, action)}", "url": "/tv/cases/",
-                 "ts": int(time.time())})
+    outbox.mqtt(protocol.region_notice_topic(village.code),
+                protocol.notice_payload("case", case.id, f"您的办件有新进度：{ACTION_NAMES.get(action, action)}",
+                                        "/tv/cases/", household_id=case.household_id))
 
 
 def _audit(case: Case, action: str, actor: str, **detail) -> None:

@@ -23,7 +23,7 @@ REGION_ALL = f"{PREFIX}/region/#"
 #: Every topic of the protocol (the server role).
 ALL = "ctv/#"
 #: Notice types (INTERFACES §5): a published item, a live meeting, an open poll.
-NOTICE_TYPES = ("content", "meeting_live", "poll")
+NOTICE_TYPES = ("content", "meeting_live", "poll", "case")
 
 
 class ProtocolError(ValueError):
@@ -132,11 +132,13 @@ def decode_ack(payload: bytes) -> dict:
             "ts": _num(d, "ts")}
 
 
-def notice_payload(type: str, id: int, title: str, url: str, ts: int | None = None) -> dict:
-    """A region ``notice`` (INTERFACES §5): {"type","id","title","url","ts"}; ``url`` is a TV path."""
+def notice_payload(type: str, id: int, title: str, url: str, ts: int | None = None, **extra) -> dict:
+    """A region ``notice`` (INTERFACES §5): {"type","id","title","url","ts"}; ``url`` is a TV path;
+    ``extra`` fields (e.g. a case's ``household_id``, so other boxes of the village ignore it)."""
     if type not in NOTICE_TYPES:
         raise ProtocolError(f"notice type must be one of {', '.join(NOTICE_TYPES)}")
-    return {"type": type, "id": id, "title": title, "url": url, "ts": int(time.time()) if ts is None else ts}
+    return {"type": type, "id": id, "title": title, "url": url, "ts": int(time.time()) if ts is None else ts,
+            **extra}
 
 
 def decode_notice(payload: bytes) -> dict:

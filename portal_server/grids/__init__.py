@@ -3,13 +3,12 @@ worker's phone (/m/grid/, an installable PWA with an offline queue) that feed th
 care tasks and alert door-knock lists routed to the grid's worker (core.fieldwork); assessment with
 points, yellow/red cards and the Monday weekly report.
 """
+from portal_server import admin
+from portal_server.core import fieldwork
+from portal_server.core.jobs import PeriodicJob, register_periodic
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.core import fieldwork
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import api, phone, queries, views
 
     app.register_blueprint(api.bp)

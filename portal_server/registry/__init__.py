@@ -1,6 +1,8 @@
 """Base data (基础数据): households, residents, houses and the village household map (电子装户图),
 imports and exports of household tables, staff accounts and the audit trail page, box onboarding
 from the installer's phone, and the nightly data comparison (数据比对)."""
+from portal_server import admin
+from portal_server.core.jobs import PeriodicJob, register_periodic
 
 
 def add_household_panel(app, fn) -> None:
@@ -16,9 +18,6 @@ def add_comparison_check(app, fn) -> None:
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import api, views
 
     app.register_blueprint(api.bp)

@@ -6,12 +6,13 @@ import sys
 
 import click
 
+from portal_server.core import imports
+from portal_server.core.accounts import user_by_username
+from portal_server.core.db import session
+
 
 def run_import(app, path: str, username: str, preview: bool = False) -> tuple[int, str]:
     """Import a household table as ``username`` (its scope applies) → (exit code, message)."""
-    from portal_server.core import imports
-    from portal_server.core.accounts import user_by_username
-    from portal_server.core.db import session
 
     from . import operations as ops
 
@@ -47,7 +48,7 @@ def run_import(app, path: str, username: str, preview: bool = False) -> tuple[in
     return 0, f"已导入：新增 {c['new']} 户，更新 {c['updated']} 户，无变化 {c['unchanged']} 户"
 
 
-def register(main: click.Group) -> None:
+def register(main: click.Group, make_app) -> None:
     @main.group("households")
     def households():
         """Households of the registry."""
@@ -60,7 +61,6 @@ def register(main: click.Group) -> None:
     def households_import(path, username, preview):
         """Import households from .xlsx or .csv (UTF-8 or GBK) with the headers
         村代码, 地址, 户主姓名, 联系电话, 标签 (optional 户主身份证号). All rows or none."""
-        from portal_server.cli import make_app
 
         code, msg = run_import(make_app(), path, username, preview)
         click.echo(msg, err=code != 0)
@@ -74,8 +74,6 @@ def register(main: click.Group) -> None:
     @click.option("--region", default=None, help="region code (default: every town)")
     def compare(region):
         """Run the data comparison (数据比对) now."""
-        from portal_server.cli import make_app
-        from portal_server.core.db import session
 
         from . import tasks
 

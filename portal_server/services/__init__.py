@@ -1,12 +1,11 @@
 """下沉服务: the government service catalogue (national catalogue elements, three-level categories,
 CSV import), booking slots at village halls and town service centres, and bookings from the TV.
 """
+from portal_server import admin
+from portal_server.core.jobs import PeriodicJob, register_periodic
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import api, tv, views
 
     app.register_blueprint(api.bp)

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import click
 
+from portal_server.core.api import ApiError
+from portal_server.core.db import session
 
-def register(main: click.Group) -> None:
+
+def register(main: click.Group, make_app) -> None:
     @main.group("services")
     def services():
         """The service catalogue (全市通办)."""
@@ -13,9 +16,6 @@ def register(main: click.Group) -> None:
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
     def import_(file):
         """Import FILE: all rows or none; rows update existing items by 事项编码 (safe to run twice)."""
-        from portal_server.cli import make_app
-        from portal_server.core.api import ApiError
-        from portal_server.core.db import session
 
         from . import operations as ops
 

@@ -2,12 +2,11 @@
 from every feature's ``queries.daily_figures``, the TV usage beacon, the stats API and the
 leaders' cockpit with charts and an offline map.
 """
+from portal_server import admin
+from portal_server.core.jobs import PeriodicJob, register_periodic
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import api, views
 
     app.register_blueprint(api.bp)

@@ -5,8 +5,11 @@ import datetime as dt
 
 import click
 
+from portal_server.core import clock
+from portal_server.core.db import session
 
-def register(main: click.Group) -> None:
+
+def register(main: click.Group, make_app) -> None:
     @main.group("stats")
     def stats():
         """Figures for leaders (daily aggregates)."""
@@ -16,9 +19,6 @@ def register(main: click.Group) -> None:
     @click.option("--days", type=int, default=1, show_default=True, help="this many days ending at --date")
     def aggregate(day: str | None, days: int):
         """Recompute the figures of one or more city days (idempotent; the periodic job does the same)."""
-        from portal_server.cli import make_app
-        from portal_server.core import clock
-        from portal_server.core.db import session
 
         from . import operations
 

@@ -20,10 +20,13 @@ TOP = {"portal_server.app", "portal_server.stack", "portal_server.demo", "portal
 CORE = "portal_server.core"
 #: What a feature may import of another feature.
 PUBLIC = {"operations", "queries", "models", "protocol"}
-#: Hooks a feature may use to plug in (DESIGN §1): the portal's and the staff web's hook functions
+#: Hooks a feature may use to plug in (DESIGN §1): the portal's, the staff web's and the household
+#: page's / data comparison's (base data) hook functions
 #: (``from portal_server import admin`` then ``admin.add_nav(...)`` counts too).
 HOOKS = {("stb_app", "add_section_action"), ("stb_app", "add_state_provider"), ("portal_server.admin", "add_nav"),
-         ("portal_server.admin", "add_home_card"), ("portal_server.admin", None)}
+         ("portal_server.admin", "add_home_card"), ("portal_server.admin", None),
+         ("portal_server.registry", "add_household_panel"), ("portal_server.registry", "add_comparison_check"),
+         ("portal_server.registry", None)}
 #: Wiring modules that list every feature (below the top, above the features).
 WIRING = {"portal_server.features", "portal_server.models"}
 
