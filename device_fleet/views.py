@@ -8,6 +8,7 @@ from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, r
                    send_from_directory, url_for)
 from sqlalchemy import select
 
+from portal_server.core.api import ApiError
 from portal_server.core.auth import login_required, roles_required
 from portal_server.core.db import session
 from portal_server.core.households import Household
@@ -233,8 +234,10 @@ def rollouts():
                 flash(f"升级任务 #{ro.id}：{STATUS_NAMES[ro.status]}", "ok")
         except (FleetError, ValueError) as exc:
             flash(f"操作未完成：{exc}", "error")
+        except ApiError as exc:
+            flash(f"操作未完成：{exc.message}", "error")
         return redirect(url_for("noc.rollouts"))
-    ros = queries.rollouts()
+    ros = queries.rollouts(g.user)
     from .models import Firmware
     return render_template("fleet/rollouts.html", rollouts=ros, counts={r.id: operations.rollout_counts(r) for r in ros},
                            fw={f.id: f for f in queries.firmware_list()}, firmware=queries.firmware_list(),

@@ -140,6 +140,7 @@ def add_programme(data: ProgrammeIn):
     ch = session.scalar(select(Channel).where(Channel.xmltv_id == data.channel))
     if ch is None:
         raise not_found(f"channel {data.channel}")
+    ops.require_channel_owner(g.user, ch)
     if ch.kind == "village":
         raise bad_request("a village hall channel shows its meetings; schedule a meeting instead", field="channel")
     start, end = parse_ts(data.starts_at, "starts_at"), parse_ts(data.ends_at, "ends_at")

@@ -8,9 +8,10 @@ import logging
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal_server.core import api as core_api
-from portal_server.core import db, outbox, redis as core_redis
+from portal_server.core import db, limits, outbox, redis as core_redis
 from portal_server.core.config import Settings
 from portal_server.features import FEATURES
 from portal_server.models import load_all_models
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         **settings.extra,
     )
     app.json.ensure_ascii = False
+    # One trusted hop: nginx sets X-Forwarded-For/-Proto (gunicorn listens on loopback only), so
+    # throttles, rate limits and the audit trail see the real client, not 127.0.0.1.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for d in (settings.data_dir, settings.media_dir, settings.hls_dir, settings.snapshot_dir,
               settings.log_dir):
@@ -48,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     app.extensions["csrf"] = csrf
     core_api.register_error_handlers(app)
+    limits.init_app(app)
 
     for name in FEATURES:
         try:

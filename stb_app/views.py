@@ -214,6 +214,19 @@ def me():
     return resp
 
 
+@bp.get("/api/token")
+def token():
+    """This box's token, for tv.js to send in X-Terminal-Token on writes. A GET answered only to
+    our own pages (browsers never let another site read it); the cookie stays HttpOnly."""
+    term = _terminal_or_none()
+    tok = request.cookies.get(TERMINAL_COOKIE)
+    if term is None or term.region is None or not tok:
+        return jsonify({"error": {"code": "unauthorized", "message": "本机尚未绑定"}}), 401
+    resp = jsonify({"token": tok})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 def _safe_src(src: str) -> str | None:
     """Only our own HLS (or an http(s) relay) may be played; never javascript: or data: URLs."""
     if not src:

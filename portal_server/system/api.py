@@ -69,7 +69,7 @@ def auth_token(data: TokenRequest):
     settings = current_app.config["SETTINGS"]
     user, why = authenticate(data.username, data.password, settings.login_max_failures)
     if why == "throttled":
-        raise ApiError(429, "throttled", "too many failed logins; try again in a minute")
+        raise ApiError(429, "throttled", "登录失败次数过多，请一分钟后再试")
     if user is None:
         raise ApiError(401, "unauthorized", "wrong username or password")
     token, expires = issue_token(user, settings.token_ttl_s)
