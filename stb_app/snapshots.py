@@ -184,9 +184,11 @@ def materialise(region: Region, name: str) -> tuple[str, str] | None:
     return out
 
 
-def invalidate(paths, files: str = "*") -> int:
+def invalidate(paths, files: str = "*", ancestors: bool = False) -> int:
     """Forget the pages of the regions at ``paths`` and of every region under them (no database
-    access: it also runs after a commit); returns how many region folders were touched."""
+    access: it also runs after a commit); returns how many region folders were touched.
+    ``ancestors``: the regions above them too (a town's or the city's terminal shows content
+    aimed at the town or the city, which reaches its villages: their pages change together)."""
     base = root()
     if not base.exists() or not paths:
         return 0
@@ -198,7 +200,7 @@ def invalidate(paths, files: str = "*") -> int:
             own = (d / ".path").read_text()
         except OSError:
             own = ""
-        if own and not any(own.startswith(p) for p in paths):
+        if own and not any(own.startswith(p) or (ancestors and p.startswith(own)) for p in paths):
             continue
         try:
             _redis().incr(f"ctv:tvgen:{d.name}")
@@ -227,25 +229,27 @@ def warm_homes() -> int:
 
 # Signals -------------------------------------------------------------------------------------
 
-def _stale(codes, files: str) -> None:
+def _stale(codes, files: str, ancestors: bool = False) -> None:
     """Invalidate now, and once more after the sender's transaction commits: a page rendered
     in between from the not-yet-committed state would otherwise stay."""
     paths = [r.path for r in session.scalars(select(Region).where(Region.code.in_(list(codes))))]
-    invalidate(paths, files)
-    session.info.setdefault("tv_stale", []).append((paths, files))
+    invalidate(paths, files, ancestors)
+    session.info.setdefault("tv_stale", []).append((paths, files, ancestors))
 
 
 def _after_commit(sess) -> None:
     pending = sess.info.pop("tv_stale", None)
-    for paths, files in pending or ():
+    for paths, files, ancestors in pending or ():
         try:
-            invalidate(paths, files)
+            invalidate(paths, files, ancestors)
         except Exception:  # never break the committed write over a cache
             log.exception("invalidating TV pages under %s failed", paths)
 
 
 def _on_content(sender, region_codes=(), **_kw):
-    _stale(region_codes, "[hsi]*.html")
+    # Content signals name the villages an item reaches; the town and city pages above them
+    # show the items aimed at the town or the city, so every level goes stale together.
+    _stale(region_codes, "[hsi]*.html", ancestors=True)
 
 
 def _on_alert(sender, region_codes=(), **_kw):
