@@ -215,6 +215,20 @@ http {{
             add_header Cache-Control no-cache;
             add_header Access-Control-Allow-Origin *;
         }}
+        # Meeting video only through signed, expiring URLs (portal_server.core.signing): the
+        # signature and expiry sit in the path so segments named relatively inherit them.
+        location /hls/meetings/ {{
+            return 403;
+        }}
+        location ~ "^/hls/s/(?<hsig>[A-Za-z0-9_-]{{22}})/(?<hexp>[0-9]{{1,12}})/(?<hdir>[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)/(?<hfile>[A-Za-z0-9_.-]+)$" {{
+            secure_link $hsig,$hexp;
+            secure_link_md5 "$hexp/$hdir {settings.hls_link_secret}";
+            if ($secure_link = "") {{ return 403; }}
+            if ($secure_link = "0") {{ return 403; }}
+            alias {data / 'hls'}/$hdir/$hfile;
+            add_header Cache-Control no-cache;
+            add_header Access-Control-Allow-Origin *;
+        }}
         # TV static assets (ES5 scripts, CSS, images): long-lived, versioned by query string.
         location /tv/static/ {{
             alias {STB_STATIC}/;

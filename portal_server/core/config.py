@@ -114,6 +114,13 @@ class Settings:
         import hmac
         return hmac.new(self.secret_key.encode(), b"tv-village-link", hashlib.sha256).hexdigest()[:32]
 
+    @property
+    def hls_link_secret(self) -> str:
+        """Shared by the app and nginx's secure_link to sign meeting (and channel) HLS URLs."""
+        import hashlib
+        import hmac
+        return hmac.new(self.secret_key.encode(), b"hls-link", hashlib.sha256).hexdigest()[:32]
+
     # Derived paths -------------------------------------------------------------------------
     @property
     def media_dir(self) -> Path:
