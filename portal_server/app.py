@@ -6,17 +6,40 @@ import importlib
 import importlib.util
 import logging
 
-from flask import Flask
+from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal_server.core import api as core_api
-from portal_server.core import db, limits, outbox, redis as core_redis
+from portal_server.core import auth as core_auth, db, limits, outbox, redis as core_redis
 from portal_server.core.config import Settings
 from portal_server.features import FEATURES
 from portal_server.models import load_all_models
 
 csrf = CSRFProtect()
+
+
+#: Pages of people (staff web, NOC, phone pages) that must never be framed by another site.
+FRAME_PROTECTED = ("/admin", "/noc", "/m/")
+STAFF_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+             "img-src 'self' data: blob:; media-src 'self' blob: data:; connect-src 'self'; "
+             "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def security_headers(app: Flask, settings: Settings) -> None:
+    """Cookies marked Secure when we are served over https; staff and phone pages with a CSP that
+    forbids framing (clickjacking) and X-Frame-Options for browsers without CSP."""
+    secure = settings.public_url.lower().startswith("https://")
+    app.config["SESSION_COOKIE_SECURE"] = secure
+
+    @app.after_request
+    def _headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path.startswith(FRAME_PROTECTED):
+            resp.headers.setdefault("Content-Security-Policy", STAFF_CSP)
+            resp.headers.setdefault("X-Frame-Options", "DENY")
+            resp.headers.setdefault("Referrer-Policy", "same-origin")
+        return resp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -53,6 +76,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["csrf"] = csrf
     core_api.register_error_handlers(app)
     limits.init_app(app)
+    core_auth.init_app(app)
+    security_headers(app, settings)
 
     for name in FEATURES:
         try:

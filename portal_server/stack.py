@@ -326,7 +326,8 @@ def procfile(run_dir: Path, settings: Settings, ports: dict, clients=()) -> Path
         f"nginx: nginx -c {nginx_conf} -p {run_dir}\n"
         f"rtmp: nginx -c {rtmp_conf} -p {run_dir}\n"
         f"web: {venv_bin('gunicorn')} --workers 4 --threads 4 --bind 127.0.0.1:{ports['app']} "
-        f"--access-logfile - --graceful-timeout 5 'portal_server.app:create_app()'\n"
+        f"--access-logfile - --logger-class portal_server.core.accesslog.RedactingLogger "
+        f"--graceful-timeout 5 'portal_server.app:create_app()'\n"
         f"worker: {venv_bin('communitv')} worker\n"
         f"ingest: {venv_bin('communitv')} ingest\n")
     return pf

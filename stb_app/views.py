@@ -17,7 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
 from sqlalchemy import select
 
-from portal_server.core.auth import TERMINAL_COOKIE, page_terminal, request_terminal
+from portal_server.core.auth import TERMINAL_COOKIE, cookie_secure, page_terminal, request_terminal
 from portal_server.core.db import session
 from portal_server.core.qr import qr_svg
 from portal_server.core.terminals import Terminal, terminal_for_token
@@ -94,9 +94,10 @@ def _home_url(term) -> str:
 
 def _with_box_cookies(resp, term, token: str | None):
     if token:
-        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=YEAR)
+        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=YEAR,
+                        secure=cookie_secure())
     resp.set_cookie(VK_COOKIE, snapshots.village_key(term.region.code), httponly=True, samesite="Lax",
-                    max_age=YEAR, path="/tv/v/")
+                    max_age=YEAR, path="/tv/v/", secure=cookie_secure())
     return resp
 
 

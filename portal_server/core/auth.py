@@ -10,7 +10,7 @@ import functools
 from flask import g, redirect, request, session as web_session, url_for
 
 from . import redis as core_redis
-from .accounts import User, user_for_token
+from .accounts import User, revoke_session, session_revoked, user_for_token
 from .api import ApiError
 from .db import session
 from .terminals import Terminal, terminal_for_token
@@ -27,6 +27,8 @@ def load_web_user() -> User | None:
     user = session.get(User, uid)
     if user is None or not user.active or web_session.get("pwv") != user.password_hash[-12:]:
         return None
+    if session_revoked(web_session.get("sid")):  # logged out: the cookie is dead server-side
+        return None
     return user
 
 
@@ -34,7 +36,27 @@ def bearer_user() -> User | None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return None
-    return user_for_token(header[7:].strip())
+    # Looked up once per request (the credentials check and the view both ask); kept in the
+    # request's environ, not in g, which may outlive a request (tests share an app context).
+    if "ctv.bearer" not in request.environ:
+        request.environ["ctv.bearer"] = user_for_token(header[7:].strip())
+    return request.environ["ctv.bearer"]
+
+
+def reject_bad_credentials():
+    """``before_request``: credentials that are presented must be good, on every endpoint, public
+    ones included (INTERFACES §4): a wrong, expired or revoked bearer or terminal token → 401
+    instead of being silently ignored."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer ") and bearer_user() is None:
+        raise ApiError(401, "unauthorized", "登录令牌无效、已过期或已撤销，请重新登录")
+    token = request.headers.get("X-Terminal-Token")
+    if token and terminal_for_token(token) is None:
+        raise ApiError(401, "unauthorized", "终端令牌无效或已撤销")
+
+
+def init_app(app) -> None:
+    app.before_request(reject_bad_credentials)
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -88,24 +110,42 @@ def page_terminal() -> Terminal:
     return term
 
 
+def cookie_secure() -> bool:
+    """Cookies get the Secure flag when the public URL is https."""
+    from flask import current_app
+
+    return current_app.config["SETTINGS"].public_url.lower().startswith("https://")
+
+
 def keep_terminal_cookie(resp):
     """``after_request`` of TV page blueprints: a page opened with ``?token=`` keeps the box's
     identity in the portal cookie (the portal's own entry, /tv/, does the same)."""
     token = request.args.get("token")
     if token and g.get("terminal") is not None:
-        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400)
+        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=365 * 86400,
+                        secure=cookie_secure())
     return resp
 
 
 def login(user: User) -> None:
+    import secrets
+
     web_session.clear()
     web_session["uid"] = user.id
     # Changing the password invalidates every session of the user.
     web_session["pwv"] = user.password_hash[-12:]
+    # Logout revokes this id server-side (a copied cookie dies with the session).
+    web_session["sid"] = secrets.token_urlsafe(32)
     web_session.permanent = True
 
 
 def logout() -> None:
+    """End the session for good: its id is revoked in the database (caller commits)."""
+    from flask import current_app
+
+    sid = web_session.get("sid")
+    if sid:
+        revoke_session(sid, current_app.permanent_session_lifetime)
     web_session.clear()
 
 

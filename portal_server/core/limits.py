@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app, g, request, session as web_session
+from flask import current_app, request, session as web_session
 from flask_limiter import Limit, Limiter
 
 #: Limits per request kind (limits library notation); ``app.config["RATE_LIMITS"]`` may override.
@@ -45,8 +45,8 @@ def _box_token() -> str | None:
 
 def request_kind() -> str | None:
     """Which limit applies to this request (None: not limited)."""
-    if "ctv_limit_kind" in g:
-        return g.ctv_limit_kind
+    if "ctv.limit_kind" in request.environ:
+        return request.environ["ctv.limit_kind"]
     path, method = request.path, request.method
     kind = None
     if path.startswith(EXEMPT_PREFIXES):
@@ -60,7 +60,7 @@ def request_kind() -> str | None:
     elif method not in SAFE_METHODS and not request.headers.get("Authorization") \
             and not web_session.get("uid"):
         kind = "box_write" if _box_token() else "public_write"
-    g.ctv_limit_kind = kind
+    request.environ["ctv.limit_kind"] = kind
     return kind
 
 
