@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal_server.core import api as core_api
-from portal_server.core import auth as core_auth, db, limits, outbox, redis as core_redis
+from portal_server.core import auth as core_auth, db, i18n, limits, outbox, redis as core_redis
 from portal_server.core.config import Settings
 from portal_server.features import FEATURES
 from portal_server.models import load_all_models
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     app.extensions["csrf"] = csrf
     core_api.register_error_handlers(app)
+    i18n.init_app(app)
     limits.init_app(app)
     core_auth.init_app(app)
     security_headers(app, settings)
