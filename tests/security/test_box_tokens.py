@@ -65,3 +65,17 @@ def test_our_pages_still_write_with_the_header_or_same_origin(app):
     r = c.post("/api/v1/feedback", json=body, headers={"X-Terminal-Token": tok, "Origin": "https://evil.example"})
     assert r.status_code == 201
     assert app.test_client().get("/tv/api/token").status_code == 401
+
+
+def test_the_tv_portal_sends_the_token_header_on_writes(app, live_server, tv_page):
+    """tv.js (ES5 XHR) reads the token once from /tv/api/token and sends X-Terminal-Token on POSTs."""
+    seen = []
+    tv_page.on("request", lambda req: seen.append((req.method, req.url, req.headers.get("x-terminal-token"))))
+    tok = terminal_token(SERIAL)
+    tv_page.goto(live_server + f"/tv/?token={tok}")
+    tv_page.wait_for_function("window.TV && TV.request")
+    tv_page.evaluate("""() => new Promise(function (done) {
+        TV.request('POST', '/api/v1/feedback', {category: 'roads', content: '电视上提交'}, function (s) { done(s); });
+    })""")
+    posts = [h for m, u, h in seen if m == "POST" and u.endswith("/api/v1/feedback")]
+    assert posts == [tok]
