@@ -9,6 +9,7 @@ import logging
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from portal_server.core import api as core_api
 from portal_server.core import auth as core_auth, db, i18n, limits, outbox, redis as core_redis
@@ -17,6 +18,14 @@ from portal_server.features import FEATURES
 from portal_server.models import load_all_models
 
 csrf = CSRFProtect()
+
+
+class DbIntConverter(IntegerConverter):
+    """``<int:id>`` bounded to a signed 64-bit integer."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2 ** 63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 #: Pages of people (staff web, NOC, phone pages) that must never be framed by another site.
@@ -60,6 +69,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         **settings.extra,
     )
     app.json.ensure_ascii = False
+    # <int:...> in URLs only matches what a database integer holds: a longer number is a 404,
+    # not an OverflowError deep in the driver (found by fuzzing the OpenAPI document).
+    app.url_map.converters["int"] = DbIntConverter
     # One trusted hop: nginx sets X-Forwarded-For/-Proto (gunicorn listens on loopback only), so
     # throttles, rate limits and the audit trail see the real client, not 127.0.0.1.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)

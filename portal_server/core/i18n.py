@@ -87,6 +87,7 @@ def init_app(app) -> None:
     # Flask-Babel caches the locale in g, which can outlive a request (tests share an app
     # context): choose it afresh for every request.
     app.before_request(refresh)
+    app.jinja_env.filters["zh"] = chinese
 
 
 def _noun(what: str) -> str:
@@ -139,6 +140,16 @@ def translate(message: str, status: int) -> tuple[str, str | None]:
 
 
 def chinese(message: str) -> str:
-    """The zh_CN text of ``message`` whatever the client asked (flash messages of the staff web)."""
-    with force_locale("zh_CN"):
-        return translate(message, 400)[0]
+    """Flash messages of the staff web (``{{ msg|zh }}``): ``操作未完成：<English>`` gets its
+    English part from the catalogue when it is there; an unknown message is left as it is."""
+    text = str(message)
+    head, sep, tail = text.rpartition("：")
+    part = tail if sep else text
+    if not part or _CJK.search(part):
+        return text
+    try:
+        with force_locale("zh_CN"):
+            found = _translate(part)
+    except Exception:
+        found = None
+    return f"{head}{sep}{found}" if found else text

@@ -46,3 +46,11 @@ def test_english_is_the_second_language(client, auth):
     assert r.status_code == 404 and _msg(r) == "meeting 999999 not found"
     zh = client.get("/api/v1/meetings/999999", headers={**h, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     assert _msg(zh) == "未找到会议 999999"
+
+
+def test_staff_web_flash_messages_use_the_catalogue(app):
+    from portal_server.core import i18n
+    with app.test_request_context("/admin/"):
+        assert i18n.chinese("操作未完成：the poll is closed") == "操作未完成：调查已结束"
+        assert i18n.chinese("meeting 12 not found") == "未找到会议 12"
+        assert i18n.chinese("已保存") == "已保存"
