@@ -73,7 +73,8 @@ def test_the_tv_portal_sends_the_token_header_on_writes(app, live_server, tv_pag
     tv_page.on("request", lambda req: seen.append((req.method, req.url, req.headers.get("x-terminal-token"))))
     tok = terminal_token(SERIAL)
     tv_page.goto(live_server + f"/tv/?token={tok}")
-    tv_page.wait_for_function("window.TV && TV.request")
+    tv_page.wait_for_load_state("load")
+    tv_page.wait_for_function("() => !!(window.TV && window.TV.request)")
     tv_page.evaluate("""() => new Promise(function (done) {
         TV.request('POST', '/api/v1/feedback', {category: 'roads', content: '电视上提交'}, function (s) { done(s); });
     })""")
