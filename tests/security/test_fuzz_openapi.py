@@ -25,7 +25,7 @@ def test_no_server_errors_over_every_operation(app, auth):
         ops += 1
 
         @given(case=op.as_strategy())
-        @settings(max_examples=4, deadline=None, database=None, phases=[Phase.generate],
+        @settings(max_examples=3, deadline=None, database=None, phases=[Phase.generate],
                   suppress_health_check=list(HealthCheck))
         def run(case):
             name = f"{op.method.upper()} {op.path}"
