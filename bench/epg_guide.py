@@ -30,7 +30,7 @@ def main() -> int:
     from portal_server.core.config import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="ctv-bench-epg-"))
-    settings = Settings(data_dir=tmp, jobs_inline=True, secret_key="bench")
+    settings = Settings(data_dir=tmp, jobs_inline=True, secret_key="bench-secret-key-" * 3)
     db.upgrade(settings.database_url)
     app = create_app(settings)
     with app.app_context():

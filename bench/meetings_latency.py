@@ -55,7 +55,7 @@ def latency(tmp: Path) -> dict:
     from portal_server.core.config import Settings
 
     rtmp_port, app_port = stack.free_port(), stack.free_port()
-    settings = Settings(data_dir=tmp / "data", jobs_inline=True, secret_key="bench",
+    settings = Settings(data_dir=tmp / "data", jobs_inline=True, secret_key="bench-secret-key-" * 3,
                         rtmp_url=f"rtmp://127.0.0.1:{rtmp_port}/live", public_url=f"http://127.0.0.1:{app_port}",
                         mqtt_url="mqtt://127.0.0.1:9")
     db.upgrade(settings.database_url)

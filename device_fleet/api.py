@@ -22,13 +22,18 @@ def _ts(epoch: float | None) -> str | None:
     return iso(dt.datetime.fromtimestamp(epoch, dt.timezone.utc)) if epoch else None
 
 
-def terminal_to_dict(t: Terminal, pres: tuple | None = None) -> dict:
+#: Roles that may read a box's portal URL (it carries the box's token: whoever holds it can act
+#: as the box, e.g. fake an old person's daily check-in).
+TOKEN_READERS = ("admin", "noc")
+
+
+def terminal_to_dict(t: Terminal, pres: tuple | None = None, with_token: bool = False) -> dict:
     online, seen, hb = pres or (False, None, None)
     out = {"serial": t.serial, "kind": t.kind, "region_code": t.region.code if t.region else None,
            "household_id": t.household_id, "department": t.department_code, "model": t.model,
            "firmware": (hb or {}).get("fw") or t.firmware, "online": online, "last_seen": _ts(seen),
            "last_heartbeat": hb, "paired": t.paired}
-    if t.paired:
+    if t.paired and with_token:
         out["portal_url"] = portal_url(t)
     return out
 
@@ -75,7 +80,8 @@ def list_terminals():
         total = session.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
         rows = session.scalars(q.limit(per_page).offset((page - 1) * per_page)).all()
     pres = presence.presence([t.serial for t in rows])
-    return jsonify({"items": [terminal_to_dict(t, pres[t.serial]) for t in rows], "total": total,
+    tokens = g.user.has_role(*TOKEN_READERS)
+    return jsonify({"items": [terminal_to_dict(t, pres[t.serial], tokens) for t in rows], "total": total,
                     "page": page, "per_page": per_page})
 
 
@@ -87,7 +93,8 @@ def get_terminal(serial: str):
     if t is None or not (t.region_path is None and g.user.region.level == "city"
                          or t.region_path and t.region_path.startswith(g.user.scope.path)):
         raise not_found(f"terminal {serial}")
-    return jsonify(terminal_to_dict(t, presence.presence([serial])[serial]))
+    return jsonify(terminal_to_dict(t, presence.presence([serial])[serial],
+                                    g.user.has_role(*TOKEN_READERS)))
 
 
 # Pairing, commands, rollouts ------------------------------------------------------------------
@@ -131,7 +138,8 @@ def bind(serial: str, data: BindBody):
     except FleetError as exc:
         raise _fleet_error(exc) from None
     session.commit()
-    return jsonify(terminal_to_dict(t, presence.presence([serial])[serial]))
+    return jsonify(terminal_to_dict(t, presence.presence([serial])[serial],
+                                    g.user.has_role(*TOKEN_READERS)))
 
 
 class RotateBody(BaseModel):
@@ -272,6 +280,7 @@ def get_rollout(rid: int):
     ro = s.get(Rollout, rid)
     if ro is None:
         raise not_found(f"rollout {rid}")
+    operations.require_rollout_scope(ro, g.user)
     return jsonify(rollout_to_dict(ro))
 
 

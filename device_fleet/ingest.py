@@ -206,6 +206,7 @@ class Ingest:
                                              "uptime_s": h.get("uptime_s"), "fw": h.get("fw")})
                         pipe.rpush(presence.HIST + s, sample)
                         pipe.ltrim(presence.HIST + s, -presence.HIST_LEN, -1)
+                        pipe.expire(presence.HIST + s, presence.HIST_TTL_S)
         for s, st in status.items():
             if st == "offline" and s not in seen:
                 pipe.sadd(presence.OFFLINE, s)

@@ -22,13 +22,14 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from portal_server.core import audit, clock, imports, outbox, protocol, scope, signals
+from portal_server.core.api import ApiError
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
 from portal_server.core.regions import region_by_code
 from portal_server.core.terminals import (Terminal, check_secret, factory_secret, hash_secret, portal_url,
                                           revoke_token_marks)
 
-from . import broker, presence
+from . import broker, presence, queries
 from .models import (COMMAND_TYPES, Alarm, Command, CommandBatch, Firmware, Rollout, RolloutTarget)
 
 log = logging.getLogger(__name__)
@@ -510,7 +511,14 @@ def evaluate_rollout(ro: Rollout | None) -> None:
             session.flush()
 
 
+def require_rollout_scope(ro: Rollout, user) -> None:
+    """403 unless ``rollout_in_scope``."""
+    if not queries.rollout_in_scope(ro, user):
+        raise ApiError(403, "forbidden", f"升级任务 #{ro.id} 包含{user.region.name}管辖范围以外的终端，不能操作")
+
+
 def pause_rollout(ro: Rollout, user) -> None:
+    require_rollout_scope(ro, user)
     if ro.status != "running":
         raise FleetError("只有进行中的升级可以暂停", field="status")
     ro.status, ro.pause_reason = "paused", f"{user.display_name} 手动暂停"
@@ -520,6 +528,7 @@ def pause_rollout(ro: Rollout, user) -> None:
 
 
 def resume_rollout(ro: Rollout, user) -> None:
+    require_rollout_scope(ro, user)
     if ro.status != "paused":
         raise FleetError("只有已暂停的升级可以继续", field="status")
     ro.status, ro.pause_reason = "running", None
@@ -536,6 +545,7 @@ def resume_rollout(ro: Rollout, user) -> None:
 
 def rollback_rollout(ro: Rollout, user) -> int:
     """Stop the rollout and send the previous firmware to every box that took the new one."""
+    require_rollout_scope(ro, user)
     if ro.status == "rolled_back":
         raise FleetError("已经回滚", field="status")
     prev = session.scalar(select(Firmware).where(Firmware.version == (ro.previous_version or "")))

@@ -22,6 +22,8 @@ HB = "ctv:fleet:hb:"
 #: ``ctv:fleet:hist:<serial>`` — list of downsampled heartbeats (JSON), newest last, capped.
 HIST = "ctv:fleet:hist:"
 HIST_LEN = 288
+#: A silent box's history goes after a week (retention; a retired box leaves nothing behind).
+HIST_TTL_S = 7 * 86400
 
 
 def offline_after_s() -> float:

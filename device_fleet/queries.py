@@ -8,7 +8,7 @@ from portal_server.core.regions import Region, Scope, region_by_code
 from portal_server.core.terminals import Terminal
 
 from . import presence
-from .models import Alarm, Command, CommandBatch, Firmware, Rollout
+from .models import Alarm, Command, CommandBatch, Firmware, Rollout, RolloutTarget
 
 
 def presence_of(serials: list[str]) -> dict[str, tuple[bool, float | None, dict | None]]:
@@ -118,8 +118,12 @@ def firmware_list() -> list[Firmware]:
     return list(session.scalars(select(Firmware).order_by(Firmware.id.desc())))
 
 
-def rollouts() -> list[Rollout]:
-    return list(session.scalars(select(Rollout).order_by(Rollout.id.desc())))
+def rollouts(user=None) -> list[Rollout]:
+    """Rollouts, newest first; with ``user``, only those whose every target is in their scope."""
+    rows = list(session.scalars(select(Rollout).order_by(Rollout.id.desc())))
+    if user is None:
+        return rows
+    return [r for r in rows if rollout_in_scope(r, user)]
 
 
 def firmware_versions(scope: Scope) -> list[tuple[str, int]]:
@@ -192,3 +196,18 @@ def metric_families():
     for version, n in sorted(firmware.items()):
         fwm.add_metric([version], n)
     return [on, tot, fwm]
+
+
+def rollout_in_scope(ro: Rollout, user) -> bool:
+    """True when every box a rollout targets lies in ``user``'s scope (unbound inventory counts
+    as the city's): a town's NOC operator never pauses or rolls back the whole city's upgrade."""
+    if "admin" in user.roles:
+        return True
+    outside = RolloutTarget.rollout_id == ro.id
+    in_scope = user.scope.region_filter(Terminal.region_path)
+    if user.region.level == "city":
+        in_scope = Terminal.region_path.is_(None) | in_scope
+    n = session.scalar(select(func.count()).select_from(RolloutTarget)
+                       .join(Terminal, Terminal.id == RolloutTarget.terminal_id)
+                       .where(outside, ~in_scope))
+    return not n

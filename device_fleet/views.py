@@ -8,6 +8,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from sqlalchemy import select
 
 from portal_server.core import clock
+from portal_server.core.api import ApiError
 from portal_server.core.auth import login_required, roles_required
 from portal_server.core.db import session
 from portal_server.core.households import Household
@@ -245,8 +246,10 @@ def rollouts():
         except (FleetError, ValueError) as exc:
             session.rollback()
             flash(f"操作未完成：{exc}", "error")
+        except ApiError as exc:
+            flash(f"操作未完成：{exc.message}", "error")
         return redirect(url_for("noc.rollouts"))
-    ros = queries.rollouts()
+    ros = queries.rollouts(g.user)
     from .models import Firmware
     return render_template("fleet/rollouts.html", rollouts=ros, counts={r.id: operations.rollout_counts(r) for r in ros},
                            fw={f.id: f for f in queries.firmware_list()}, firmware=queries.firmware_list(),

@@ -13,6 +13,7 @@ from portal_server.core import audit, clock
 from portal_server.core.api import bad_request, body, iso, make_blueprint, not_found, page_args
 from portal_server.core.auth import (
     api_user_required,
+    bearer_user,
     request_terminal,
     user_or_terminal,
 )
@@ -52,7 +53,10 @@ def channels_m3u():
 
 @bp.get("/live/<xmltv_id>.m3u8")
 def live_channel(xmltv_id: str):
-    """A village hall channel plays its live meeting (404 when nothing is live)."""
+    """A village hall channel plays its live meeting (404 when nothing is live): a box or staff
+    get a signed, expiring URL; anybody else 401 (the guide lists meetings to everyone)."""
+    if request_terminal() is None and bearer_user() is None:
+        return Response("a box token or a staff token is required\n", 401, mimetype="text/plain")
     url = queries.live_meeting_url(xmltv_id)
     if url is None:
         return Response("nothing live on this channel\n", 404, mimetype="text/plain")
@@ -142,6 +146,7 @@ def add_programme(data: ProgrammeIn):
     ch = session.scalar(select(Channel).where(Channel.xmltv_id == data.channel))
     if ch is None:
         raise not_found(f"channel {data.channel}")
+    ops.require_channel_owner(g.user, ch)
     if ch.kind == "village":
         raise bad_request("a village hall channel shows its meetings; schedule a meeting instead", field="channel")
     start, end = parse_ts(data.starts_at, "starts_at"), parse_ts(data.ends_at, "ends_at")

@@ -11,9 +11,9 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from device_fleet import operations as fleet_ops
-from portal_server.core import audit, clock, outbox
-from portal_server.core.api import bad_request, conflict
-from portal_server.core.db import session
+from portal_server.core import audit, clock, outbox, scope
+from portal_server.core.api import ApiError, bad_request, conflict
+from portal_server.core.db import session, utcnow
 from portal_server.core.regions import region_by_code
 
 from .models import KINDS, Channel, Programme
@@ -73,8 +73,18 @@ def ensure_standard_channels(village_codes: list[str]) -> int:
     return n
 
 
+def require_channel_owner(user, ch: Channel | None = None) -> None:
+    """403 unless ``user`` may write ``ch``'s guide: a village hall channel's region in scope, a
+    city-wide (city or relayed) channel — or a new channel — only from city-level staff."""
+    if ch is not None and ch.region_code:
+        scope.require(user, ch.region_code, "频道")
+    elif user.region.level != "city":
+        raise ApiError(403, "forbidden", f"全市频道的节目单由市级统一编排，{user.region.name}的账号不能修改")
+
+
 def add_channel(user, xmltv_id: str, number: int, name: str, kind: str, stream_url: str) -> Channel:
     """A channel (e.g. a relayed county channel by URL)."""
+    require_channel_owner(user)
     if kind not in KINDS:
         raise bad_request(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if not xmltv_id or len(xmltv_id) > 64 or any(c.isspace() or c in '"<>&' for c in xmltv_id):

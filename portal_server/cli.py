@@ -132,6 +132,29 @@ def channel_relays():
 
 
 @main.group()
+def secrets():
+    """The secret key."""
+
+
+@secrets.command("rotate")
+@click.confirmation_option(prompt="Stop `make run` first. Rotate the secret key now?")
+def secrets_rotate():
+    """Replace $COMMUNITV_DATA_DIR/secret_key: personal data is re-encrypted and the audit chain
+    re-keyed in one transaction, MQTT keeps its password; boxes get new portal URLs when they
+    reconnect. Start the stack again afterwards."""
+    from portal_server.core import rotation
+
+    app = make_app()
+    with app.app_context():
+        try:
+            counts = rotation.rotate(app.config["SETTINGS"])
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"secret key rotated: {counts['personal_data']} personal data fields re-encrypted, "
+               f"{counts['audit_events']} audit events re-keyed")
+
+
+@main.group()
 def audit():
     """The audit trail."""
 

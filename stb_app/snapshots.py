@@ -179,9 +179,11 @@ def materialise(region: Region, name: str) -> tuple[str, str] | None:
     return out
 
 
-def invalidate(paths, files: str = "*") -> int:
+def invalidate(paths, files: str = "*", ancestors: bool = False) -> int:
     """Forget the pages of the regions at ``paths`` and of every region under them (no database
-    access: it also runs after a commit); returns how many region folders were touched."""
+    access: it also runs after a commit); returns how many region folders were touched.
+    ``ancestors``: the regions above them too (a town's or the city's terminal shows content
+    aimed at the town or the city, which reaches its villages: their pages change together)."""
     base = root()
     if not base.exists() or not paths:
         return 0
@@ -193,7 +195,7 @@ def invalidate(paths, files: str = "*") -> int:
             own = (d / ".path").read_text()
         except OSError:
             own = ""
-        if own and not any(own.startswith(p) for p in paths):
+        if own and not any(own.startswith(p) or (ancestors and p.startswith(own)) for p in paths):
             continue
         try:
             _redis().incr(f"ctv:tvgen:{d.name}")
@@ -222,17 +224,19 @@ def warm_homes() -> int:
 
 # Signals -------------------------------------------------------------------------------------
 
-def _stale(codes, files: str) -> None:
+def _stale(codes, files: str, ancestors: bool = False) -> None:
     """Invalidate now, and once more after the sender's transaction commits (through the outbox;
     a rollback drops it): a page rendered in between from the not-yet-committed state would
-    otherwise stay."""
+    otherwise stay. ``ancestors``: the town and city folders above them too."""
     paths = [r.path for r in session.scalars(select(Region).where(Region.code.in_(list(codes))))]
-    invalidate(paths, files)
-    outbox.call("stb_app.snapshots:invalidate", paths, files)
+    invalidate(paths, files, ancestors)
+    outbox.call("stb_app.snapshots:invalidate", paths, files, ancestors)
 
 
 def _on_content(sender, region_codes=(), **_kw):
-    _stale(region_codes, "[hsi]*.html")
+    # Content signals name the villages an item reaches; the town and city pages above them
+    # show the items aimed at the town or the city, so every level goes stale together.
+    _stale(region_codes, "[hsi]*.html", ancestors=True)
 
 
 def _on_alert(sender, region_codes=(), **_kw):

@@ -20,7 +20,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from portal_server.core import clock
-from portal_server.core.auth import TERMINAL_COOKIE, page_terminal, request_terminal
+from portal_server.core.auth import TERMINAL_COOKIE, cookie_secure, page_terminal, request_terminal
 from portal_server.core.db import session
 from portal_server.core.qr import qr_svg
 from portal_server.core.terminals import Terminal, check_portal_link, mark_token_live, terminal_for_token
@@ -104,9 +104,10 @@ def _home_url(term) -> str:
 
 def _with_box_cookies(resp, term, token: str | None):
     if token:
-        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=YEAR)
+        resp.set_cookie(TERMINAL_COOKIE, token, httponly=True, samesite="Lax", max_age=YEAR,
+                        secure=cookie_secure())
     resp.set_cookie(VK_COOKIE, snapshots.village_key(term.region.code), httponly=True, samesite="Lax",
-                    max_age=YEAR, path="/tv/v/")
+                    max_age=YEAR, path="/tv/v/", secure=cookie_secure())
     # The serial (not a secret) names the box in the page-view beacon nginx logs for the figures.
     resp.set_cookie(SERIAL_COOKIE, term.serial, samesite="Lax", max_age=YEAR, path="/tv/")
     return resp
@@ -226,6 +227,19 @@ def me():
                              "url": f"/tv/item/{it['id']}"})
     resp = jsonify({"region": term.region.code, "household": term.household_id is not None,
                     "state": state, "notices": notices, "personal": personal})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/api/token")
+def token():
+    """This box's token, for tv.js to send in X-Terminal-Token on writes. A GET answered only to
+    our own pages (browsers never let another site read it); the cookie stays HttpOnly."""
+    term = _terminal_or_none()
+    tok = request.cookies.get(TERMINAL_COOKIE)
+    if term is None or term.region is None or not tok:
+        return jsonify({"error": {"code": "unauthorized", "message": "本机尚未绑定"}}), 401
+    resp = jsonify({"token": tok})
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

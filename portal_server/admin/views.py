@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from portal_server.core import audit
-from portal_server.core.accounts import ROLE_NAMES
+from portal_server.core.accounts import ROLE_NAMES, revoke_all_tokens
 from portal_server.core.auth import authenticate, load_web_user, login, login_required, logout
 from portal_server.core.db import session
 
@@ -59,9 +59,38 @@ def logout_page():
     user = load_web_user()
     if user is not None:
         audit.record("auth.logout", "user", user.id, user.region.code, actor=user.username)
-        session.commit()
     logout()
+    session.commit()
     return redirect(url_for("admin.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password_page():
+    """Change one's own password: the current one, the new one twice (at least 10 characters).
+    Every other session and every API token of the user stop working."""
+    error, status = None, 200
+    if request.method == "POST":
+        current = request.form.get("current") or ""
+        new = request.form.get("new") or ""
+        if not g.user.check_password(current):
+            error, status = "当前密码不正确。", 400
+        elif len(new) < 10:
+            error, status = "新密码至少需要 10 个字符。", 400
+        elif new != (request.form.get("confirm") or ""):
+            error, status = "两次输入的新密码不一致。", 400
+        elif new == current:
+            error, status = "新密码不能与当前密码相同。", 400
+        else:
+            g.user.set_password(new)
+            revoke_all_tokens(g.user)
+            logout()  # this session too: the new password logs in again
+            login(g.user)
+            audit.record("auth.password_change", "user", g.user.id, g.user.region.code, actor=g.user.username)
+            session.commit()
+            flash("密码已修改，其他设备上的登录和接口令牌已失效。", "ok")
+            return redirect(url_for("admin.home"))
+    return render_template("admin/password.html", error=error), status
 
 
 @bp.get("/")

@@ -140,11 +140,21 @@ def add(user: User, c: Content, file, kind: str, alt: str = "") -> ContentMedia:
     return m
 
 
+#: Container formats an uploaded video may have. Playlists (hls, concat...) are refused: a
+#: playlist named .mp4 would make ffprobe and ffmpeg follow its file:// or http:// links.
+UPLOAD_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,asf"
+#: ffprobe of an upload never runs longer (it holds no database transaction, but a worker).
+PROBE_TIMEOUT_S = 30
+
+
 def _has_video_stream(path: Path) -> bool:
+    import subprocess
+
     import ffmpeg
     try:
-        info = ffmpeg.probe(str(path))
-    except ffmpeg.Error:
+        info = ffmpeg.probe(str(path), timeout=PROBE_TIMEOUT_S, format_whitelist=UPLOAD_FORMATS,
+                            protocol_whitelist="file")
+    except (ffmpeg.Error, subprocess.TimeoutExpired):
         return False
     return any(s.get("codec_type") == "video" for s in info.get("streams", []))
 

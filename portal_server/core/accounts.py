@@ -106,6 +106,54 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+class RevokedSession(Base):
+    """A staff web session ended by logout: its cookie (signed, so otherwise valid until it
+    expires) is refused from then on. Rows are dropped once the cookie would have expired."""
+
+    __tablename__ = "revoked_sessions"
+
+    #: The random id put in the session cookie at login.
+    sid: Mapped[str] = mapped_column(String(43), primary_key=True)
+    #: When the cookie would have expired anyway (then the row can go).
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def revoke_session(sid: str, lifetime: dt.timedelta) -> None:
+    """Refuse the session ``sid`` from now on (flushes; caller commits)."""
+    from sqlalchemy import delete
+
+    now = utcnow()
+    session.execute(delete(RevokedSession).where(RevokedSession.expires_at < now))
+    if session.get(RevokedSession, sid) is None:
+        session.add(RevokedSession(sid=sid, expires_at=now + lifetime))
+    session.flush()
+
+
+def session_revoked(sid: str | None) -> bool:
+    """True for a session ended by logout (and for cookies from before sessions had ids)."""
+    return not sid or session.get(RevokedSession, sid) is not None
+
+
+def revoke_token(token: str) -> bool:
+    """Revoke one bearer token at once (flushes; caller commits); False when unknown."""
+    row = session.scalar(select(ApiToken).where(
+        ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest()))
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def revoke_all_tokens(user: User) -> int:
+    """Revoke every bearer token of ``user`` (password change); returns how many."""
+    from sqlalchemy import delete
+
+    n = session.execute(delete(ApiToken).where(ApiToken.user_id == user.id)).rowcount
+    session.flush()
+    return n or 0
+
+
 def user_by_username(username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from . import clock
+from . import clock, i18n
 
 API_PREFIX = "/api/v1"
 
@@ -45,6 +45,11 @@ def conflict(message: str, **extra) -> ApiError:
 
 
 def error_response(status: int, code: str, message: str, **extra):
+    """The JSON error; the message in the client's language (Chinese unless it asks for English,
+    ``core.i18n``), the English original kept in ``detail`` when it had to be replaced."""
+    message, detail = i18n.translate(message, status)
+    if detail is not None:
+        extra.setdefault("detail", detail)
     body = {"error": {"code": code, "message": message, **extra}}
     return jsonify(body), status
 
@@ -64,7 +69,10 @@ def register_error_handlers(app) -> None:
     def _http_error(err: HTTPException):
         if is_api_request():
             code = re.sub(r"[^a-z]+", "_", (err.name or "error").lower()).strip("_")
-            return error_response(err.code or 500, code, err.description or err.name)
+            # werkzeug's default descriptions are English sentences: say the status's name instead.
+            default = type(err).description
+            text = err.name if err.description == default else (err.description or err.name)
+            return error_response(err.code or 500, code, text)
         # Features with their own error screens (the TV portal) register (path prefix, renderer).
         for prefix, render in current_app.extensions.get("html_error_pages", ()):
             if request.path.startswith(prefix):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import DateTime, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -53,13 +54,20 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
 
 
+def _key() -> bytes:
+    """The chain's HMAC key: derived from the secret key, never stored in the database."""
+    return current_app.config["SETTINGS"].audit_key
+
+
 def _digest(prev_hash: str, seq: int, at: dt.datetime, actor: str, action: str, object_type: str,
-            object_id: str, region_code: str | None, detail: str, ip: str | None) -> str:
+            object_id: str, region_code: str | None, detail: str, ip: str | None,
+            key: bytes | None = None) -> str:
     at_utc = clock.utc(at)
     material = json.dumps([prev_hash, seq, at_utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor, action,
                            object_type, object_id, region_code, detail, ip],
                           ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(material.encode()).hexdigest()
+    # HMAC, not a plain hash: whoever can write the database cannot re-hash an edited chain.
+    return hmac.new(key if key is not None else _key(), material.encode(), hashlib.sha256).hexdigest()
 
 
 def current_actor() -> str:
@@ -137,6 +145,26 @@ def verify() -> VerifyResult:
         return VerifyResult(False, count,
                             f"the chain ends at row {count} but the head records row {head.seq}", count)
     return VerifyResult(True, count)
+
+
+def rekey(old_key: bytes, new_key: bytes) -> int:
+    """Re-compute the whole chain with ``new_key`` after checking it with ``old_key`` (secret
+    rotation; flushes, caller commits). Raises ValueError when the chain is broken."""
+    prev_old = prev_new = GENESIS
+    n = 0
+    rows = list(session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars())
+    for ev in rows:
+        args = (ev.id, ev.at, ev.actor, ev.action, ev.object_type, ev.object_id, ev.region_code, ev.detail, ev.ip)
+        if ev.prev_hash != prev_old or _digest(prev_old, *args, key=old_key) != ev.hash:
+            raise ValueError(f"audit row {ev.id} does not verify with the old key: nothing re-keyed")
+        prev_old = ev.hash
+        new_hash = _digest(prev_new, *args, key=new_key)
+        session.execute(update(AuditEvent).where(AuditEvent.id == ev.id).values(prev_hash=prev_new, hash=new_hash))
+        prev_new = new_hash
+        n += 1
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_new))
+    session.flush()
+    return n
 
 
 def events_for(object_type: str, object_id) -> list[AuditEvent]:

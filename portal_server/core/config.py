@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import time as dt_time
 from pathlib import Path
 
+from . import keys
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get("COMMUNITV_" + name, default)
@@ -85,6 +87,9 @@ class Settings:
     channel_backoff_cap_s: int = 30
     #: Run RQ jobs inline (tests, or a machine without a worker).
     jobs_inline: bool = False
+    #: Redis requires a password (`make run` sets it): the URL gets the derived ``redis_password``
+    #: unless it already carries one. Redis holds the job queue, whose jobs are unpickled.
+    redis_auth: bool = False
     #: Testing mode (Flask TESTING).
     testing: bool = False
     #: Extra Flask config values.
@@ -101,6 +106,14 @@ class Settings:
             self.rtmp_url = f"rtmp://{url_host(self.public_host)}:1935/live"
         if not self.secret_key:
             self.secret_key = load_or_create_secret(self.data_dir)
+        else:
+            self.secret_key = keys.check_secret(self.secret_key, "COMMUNITV_SECRET_KEY")
+        if self.redis_auth:
+            from urllib.parse import urlparse
+
+            u = urlparse(self.redis_url)
+            if not u.password:
+                self.redis_url = self.redis_url.replace("://", f"://:{self.redis_password}@", 1)
         for name in ("care_checkin_deadline", "care_escalate_at"):
             try:  # a typo in a clock time must stop the start, not the 10 o'clock check
                 dt_time.fromisoformat(str(getattr(self, name)))
@@ -151,6 +164,11 @@ class Settings:
 
     @property
     def mqtt_server_password(self) -> str:
+        """The server account's broker password: pinned in ``$DATA_DIR/mqtt_server_password`` once
+        the secret key has been rotated (the broker keeps it), derived from the key before."""
+        pinned = mqtt_password_file(self.data_dir)
+        if pinned.exists():
+            return pinned.read_text().strip()
         import hashlib
         import hmac
         return hmac.new(self.secret_key.encode(), b"mqtt-server", hashlib.sha256).hexdigest()[:32]
@@ -168,6 +186,21 @@ class Settings:
         import hashlib
         import hmac
         return hmac.new(self.secret_key.encode(), b"tv-portal-link", hashlib.sha256).hexdigest()[:32]
+
+    @property
+    def hls_link_secret(self) -> str:
+        """Shared by the app and nginx's secure_link to sign meeting (and channel) HLS URLs."""
+        return keys.derive(self.secret_key, "hls-link").hex()
+
+    @property
+    def redis_password(self) -> str:
+        """The password `make run` gives Redis (requirepass) and every client uses."""
+        return keys.derive(self.secret_key, "redis").hex()
+
+    @property
+    def audit_key(self) -> bytes:
+        """Keys the audit chain (HMAC): a database writer without it cannot re-hash the chain."""
+        return keys.derive(self.secret_key, "audit-chain")
 
     # Derived paths -------------------------------------------------------------------------
     @property
@@ -204,12 +237,19 @@ class Settings:
         return self.data_dir / "log"
 
 
+def mqtt_password_file(data_dir: Path) -> Path:
+    """Where ``communitv secrets rotate`` pins the broker password of the server account."""
+    return Path(data_dir) / "mqtt_server_password"
+
+
 def load_or_create_secret(data_dir: Path) -> str:
     """The secret key from ``$DATA_DIR/secret_key``, generated on first use (mode 600)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "secret_key"
     if path.exists():
-        return path.read_text().strip()
+        if path.stat().st_mode & 0o077:  # readable by others: close it
+            os.chmod(path, 0o600)
+        return keys.check_secret(path.read_text(), str(path))
     key = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -228,6 +228,10 @@ def poll_show(poll_id: int):
     """A poll; results for staff and for households that have voted."""
     poll = _poll(poll_id)
     if g.get("user") is not None:
+        # The same polls as the staff listing: in the user's scope or above it; others 403.
+        user_path = g.user.region.path
+        if not (poll.region_path.startswith(user_path) or user_path.startswith(poll.region_path)):
+            raise scope.OutOfScope(poll.region_path.rstrip("/").rsplit("/", 1)[-1], "调查")
         return jsonify(queries.poll_to_dict(poll, with_results=True))
     if not (g.terminal.region_path or "").startswith(poll.region_path):
         raise forbidden("this poll is not for your village")

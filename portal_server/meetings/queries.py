@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, literal, select
 
-from portal_server.core import clock
+from portal_server.core import clock, signing
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Scope
@@ -115,11 +115,16 @@ def motion_to_dict(motion: Motion, household_id: int | None = None) -> dict:
     return d
 
 
+def signed_path(meeting_id: int, name: str) -> str:
+    """The signed, expiring path of a file of the meeting's HLS (the bare path is refused)."""
+    return signing.sign_hls_url(hls_path(meeting_id, name))
+
+
 def urls(m: Meeting) -> dict:
     live = m.status == "live"
-    return {"hls_url": _public(hls_path(m.id, "live.m3u8")) if live else None,
-            "replay_url": _public(hls_path(m.id, "replay.m3u8")) if m.replay_ready else None,
-            "thumbnail_url": _public(hls_path(m.id, "thumb.jpg")) if m.replay_ready else None}
+    return {"hls_url": _public(signed_path(m.id, "live.m3u8")) if live else None,
+            "replay_url": _public(signed_path(m.id, "replay.m3u8")) if m.replay_ready else None,
+            "thumbnail_url": _public(signed_path(m.id, "thumb.jpg")) if m.replay_ready else None}
 
 
 def meeting_to_dict(m: Meeting, staff: bool = False, household_id: int | None = None) -> dict:

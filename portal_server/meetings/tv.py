@@ -31,7 +31,7 @@ def index():
     term = page_terminal()
     secs = queries.box_sections(term.region_path)
     return render_template("meetings/tv_index.html", secs=secs, when=when,
-                           STATUS=STATUS_NAMES)
+                           STATUS=STATUS_NAMES, signed=queries.signed_path)
 
 
 def _meeting(meeting_id: int):
@@ -47,7 +47,7 @@ def live(meeting_id: int):
     """The live video full screen; a motion shows over it with the colour keys."""
     _term, m = _meeting(meeting_id)
     return render_template("meetings/tv_player.html", m=m, mode="live",
-                           src=queries.hls_path(m.id, "live.m3u8"), CHOICES=CHOICE_NAMES, when=when)
+                           src=queries.signed_path(m.id, "live.m3u8"), CHOICES=CHOICE_NAMES, when=when)
 
 
 @bp.get("/<int:meeting_id>/replay")
@@ -58,7 +58,7 @@ def replay(meeting_id: int):
         abort(404)
     motions = [queries.motion_to_dict(x) for x in m.motions]
     return render_template("meetings/tv_player.html", m=m, mode="replay",
-                           src=queries.hls_path(m.id, "replay.m3u8"), motions=motions, CHOICES=CHOICE_NAMES,
+                           src=queries.signed_path(m.id, "replay.m3u8"), motions=motions, CHOICES=CHOICE_NAMES,
                            when=when)
 
 

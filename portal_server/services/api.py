@@ -84,7 +84,7 @@ def save():
                                                  for m in raw["materials"]])
     if isinstance(raw.get("category"), list):
         raw["category"] = "/".join(raw["category"])
-    item, created = ops.save_item(raw, g.user.username)
+    item, created = ops.save_item(raw, g.user.username, user=g.user)
     session.commit()
     return queries.item_to_dict(item), 201 if created else 200
 
@@ -97,7 +97,7 @@ def import_csv():
     data = f.read() if f else request.get_data()
     if not data:
         raise bad_request("send the CSV as the body or as multipart field file", field="file")
-    result = ops.import_csv(data, g.user.username)
+    result = ops.import_csv(data, g.user.username, user=g.user)
     session.commit()
     return result
 

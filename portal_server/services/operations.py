@@ -13,6 +13,7 @@ import json
 from sqlalchemy import select, update
 
 from portal_server.core import audit, clock, scope
+from portal_server.core.accounts import Department
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
@@ -186,10 +187,30 @@ def _apply(item: ServiceItem, clean: dict) -> None:
     item.updated_at = utcnow()
 
 
-def save_item(raw: dict, actor: str) -> tuple[ServiceItem, bool]:
-    """Create or update (by code) one item. Returns (item, created)."""
+def require_catalogue_owner(user, departments=()) -> None:
+    """403 unless ``user`` owns the city's catalogue: an admin, city-level staff, or a city
+    department's staff for items of their own department (``departments``: the competent
+    departments of the items touched, before and after the change). A village or town editor
+    never rewrites the city's catalogue."""
+    if user is None or "admin" in user.roles:
+        return
+    if user.region.level != "city":
+        raise forbidden(f"服务事项目录由市级部门维护，{user.region.name}的账号不能修改")
+    if user.department_code:
+        dept = session.scalar(select(Department).where(Department.code == user.department_code))
+        mine = {user.department_code, dept.name if dept else user.department_code}
+        bad = sorted({d for d in departments if d and d not in mine})
+        if bad:
+            raise forbidden(f"只能修改本部门（{dept.name if dept else user.department_code}）主管的事项，"
+                            f"不能修改{'、'.join(bad)}的事项")
+
+
+def save_item(raw: dict, actor: str, user=None) -> tuple[ServiceItem, bool]:
+    """Create or update (by code) one item. Returns (item, created). ``user``: the staff member
+    writing (checked by ``require_catalogue_owner``); None for the system (demo seed)."""
     clean = validate_item(raw)
     item = session.scalar(select(ServiceItem).where(ServiceItem.code == clean["code"]))
+    require_catalogue_owner(user, [clean.get("department"), item.department if item else None])
     created = item is None
     if created:
         item = ServiceItem(code=clean["code"])
@@ -210,9 +231,11 @@ class CsvImportError(ApiError):
         self.row = row
 
 
-def import_csv(data: bytes | str, actor: str) -> dict:
+def import_csv(data: bytes | str, actor: str, user=None) -> dict:
     """Import a catalogue CSV (UTF-8 or GBK; English or Chinese headers, see CSV_HEADERS_CN);
-    all rows or none; idempotent (rows update items by code). Row numbers count the header as row 1."""
+    all rows or none; idempotent (rows update items by code). Row numbers count the header as row 1.
+    ``user`` must own the catalogue (``require_catalogue_owner``) for every row's department."""
+    require_catalogue_owner(user)
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8-sig")
@@ -247,6 +270,9 @@ def import_csv(data: bytes | str, actor: str) -> dict:
     if not cleaned:
         raise CsvImportError(2, "文件中没有事项")
     created = updated = 0
+    old_departments = session.scalars(select(ServiceItem.department).where(
+        ServiceItem.code.in_([c["code"] for c in cleaned]))).all()
+    require_catalogue_owner(user, [c.get("department") for c in cleaned] + list(old_departments))
     with session.begin_nested():
         for clean in cleaned:
             item = session.scalar(select(ServiceItem).where(ServiceItem.code == clean["code"]))

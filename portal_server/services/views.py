@@ -45,12 +45,15 @@ def import_csv():
         flash("请选择要导入的 CSV 文件", "error")
         return redirect(url_for("services_staff.catalogue"))
     try:
-        result = ops.import_csv(f.read(), g.user.username)
+        result = ops.import_csv(f.read(), g.user.username, user=g.user)
         session.commit()
         flash(f"导入成功：新增 {result['created']} 项，更新 {result['updated']} 项", "ok")
     except ApiError as e:
         session.rollback()
         flash(f"导入失败：{e.message}", "error")
+        if e.status == 403:  # not the catalogue's owner: say so with the status, not a redirect
+            items = session.scalars(queries.items_query()).all()
+            return render_template("services/catalogue.html", items=items, columns=ops.CSV_COLUMNS), 403
     return redirect(url_for("services_staff.catalogue"))
 
 
@@ -62,7 +65,7 @@ def edit(code: str | None):
     item = queries.item_by_code(code) if code else None
     if code and item is None:
         return render_template("services/catalogue.html", items=[], columns=ops.CSV_COLUMNS), 404
-    error = None
+    error, status = None, 200
     form = {}
     if request.method == "POST":
         form = {k: request.form.get(k, "") for k in ops.CSV_COLUMNS}
@@ -70,19 +73,19 @@ def edit(code: str | None):
         if code:
             form["code"] = code
         try:
-            item, _ = ops.save_item(form, g.user.username)
+            item, _ = ops.save_item(form, g.user.username, user=g.user)
             session.commit()
             flash(f"已保存「{item.name}」", "ok")
             return redirect(url_for("services_staff.catalogue"))
         except ApiError as e:
             session.rollback()
-            error = e.message
+            error, status = e.message, (403 if e.status == 403 else 400)
     elif item is not None:
         d = queries.item_to_dict(item)
         form = dict(d, type=item.item_type, category="/".join(item.category.path_names()),
                     materials=ops.format_materials(item.materials), steps="|".join(item.steps))
     return render_template("services/edit.html", item=item, form=form, error=error, types=ITEM_TYPES,
-                           forms=ops.FORMS), (400 if error else 200)
+                           forms=ops.FORMS), status
 
 
 @bp.get("/bookings")

@@ -1,14 +1,14 @@
 """/healthz, /metrics, /api/v1/openapi.json, /api/v1/auth/token, /api/v1/regions/<code>."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from portal_server.core import audit, mqtt as core_mqtt, redis as core_redis
-from portal_server.core.accounts import issue_token
+from portal_server.core.accounts import issue_token, revoke_token
 from portal_server.core.api import ApiError, body, make_blueprint, not_found, openapi_document
-from portal_server.core.auth import authenticate
+from portal_server.core.auth import authenticate, bearer_user
 from portal_server.core.db import session
 from portal_server.core.regions import region_by_code, region_to_dict
 
@@ -69,7 +69,7 @@ def auth_token(data: TokenRequest):
     settings = current_app.config["SETTINGS"]
     user, why = authenticate(data.username, data.password, settings.login_max_failures)
     if why == "throttled":
-        raise ApiError(429, "throttled", "too many failed logins; try again in a minute")
+        raise ApiError(429, "throttled", "登录失败次数过多，请一分钟后再试")
     if user is None:
         raise ApiError(401, "unauthorized", "wrong username or password")
     token, expires = issue_token(user, settings.token_ttl_s)
@@ -78,6 +78,17 @@ def auth_token(data: TokenRequest):
     from portal_server.core.api import iso
     return jsonify({"token": token, "expires_at": iso(expires), "username": user.username,
                     "roles": sorted(user.roles), "scope": user.region.code})
+
+
+@bp.delete("/auth/token")
+def revoke_auth_token():
+    """Revoke the bearer token sent with this request (log out of the API); 204."""
+    user = bearer_user()
+    if user is None or not revoke_token(request.headers["Authorization"][7:].strip()):
+        raise ApiError(401, "unauthorized", "登录令牌无效、已过期或已撤销")
+    audit.record("auth.token_revoke", "user", user.id, user.region.code, actor=user.username)
+    session.commit()
+    return "", 204
 
 
 @bp.get("/regions/<code>")

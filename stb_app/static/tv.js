@@ -222,11 +222,26 @@
     return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate());
   };
 
-  /* JSON request with the box's cookie; done(status, body). status 0 = no answer. */
+  /* JSON request as this box; done(status, body). status 0 = no answer. Writes carry the box's
+     token in X-Terminal-Token (the server refuses a write carried by the cookie alone from
+     another site; old STB browsers ignore SameSite). The token is read once per page from
+     /tv/api/token, which only our own pages can read. */
+  TV.token = TV.token || null;
   TV.request = function (method, url, body, done, raw) {
+    if (method !== 'GET' && !TV.token) {
+      send('GET', '/tv/api/token', null, function (status, data) {
+        if (status === 200 && data && data.token) { TV.token = data.token; }
+        send(method, url, body, done, raw);
+      }, false);
+      return;
+    }
+    send(method, url, body, done, raw);
+  };
+  function send(method, url, body, done, raw) {
     var xhr = new XMLHttpRequest(), finished = false;
     xhr.open(method, url, true);
     if (!raw) { xhr.setRequestHeader('Content-Type', 'application/json'); }
+    if (method !== 'GET' && TV.token) { xhr.setRequestHeader('X-Terminal-Token', TV.token); }
     xhr.timeout = 15000;
     function finish(status) {
       if (finished) { return; }
@@ -240,7 +255,7 @@
     xhr.onreadystatechange = function () { if (xhr.readyState === 4) { finish(xhr.status); } };
     xhr.ontimeout = function () { finish(0); };
     xhr.send(body ? JSON.stringify(body) : null);
-  };
+  }
 
   /* The same request retried (same body, so the same idempotency key) on network trouble. */
   TV.requestWithRetry = function (method, url, body, done, tries) {

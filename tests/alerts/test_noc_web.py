@@ -90,7 +90,7 @@ def test_alert_page_figures_refresh_live_in_the_browser(app, client, auth, box, 
         assert page.inner_text("#acked") == "0" and page.inner_text("#unacked") == "5"
         hdr = box("CTV-HH-000002")
         client.post(f"/api/v1/alerts/{a['id']}/ack", headers=hdr)  # a TV presses OK
-        page.wait_for_function("document.getElementById('acked').textContent === '1'", timeout=8000)
+        page.wait_for_function("() => document.getElementById('acked').textContent === '1'", timeout=8000)
         assert page.inner_text("#unacked") == "4"
         assert page.inner_text(f"tr[data-region='{V001}'] .acked") == "1"
         page.once("dialog", lambda d: d.accept())

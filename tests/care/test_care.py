@@ -149,15 +149,15 @@ def test_care_times_are_settings_read_from_the_environment(app, client, auth, el
     from portal_server.core.config import Settings
     hid, _ = elderly_box
     # Defaults (as documented in the README) and the COMMUNITV_* variables.
-    s = Settings(data_dir=tmp_path, secret_key="x")
+    s = Settings(data_dir=tmp_path, secret_key="x" * 40)
     assert (s.care_checkin_deadline, s.care_escalate_at) == ("10:00", "18:00")
     monkeypatch.setenv("COMMUNITV_CARE_CHECKIN_DEADLINE", "08:00")
     monkeypatch.setenv("COMMUNITV_CARE_ESCALATE_AT", "16:30")
-    s = Settings.from_env(data_dir=tmp_path, secret_key="x")
+    s = Settings.from_env(data_dir=tmp_path, secret_key="x" * 40)
     assert (s.care_checkin_deadline, s.care_escalate_at) == ("08:00", "16:30")
     monkeypatch.setenv("COMMUNITV_CARE_ESCALATE_AT", "6pm")
     with pytest.raises(ValueError, match="COMMUNITV_CARE_ESCALATE_AT"):
-        Settings.from_env(data_dir=tmp_path, secret_key="x")
+        Settings.from_env(data_dir=tmp_path, secret_key="x" * 40)
     # The app's settings drive the daily check: an 08:00 deadline opens the task at 08:30,
     # a 16:30 escalation hands it to the village head at 17:00.
     app.config["SETTINGS"].care_checkin_deadline = "08:00"

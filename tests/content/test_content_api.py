@@ -167,7 +167,7 @@ def test_author_never_approves_and_reviewer_must_cover_every_target(api, draft):
     own = draft("admin", [CITY])
     api("admin", "post", f"/contents/{own['id']}/submit")
     r = api("admin", "post", f"/contents/{own['id']}/approve")
-    assert r.status_code == 403 and "own" in r.get_json()["error"]["message"]
+    assert r.status_code == 403 and "own" in str(r.get_json()["error"])
     assert api("town01-reviewer", "post", f"/contents/{item['id']}/approve").status_code == 200
 
 

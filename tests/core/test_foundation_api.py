@@ -57,7 +57,7 @@ def test_wrong_and_expired_tokens_are_401(client, auth, app):
     session.execute(update(ApiToken).values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
     session.commit()
     r = client.get("/api/v1/terminals", headers=headers)
-    assert r.status_code == 401 and "expired" in r.get_json()["error"]["message"]
+    assert r.status_code == 401 and "过期" in r.get_json()["error"]["message"]
 
 
 def test_terminals_api_counts_101_institutional_terminals(client, auth):

@@ -34,6 +34,8 @@ def test_parallel_submissions_with_retries_store_each_order_once(any_db_server, 
     from tests.conftest import terminal_token
 
     live_server = any_db_server
+    # A load test: 120 requests per box, far over a family's rate limit (core.limits).
+    any_db_app.config["RATE_LIMITS"] = {"box_write": "100000 per minute"}
 
     tokens = {s: terminal_token(s) for s in BOXES}
     before = session.scalar(select(func.count()).select_from(WorkOrder))

@@ -204,10 +204,12 @@ def test_every_tv_script_is_es5():
 def test_an_item_is_read_aloud(tv_client, publish):
     """The 朗读全文 button's request: Mandarin speech of the item (espeak-ng → AAC), only for its village."""
     cid = publish(title="冬季防火", body="<p>不要在山上烧荒。</p>")
-    r = tv_client(BOX_V001).post("/api/v1/speech", json={"ref": f"content:{cid}"})
+    r = tv_client(BOX_V001).post("/api/v1/speech", json={"ref": f"content:{cid}"},
+                             headers={"Origin": "http://localhost"})  # tv.js: same origin
     assert r.status_code == 200, r.get_data(as_text=True)
     url = r.get_json()["url"]
     assert url.startswith("/media/speech/")
     audio = tv_client(BOX_V001).get(url)
     assert audio.status_code == 200 and len(audio.data) > 2000
-    assert tv_client(BOX_V002).post("/api/v1/speech", json={"ref": f"content:{cid}"}).status_code == 404
+    assert tv_client(BOX_V002).post("/api/v1/speech", json={"ref": f"content:{cid}"},
+                                    headers={"Origin": "http://localhost"}).status_code == 404

@@ -63,8 +63,14 @@ def test_make_run_brings_up_a_healthy_seeded_city(running_stack):
     login = requests.get(base + "/admin/login", timeout=5)
     assert login.status_code == 200 and "工作人员登录" in login.text
     _tv_portal_through_nginx(base, logfile.parent / "var")
+    # Redis requires its password (derived from the secret key); without it nothing is answered.
+    from portal_server.core.config import Settings
+    pw = Settings(data_dir=logfile.parent / "var").redis_password
+    anon = subprocess.run(["redis-cli", "-p", str(ports["redis"]), "get", "x"], capture_output=True, text=True, timeout=10)
+    assert "NOAUTH" in anon.stdout + anon.stderr
     # Redis goes away: /healthz says so by name.
-    subprocess.run(["redis-cli", "-p", str(ports["redis"]), "shutdown", "nosave"], timeout=10)
+    subprocess.run(["redis-cli", "-p", str(ports["redis"]), "-a", pw, "--no-auth-warning", "shutdown", "nosave"],
+                   timeout=10)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         r = requests.get(base + "/healthz", timeout=10)

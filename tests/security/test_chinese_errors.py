@@ -1,0 +1,56 @@
+"""Error messages are Chinese (zh-CN by default, English for clients asking for it): one catalogue
+applied by the API's error handler, whatever English the feature raised."""
+import re
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _msg(r):
+    return r.get_json()["error"]["message"]
+
+
+def test_errors_are_chinese(client, auth, box):
+    h = auth.headers("v001-editor")
+    cases = [
+        client.get("/api/v1/contents"),                                              # 401, no token
+        client.get("/api/v1/meetings/999999", headers=h),                            # X not found
+        client.get("/api/v1/regions/123"),                                           # region not found
+        client.post("/api/v1/contents", headers=h, data="nonsense",
+                    content_type="text/plain"),                                      # not JSON
+        client.post("/api/v1/contents", headers=h, json={"section": "party"}),       # missing field
+        client.get("/api/v1/terminals?status=sleeping", headers=auth.headers("noc")),
+        client.get("/api/v1/terminals?region=990101002001", headers=h),              # out of scope
+        client.post("/api/v1/alerts", headers=h, json={}),                           # role
+        client.delete("/api/v1/regions/990100000000"),                               # 405
+        client.get("/api/v1/no-such-thing"),                                          # 404
+        client.post("/api/v1/checkins", headers=box("CTV-VIL-001")),
+        client.post("/api/v1/feedback", headers=box("CTV-HH-000001"), json={"category": "nonsense"}),
+    ]
+    for r in cases:
+        assert 400 <= r.status_code < 500, (r.status_code, r.get_data(as_text=True))
+        assert CJK.search(_msg(r)), (r.request.path, r.status_code, _msg(r))
+
+
+def test_specific_messages_keep_their_sense(client, auth):
+    h = auth.headers("v001-editor")
+    assert _msg(client.get("/api/v1/meetings/999999", headers=h)) == "未找到会议 999999"
+    r = client.post("/api/v1/contents", headers=h, json={"section": "party"})
+    assert _msg(r).startswith("缺少字段")
+    r = client.get("/api/v1/contents", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and CJK.search(_msg(r))
+
+
+def test_english_is_the_second_language(client, auth):
+    h = {**auth.headers("v001-editor"), "Accept-Language": "en-US,en;q=0.9"}
+    r = client.get("/api/v1/meetings/999999", headers=h)
+    assert r.status_code == 404 and _msg(r) == "meeting 999999 not found"
+    zh = client.get("/api/v1/meetings/999999", headers={**h, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    assert _msg(zh) == "未找到会议 999999"
+
+
+def test_staff_web_flash_messages_use_the_catalogue(app):
+    from portal_server.core import i18n
+    with app.test_request_context("/admin/"):
+        assert i18n.chinese("操作未完成：the poll is closed") == "操作未完成：调查已结束"
+        assert i18n.chinese("meeting 12 not found") == "未找到会议 12"
+        assert i18n.chinese("已保存") == "已保存"
