@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from device_fleet import operations as fleet_ops
 from portal_server.core import audit, clock, outbox, scope
 from portal_server.core.api import ApiError, bad_request, conflict
-from portal_server.core.db import session, utcnow
+from portal_server.core.db import session
 from portal_server.core.regions import region_by_code
 
 from .models import KINDS, Channel, Programme
