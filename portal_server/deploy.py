@@ -194,6 +194,10 @@ def write_db(settings: Settings, out: Path, env=os.environ) -> Role:
     with os.fdopen(fd, "w") as fh:
         fh.write((u.password or "") + "\n")
     pgdata = out / "pgdata"
+    if os.geteuid() == 0:          # the cluster belongs to the postgres user (run as root: tests)
+        import shutil
+        for f in (out, pw):
+            shutil.chown(f, "postgres")
     user, dbname = u.username or "communitv", (u.path or "/communitv").lstrip("/") or "communitv"
     r.setup.append(Process("initdb", ["/bin/sh", "-c",
         (f"test -s {pgdata}/PG_VERSION || {{ {_pg_bin('initdb')} -D {pgdata} -U {user} --pwfile={pw} "
@@ -342,6 +346,17 @@ def settings_from(env) -> Settings:
     return Settings(**values)
 
 
+def procfile_text(r: Role, as_root: bool = False) -> str:
+    """The role's Procfile (honcho); infrastructure restarts in place (scripts/keep); as root,
+    the postgres user's processes go through runuser."""
+    keep = Path(__file__).resolve().parent.parent / "scripts" / "keep"
+    lines = []
+    for p in r.processes:
+        argv = (["runuser", "-u", p.user, "--"] if as_root and p.user else []) + p.argv
+        lines.append(f"{p.name}: {shlex.join([str(keep), p.name, '3', *argv] if p.keep else argv)}\n")
+    return "".join(lines)
+
+
 def write_role(role: str, out: Path, env=os.environ) -> Role:
     """Every file of ``role`` under ``out``: its configs, communitv.env, Procfile and systemd units
     (``out/systemd/``, to copy to /etc/systemd/system/)."""
@@ -353,10 +368,8 @@ def write_role(role: str, out: Path, env=os.environ) -> Role:
     r = WRITERS[role](settings, out, env)
     env_file = out / "communitv.env"
     env_file.write_text(env_file_text(env))
-    keep = Path(__file__).resolve().parent.parent / "scripts" / "keep"
     pf = out / "Procfile"
-    pf.write_text("".join(f"{p.name}: {shlex.join([str(keep), p.name, '3', *p.argv]) if p.keep else shlex.join(p.argv)}\n"
-                          for p in r.processes))
+    pf.write_text(procfile_text(r))
     units = out / "systemd"
     units.mkdir(exist_ok=True)
     for p in r.processes:
@@ -395,17 +408,14 @@ def run(role: str, out: Path) -> int:
     import subprocess
     wait_for_peers(role)
     r = write_role(role, out)
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    for s in r.setup:
-        argv = (as_user if s.user == "postgres" else []) + s.argv
+    root = os.geteuid() == 0
+    for st in r.setup:
+        argv = (["runuser", "-u", st.user, "--"] if root and st.user else []) + st.argv
         rc = subprocess.call(argv)
         if rc != 0:
-            print(f"{role}: {s.name} failed (exit {rc})", file=sys.stderr)
+            print(f"{role}: {st.name} failed (exit {rc})", file=sys.stderr)
             return rc
-    if as_user and any(p.user == "postgres" for p in r.processes):
-        pf = out / "Procfile"
-        pf.write_text("".join(
-            f"{p.name}: {shlex.join((as_user if p.user == 'postgres' else []) + p.argv)}\n" for p in r.processes))
+    (out / "Procfile").write_text(procfile_text(r, as_root=root))
     honcho = stack.venv_bin("honcho")
     os.execvp(honcho, [honcho, "-f", str(out / "Procfile"), "-d", str(Path.cwd()), "start"])
     return 0
