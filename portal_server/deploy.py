@@ -46,7 +46,7 @@ LAYOUT_SETTINGS = {
     "COMMUNITV_EDGE_HOSTS": "app: the edge hosts (addresses, CIDRs or names) trusted for RTMP callbacks",
     "COMMUNITV_APP_NETWORK": "edge: CIDR of the app hosts when they are names (compose), for RTMP play-back",
     "COMMUNITV_DB_ALLOW": "db: CIDR allowed to connect to PostgreSQL (default: the /24 of COMMUNITV_LISTEN)",
-    "COMMUNITV_RTMP_PULL_URL": "app: the edge's RTMP on the server network (ffmpeg pulls meetings back)",
+    "COMMUNITV_RTMP_PULL": "app: the edge's RTMP on the server network (ffmpeg pulls meetings back)",
 }
 PEER_NAMES = {"db": "数据库 PostgreSQL", "redis": "Redis", "broker": "MQTT服务器 Mosquitto",
               "app": "应用节点 app"}
@@ -467,7 +467,7 @@ COMPOSE_ENV = {
     "COMMUNITV_MQTT_URL": "mqtt://broker:1883",
     "COMMUNITV_PUBLIC_URL": "${COMMUNITV_PUBLIC_URL}",
     "COMMUNITV_RTMP_URL": "rtmp://${PUBLIC_HOST}:1935/live",
-    "COMMUNITV_RTMP_PULL_URL": "rtmp://edge:1935/live",
+    "COMMUNITV_RTMP_PULL": "rtmp://edge:1935/live",
     "COMMUNITV_APP_HOSTS": "app:8001",
     "COMMUNITV_EDGE_HOSTS": "edge",
     "COMMUNITV_APP_NETWORK": "172.30.0.0/24",

@@ -67,7 +67,7 @@ def spawn_supervisor(meeting_id: int) -> int:
     settings = current_app.config["SETTINGS"]
     log_path = settings.log_dir / f"supervisor-meeting-{meeting_id}.log"
     env = dict(os.environ, COMMUNITV_DATA_DIR=str(settings.data_dir), COMMUNITV_DATABASE_URL=settings.database_url,
-               COMMUNITV_RTMP_URL=settings.rtmp_url, COMMUNITV_RTMP_PULL_URL=settings.rtmp_pull_url,
+               COMMUNITV_RTMP_URL=settings.rtmp_url, COMMUNITV_RTMP_PULL=settings.rtmp_pull,
                COMMUNITV_EDGE_HOSTS=settings.edge_hosts, COMMUNITV_PUBLIC_URL=settings.public_url,
                COMMUNITV_REDIS_URL=settings.redis_url, COMMUNITV_MQTT_URL=settings.mqtt_url)
     with open(log_path, "a") as logf:

@@ -53,7 +53,7 @@ class Settings:
     #: Where the server's own ffmpeg plays an admitted meeting back (nginx-rtmp allows play
     #: from there only). Default: loopback, same port and app as ``rtmp_url`` (`make run`); on
     #: separate hosts the edge's address on the server network (``communitv deploy``).
-    rtmp_pull_url: str = ""
+    rtmp_pull: str = ""
     #: Edge hosts (addresses, CIDRs or names, comma-separated) whose nginx-rtmp may call the
     #: RTMP callbacks; loopback always may. Set on app hosts of the production layout.
     edge_hosts: str = ""
@@ -95,10 +95,6 @@ class Settings:
             self.public_url = f"http://{url_host(host)}:8000"
         if not self.rtmp_url:
             self.rtmp_url = f"rtmp://{url_host(self.public_host)}:1935/live"
-        if not self.rtmp_pull_url:
-            from urllib.parse import urlparse
-            u = urlparse(self.rtmp_url)
-            self.rtmp_pull_url = f"{u.scheme}://127.0.0.1:{u.port or 1935}{u.path}"
         if not self.secret_key:
             self.secret_key = load_or_create_secret(self.data_dir)
         for name in ("care_checkin_deadline", "care_escalate_at"):
@@ -130,6 +126,17 @@ class Settings:
         """The host name or address of ``public_url`` (what boxes, phones and encoders dial)."""
         from urllib.parse import urlparse
         return urlparse(self.public_url).hostname or "127.0.0.1"
+
+    @property
+    def rtmp_pull_url(self) -> str:
+        """Where the server's own ffmpeg plays an admitted stream back: ``rtmp_pull`` when set
+        (the edge of the production layout), else nginx-rtmp on loopback (it always listens there
+        too, and allows play from 127.0.0.1), same port and app as ``rtmp_url``."""
+        if self.rtmp_pull:
+            return self.rtmp_pull
+        from urllib.parse import urlparse
+        u = urlparse(self.rtmp_url)
+        return f"{u.scheme}://127.0.0.1:{u.port or 1935}{u.path}"
 
     @property
     def mqtt_server_url(self) -> str:

@@ -91,7 +91,7 @@ class Layout:
             COMMUNITV_DATABASE_URL=f"postgresql+psycopg://communitv:{DB_PASSWORD}@{SRV}.1:5432/communitv",
             COMMUNITV_REDIS_URL=f"redis://{SRV}.1:6379/0", COMMUNITV_MQTT_URL=f"mqtt://{SRV}.2:1883",
             COMMUNITV_PUBLIC_URL=f"http://{EDGE}:8000", COMMUNITV_RTMP_URL=f"rtmp://{EDGE}:1935/live",
-            COMMUNITV_RTMP_PULL_URL=f"rtmp://{EDGE_SRV}:1935/live",
+            COMMUNITV_RTMP_PULL=f"rtmp://{EDGE_SRV}:1935/live",
             COMMUNITV_APP_HOSTS=f"{SRV}.3:8001,{SRV}.4:8001", COMMUNITV_EDGE_HOSTS=EDGE_SRV)
 
     def host_env(self, host):

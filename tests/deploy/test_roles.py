@@ -27,7 +27,7 @@ def layout_env(data: Path, **kw) -> dict:
                COMMUNITV_DATABASE_URL="postgresql+psycopg://communitv:pw@10.215.0.1:5432/communitv",
                COMMUNITV_REDIS_URL="redis://10.215.0.1:6379/0", COMMUNITV_MQTT_URL="mqtt://10.215.0.2:1883",
                COMMUNITV_PUBLIC_URL="http://10.216.0.5:8000", COMMUNITV_RTMP_URL="rtmp://10.216.0.5:1935/live",
-               COMMUNITV_RTMP_PULL_URL="rtmp://10.215.0.5:1935/live", COMMUNITV_APP_HOSTS=APP_HOSTS,
+               COMMUNITV_RTMP_PULL="rtmp://10.215.0.5:1935/live", COMMUNITV_APP_HOSTS=APP_HOSTS,
                COMMUNITV_EDGE_HOSTS="10.215.0.5", COMMUNITV_LISTEN="10.215.0.3")
     env.update(kw)
     return env
