@@ -15,159 +15,35 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
-import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-SRV, LAN = "10.215.0", "10.216.0"
-HOSTS = {"db": [f"{SRV}.1"], "broker": [f"{SRV}.2", f"{LAN}.2"], "app1": [f"{SRV}.3"], "app2": [f"{SRV}.4"],
-         "edge": [f"{SRV}.5", f"{LAN}.5"], "lan": [f"{LAN}.100"]}
-EDGE, EDGE_SRV, BROKER_LAN = f"{LAN}.5", f"{SRV}.5", f"{LAN}.2"
-DB_PASSWORD = "layout-" + secrets.token_hex(6)
+from .hosts import (
+    BROKER_LAN,
+    EDGE,
+    ROOT,
+    SRV,
+    NoNamespaces,
+    in_ns,
+    network,
+    running_layout,
+)
 
 pytestmark = pytest.mark.xdist_group("netns")
 
 
-def _ip(*args, check=True):
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
-
-
 @pytest.fixture(scope="module")
-def network():
-    """A switch namespace with two bridges and one namespace per host; removed afterwards."""
-    tag = uuid.uuid4().hex[:5]
-    sw = f"ctv-sw-{tag}"
-    if _ip("netns", "add", sw, check=False).returncode != 0:
-        pytest.skip("`ip netns add` is not possible here: needs root and CAP_SYS_ADMIN")
-    names = {h: f"ctv-{h}-{tag}" for h in HOSTS}
+def layout(tmp_path_factory):
+    """The running layout; namespaces and processes gone afterwards, also on failure."""
     try:
-        for br in ("bs", "bl"):
-            _ip("-n", sw, "link", "add", br, "type", "bridge")
-            _ip("-n", sw, "link", "set", br, "up")
-        for i, (host, addrs) in enumerate(HOSTS.items()):
-            ns = names[host]
-            _ip("netns", "add", ns)
-            _ip("-n", ns, "link", "set", "lo", "up")
-            for j, addr in enumerate(addrs):
-                dev, peer = f"e{j}", f"v{i}{j}{tag}"
-                _ip("link", "add", dev, "netns", ns, "type", "veth", "peer", "name", peer, "netns", sw)
-                _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-                _ip("-n", ns, "link", "set", dev, "up")
-                _ip("-n", sw, "link", "set", peer, "master", "bs" if addr.startswith(SRV) else "bl")
-                _ip("-n", sw, "link", "set", peer, "up")
-        yield names
-    finally:
-        for ns in [*names.values(), sw]:
-            _ip("netns", "del", ns, check=False)
-
-
-def in_ns(ns: str, *args, timeout=120) -> dict:
-    """A tests.system.village_lan subcommand run inside ``ns``; its JSON answer."""
-    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "tests.system.village_lan", *args],
-                       check=False, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-class Layout:
-    def __init__(self, names, shared: Path, work: Path):
-        self.names, self.shared, self.work = names, shared, work
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("COMMUNITV_")}
-        self.env.update(
-            PYTHONUNBUFFERED="1", COMMUNITV_DATA_DIR=str(shared),
-            COMMUNITV_SECRET_KEY=secrets.token_urlsafe(32),
-            COMMUNITV_DATABASE_URL=f"postgresql+psycopg://communitv:{DB_PASSWORD}@{SRV}.1:5432/communitv",
-            COMMUNITV_REDIS_URL=f"redis://{SRV}.1:6379/0", COMMUNITV_MQTT_URL=f"mqtt://{SRV}.2:1883",
-            COMMUNITV_PUBLIC_URL=f"http://{EDGE}:8000", COMMUNITV_RTMP_URL=f"rtmp://{EDGE}:1935/live",
-            COMMUNITV_RTMP_PULL=f"rtmp://{EDGE_SRV}:1935/live",
-            COMMUNITV_APP_HOSTS=f"{SRV}.3:8001,{SRV}.4:8001", COMMUNITV_EDGE_HOSTS=EDGE_SRV)
-
-    def host_env(self, host):
-        listen = {"db": f"{SRV}.1", "app1": f"{SRV}.3", "app2": f"{SRV}.4"}.get(host, "0.0.0.0")
-        return dict(self.env, COMMUNITV_LISTEN=listen)
-
-    def start(self, host, role, out: Path):
-        log = open(self.work / f"{host}.log", "w")  # noqa: SIM115 (the host's stdout while it runs)
-        self.procs[host] = subprocess.Popen(
-            ["ip", "netns", "exec", self.names[host], str(BIN / "communitv"), "deploy", "run", "--role", role,
-             "--out", str(out)], env=self.host_env(host), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-
-    def run(self, host, *args, timeout=300):
-        return subprocess.run(["ip", "netns", "exec", self.names[host], str(BIN / "communitv"), *args],
-                              check=False, env=self.host_env(host), cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout)
-
-    def kill(self, host, sig=signal.SIGKILL):
-        p = self.procs.pop(host, None)
-        if p is None:
-            return
-        try:
-            os.killpg(p.pid, sig)
-            p.wait(20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(10)
-
-    def logs(self, *hosts):
-        return "\n".join(f"--- {h}\n" + (self.work / f"{h}.log").read_text()[-2500:]
-                         for h in hosts if (self.work / f"{h}.log").exists())
-
-
-@pytest.fixture(scope="module")
-def layout(network, tmp_path_factory):
-    work = tmp_path_factory.mktemp("layout")
-    # The postgres user must reach the db host's folder: not under pytest's 0700 tree.
-    base = Path(tempfile.mkdtemp(prefix="ctv-layout-"))
-    os.chmod(base, 0o755)
-    shared = base / "shared"
-    shared.mkdir()
-    lay = Layout(network, shared, work)
-    try:
-        lay.start("db", "db", base / "db")
-        deadline = time.monotonic() + 90
-        while True:
-            ports = in_ns(network["app1"], "probe", f"{SRV}.1", "5432", "6379")
-            if set(ports.values()) == {"open"}:
-                break
-            assert time.monotonic() < deadline, lay.logs("db")
-            time.sleep(1)
-        for cmd in (["deploy", "migrate"], ["demo", "seed", "--households-per-village", "2"]):
-            r = lay.run("app1", *cmd)
-            assert r.returncode == 0, r.stderr[-3000:] + lay.logs("db")
-        lay.start("broker", "broker", base / "broker")
-        lay.start("app1", "app", base / "app1")
-        lay.start("app2", "app", base / "app2")
-        lay.start("edge", "edge", base / "edge")
-        deadline = time.monotonic() + 120
-        while True:
-            h = in_ns(network["lan"], "http", "GET", f"http://{EDGE}:8000/healthz")
-            if h["status"] == 200:
-                break
-            for host, p in lay.procs.items():
-                assert p.poll() is None, f"{host} exited:\n" + lay.logs(host)
-            assert time.monotonic() < deadline, "not healthy: " + json.dumps(h)[:500] + lay.logs(*lay.procs)
-            time.sleep(2)
-        yield lay
-    finally:
-        for host in list(lay.procs):
-            lay.kill(host, signal.SIGTERM)
-        shutil.rmtree(base, ignore_errors=True)
+        with network() as net, running_layout(net, tmp_path_factory.mktemp("layout")) as lay:
+            yield lay
+    except NoNamespaces as exc:
+        pytest.skip(str(exc))
 
 
 def _token(ns, base, user="v001-editor"):
