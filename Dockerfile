@@ -15,9 +15,11 @@ COPY streaming ./streaming
 COPY epg ./epg
 COPY device_fleet ./device_fleet
 COPY scripts ./scripts
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -c requirements.lock . \
+# Editable: the configs point at /app (TV static files for nginx, scripts/keep), as on a host.
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -c requirements.lock -e . \
     && useradd --system --home /var/lib/communitv communitv \
-    && mkdir -p /var/lib/communitv /etc/communitv && chown communitv /var/lib/communitv /etc/communitv
+    && mkdir -p /var/lib/communitv /var/lib/communitv-broker /etc/communitv \
+    && chown communitv /var/lib/communitv /var/lib/communitv-broker /etc/communitv
 ENV PATH=/opt/venv/bin:$PATH
 USER communitv
 EXPOSE 8001 8000 1935 1883

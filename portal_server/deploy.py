@@ -448,9 +448,11 @@ COPY streaming ./streaming
 COPY epg ./epg
 COPY device_fleet ./device_fleet
 COPY scripts ./scripts
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -c requirements.lock . \\
+# Editable: the configs point at /app (TV static files for nginx, scripts/keep), as on a host.
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -c requirements.lock -e . \\
     && useradd --system --home /var/lib/communitv communitv \\
-    && mkdir -p /var/lib/communitv /etc/communitv && chown communitv /var/lib/communitv /etc/communitv
+    && mkdir -p /var/lib/communitv /var/lib/communitv-broker /etc/communitv \\
+    && chown communitv /var/lib/communitv /var/lib/communitv-broker /etc/communitv
 ENV PATH=/opt/venv/bin:$PATH
 USER communitv
 EXPOSE {PORTS['app']} {PORTS['http']} {PORTS['rtmp']} {PORTS['mqtt']}
@@ -479,10 +481,10 @@ def compose_document() -> dict:
     ``write_role``, each container running ``communitv deploy run --role R`` (it writes its own
     configs: nothing has to exist in ./deploy/). All hosts share the volume ``data`` (the NFS of a
     real layout)."""
-    def ours(role, **extra):
+    def ours(role, out=None, volumes=(), **extra):
         svc = {"build": ".", "image": "communitv:latest", "restart": "unless-stopped",
-               "command": ["communitv", "deploy", "run", "--role", role, "--out", f"/etc/communitv/{role}"],
-               "environment": dict(COMPOSE_ENV), "volumes": ["data:/var/lib/communitv"],
+               "command": ["communitv", "deploy", "run", "--role", role, "--out", out or f"/etc/communitv/{role}"],
+               "environment": dict(COMPOSE_ENV), "volumes": ["data:/var/lib/communitv", *volumes],
                "networks": ["backend"]}
         svc.update(extra)
         return svc
@@ -497,14 +499,15 @@ def compose_document() -> dict:
             "redis": {"image": "redis:7", "restart": "unless-stopped",
                       "command": ["redis-server", "--save", "300", "10", "--protected-mode", "no"],
                       "volumes": ["redis:/data"], "networks": ["backend"]},
-            "broker": ours("broker", ports=[f"{PORTS['mqtt']}:{PORTS['mqtt']}"],
+            # The broker's folder keeps its account file (boxes registered at runtime) and persistence.
+            "broker": ours("broker", "/var/lib/communitv-broker", ["mosq:/var/lib/communitv-broker"], ports=[f"{PORTS['mqtt']}:{PORTS['mqtt']}"],
                            ulimits={"nofile": {"soft": 65535, "hard": 65535}}),
             "app": ours("app", depends_on=["db", "redis", "broker"], deploy={"replicas": 2}),
             "edge": ours("edge", ports=[f"80:{PORTS['http']}", f"{PORTS['rtmp']}:{PORTS['rtmp']}"],
                          depends_on=["app"]),
         },
         "networks": {"backend": {"ipam": {"config": [{"subnet": COMPOSE_ENV["COMMUNITV_APP_NETWORK"]}]}}},
-        "volumes": {"pg": {}, "redis": {}, "data": {}},
+        "volumes": {"pg": {}, "redis": {}, "mosq": {}, "data": {}},
     }
 
 
