@@ -89,12 +89,22 @@ def test_the_layout_serves_boxes_editors_and_staff_across_hosts(layout):
     seen = in_ns(lan, "tvwatch", portal, "s-affairs.html", title, "5")
     assert "seen_after_s" in seen, seen
 
+    # One MQTT ingest for the layout: the other app host stands by.
+    logs = {h: (layout.work / f"{h}.log").read_text() for h in ("app1", "app2")}
+    running = [h for h, t in logs.items() if "ingest running" in t]
+    assert len(running) == 1 and "ingest standby" in logs[{"app1": "app2", "app2": "app1"}[running[0]]], \
+        layout.logs("app1", "app2")
+
     # App host 1 dies: the staff web and API keep answering through the edge (app host 2).
     staff = _token(lan, base, "city-editor")
     layout.kill("app1")
     counts = in_ns(lan, "burst", f"{base}/api/v1/contents?per_page=5", "40", staff)
     assert counts == {"200": 40}, counts
     assert in_ns(lan, "http", "GET", f"{base}/admin/login")["status"] == 200
+    deadline = time.monotonic() + 20                  # app host 2's ingest is (or takes over as) the one
+    while "ingest running" not in (layout.work / "app2.log").read_text():
+        assert time.monotonic() < deadline, layout.logs("app2")
+        time.sleep(1)
 
     # An alert sent through the edge reaches a box of the village (the region topic, via the broker).
     listener = subprocess.Popen(
