@@ -206,7 +206,10 @@ def write_db(settings: Settings, out: Path, env=os.environ) -> Role:
         user="postgres"))
     r.processes.append(Process("postgres", [_pg_bin("postgres"), "-D", str(pgdata), "-c", f"listen_addresses={addr}",
                                             "-c", f"port={u.port or PORTS['postgres']}", "-c", f"hba_file={hba}",
-                                            "-c", f"unix_socket_directories={out}", "-c", "max_connections=300"],
+                                            "-c", f"unix_socket_directories={out}", "-c", "max_connections=300",
+                                            # a dead app host's locks go within ~1 min
+                                            "-c", "tcp_keepalives_idle=30", "-c", "tcp_keepalives_interval=10",
+                                            "-c", "tcp_keepalives_count=3"],
                                user="postgres"))
     rport = urlparse(settings.redis_url).port or PORTS["redis"]
     (out / "redis").mkdir(exist_ok=True)
@@ -494,7 +497,8 @@ def compose_document() -> dict:
             "db": {"image": "postgres:15", "restart": "unless-stopped",
                    "environment": {"POSTGRES_USER": "communitv", "POSTGRES_PASSWORD": "${POSTGRES_PASSWORD}",
                                    "POSTGRES_DB": "communitv"},
-                   "command": ["postgres", "-c", "max_connections=300"],
+                   "command": ["postgres", "-c", "max_connections=300", "-c", "tcp_keepalives_idle=30",
+                               "-c", "tcp_keepalives_interval=10", "-c", "tcp_keepalives_count=3"],
                    "volumes": ["pg:/var/lib/postgresql/data"], "networks": ["backend"]},
             "redis": {"image": "redis:7", "restart": "unless-stopped",
                       "command": ["redis-server", "--save", "300", "10", "--protected-mode", "no"],
