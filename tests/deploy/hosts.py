@@ -161,7 +161,7 @@ def running_layout(network, work: Path):
             time.sleep(2)
         yield lay
     finally:
-        for host in list(lay.procs):
+        for host in reversed(list(lay.procs)):           # the edge first, the db last
             lay.kill(host, signal.SIGTERM)
         shutil.rmtree(base, ignore_errors=True)
 
