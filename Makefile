@@ -4,9 +4,9 @@ SHELL := /bin/bash
 RUN_PACKAGES := python3 python3-venv ca-certificates redis-server mosquitto ffmpeg nginx libnginx-mod-rtmp libnginx-mod-nchan \
 	libvlc5 libvlc-bin vlc-plugin-base fonts-noto-cjk espeak-ng iproute2
 # ...and what testing adds (`make test`): the browser, a PostgreSQL to test against, load and XML tools,
-# compilers for any wheel that must be built.
+# compilers for any wheel that must be built, systemd-analyze for the production layout's units.
 TEST_PACKAGES := python3-dev build-essential chromium postgresql postgresql-client mosquitto-clients \
-	libxml2-utils wrk
+	libxml2-utils wrk systemd curl
 SYSTEM_PACKAGES := $(RUN_PACKAGES) $(TEST_PACKAGES)
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
@@ -16,7 +16,7 @@ export COMMUNITV_DATA_DIR ?= $(CURDIR)/var
 # Python packages: pinned by requirements.lock (a constraints file) for both commands.
 PIP_INSTALL := $(BIN)/pip install -q -c requirements.lock
 
-.PHONY: run test bench deps deps-run venv venv-run lock clean lint
+.PHONY: run test test-layout bench deps deps-run venv venv-run lock clean lint
 
 deps-run:
 	@scripts/install-system-deps.sh $(RUN_PACKAGES)
@@ -54,6 +54,10 @@ lock:
 
 test: venv
 	$(BIN)/python -m pytest -n $${CTV_TEST_WORKERS:-2} --dist loadgroup -q $(PYTEST_ARGS)
+
+# The production layout alone (separate hosts in network namespaces; needs root): tests/deploy.
+test-layout: venv
+	$(BIN)/python -m pytest -n 0 -q tests/deploy
 
 bench: venv
 	@set -e; for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b; done

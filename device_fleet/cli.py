@@ -7,6 +7,28 @@ import threading
 import click
 
 
+def take_ingest_lead(app, retry_s: float = 3.0):
+    """One ingest for the whole layout: the broker hands every box message to each plain subscriber
+    (a $share/ subscription was too slow on Mosquitto 2.0.11, see ingest.SHARE), so with several app
+    hosts the first ingest takes a lock that holds across hosts (core.locks: a PostgreSQL advisory
+    lock) and the others stand by; when its host dies, its database connection goes and one of them
+    takes over within ``retry_s``."""
+    import time
+
+    from portal_server.core import locks
+    settings = app.config["SETTINGS"]
+    said = False
+    while True:
+        with app.app_context():
+            held = locks.try_acquire("mqtt-ingest", settings.data_dir / "locks")
+        if held is not None:
+            return held
+        if not said:
+            click.echo("ingest standby: another app host runs the MQTT ingest; taking over when it stops", err=True)
+            said = True
+        time.sleep(retry_s)
+
+
 def run_import(app, path: str) -> tuple[int, str]:
     """Import an inventory CSV with a progress bar → (exit code, message)."""
     from portal_server.core.db import session
@@ -44,6 +66,7 @@ def register(main: click.Group, make_app) -> None:
         from .operations import sync_broker_clients
 
         app = make_app()
+        leader = take_ingest_lead(app)
         if not no_sync:
             import time
             for _attempt in range(30):
@@ -63,6 +86,7 @@ def register(main: click.Group, make_app) -> None:
         signal.signal(signal.SIGINT, lambda *_: done.set())
         done.wait()
         ing.stop()
+        leader.release()
 
     @main.group("terminals")
     def terminals():

@@ -155,6 +155,76 @@ def secrets_rotate():
 
 
 @main.group()
+def deploy():
+    """The production layout: configuration per host role (db, broker, app, edge)."""
+
+
+@deploy.command("write")
+@click.option("--role", "role", required=True, type=click.Choice(["db", "broker", "app", "edge"]))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="folder for the role's files")
+def deploy_write(role, out):
+    """Write a role's configs, env file, Procfile and systemd units (settings: COMMUNITV_*)."""
+    from pathlib import Path
+
+    from portal_server import deploy as layout
+    r = layout.write_role(role, Path(out))
+    for f in r.files:
+        click.echo(str(f))
+
+
+@deploy.command("wait")
+@click.option("--role", "role", required=True, type=click.Choice(["db", "broker", "app", "edge"]))
+@click.option("--env-file", type=click.Path(dir_okay=False), default=None, help="re-read every round")
+@click.option("--max-wait", type=float, default=None, help="give up after this many seconds (exit 1)")
+def deploy_wait(role, env_file, max_wait):
+    """Wait for the role's peers, naming a missing or unreachable one and retrying with backoff."""
+    from pathlib import Path
+
+    from portal_server import deploy as layout
+    ok = layout.wait_for_peers(role, Path(env_file) if env_file else None, max_wait_s=max_wait)
+    sys.exit(0 if ok else 1)
+
+
+@deploy.command("run")
+@click.option("--role", "role", required=True, type=click.Choice(["db", "broker", "app", "edge"]))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+def deploy_run(role, out):
+    """Wait for the peers, write the role and run it in the foreground (containers, tests)."""
+    from pathlib import Path
+
+    from portal_server import deploy as layout
+    sys.exit(layout.run(role, Path(out)))
+
+
+@deploy.command("migrate")
+def deploy_migrate():
+    """Upgrade the database, one app host at a time (an advisory lock on PostgreSQL)."""
+    from portal_server import deploy as layout
+    from portal_server.core.config import Settings
+    layout.migrate(Settings.from_env().database_url)
+
+
+@deploy.command("docker")
+@click.option("--check", is_flag=True, help="exit 1 when Dockerfile or docker-compose.yml differ from the writer")
+def deploy_docker(check):
+    """Write (or check) the Dockerfile and docker-compose.yml at the top of the repository."""
+    from pathlib import Path
+
+    from portal_server import deploy as layout
+    root = Path(__file__).resolve().parent.parent
+    stale = []
+    for name, text in (("Dockerfile", layout.dockerfile()), ("docker-compose.yml", layout.compose_yaml())):
+        if check:
+            if not (root / name).exists() or (root / name).read_text() != text:
+                stale.append(name)
+        else:
+            (root / name).write_text(text)
+    if stale:
+        click.echo("out of date: " + ", ".join(stale) + " (run `communitv deploy docker`)", err=True)
+        sys.exit(1)
+
+
+@main.group()
 def audit():
     """The audit trail."""
 

@@ -225,10 +225,42 @@ def nginx_listen_lines(port: int, listen: str = "127.0.0.1", indent: str = "    
     return "".join(f"{indent}listen {url_host(addr)}:{port};\n" for addr in listen_addresses(listen))
 
 
+def nginx_upstream(servers: list[str]) -> str:
+    """The ``app`` upstream: every app host; a host that refuses or fails is skipped for 10 s and the
+    request goes to the next one (``proxy_next_upstream`` in the locations)."""
+    lines = "".join(f"        server {s} max_fails=1 fail_timeout=10s;\n" for s in servers)
+    return f"    upstream app {{\n{lines}        keepalive 64;\n    }}"
+
+
+#: What the edge retries on another app host: a refused/reset connection (the host is down; nginx
+#: retries even a POST then, nothing was sent), a timeout, or a 502/503 of a host going down.
+NEXT_UPSTREAM = "proxy_next_upstream error timeout http_502 http_503; proxy_next_upstream_tries 3;"
+
+
+def nginx_callback_server(port: int) -> str:
+    """On loopback only: nginx-rtmp's callbacks reach the app hosts through this (nginx-rtmp's own
+    HTTP client dials one address; the upstream fails over). No X-Forwarded-For: the app trusts a
+    callback from an edge host without one (streaming.api)."""
+    return f"""    server {{
+        listen 127.0.0.1:{port};
+        location /api/v1/streams/ {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            {NEXT_UPSTREAM}
+        }}
+        location / {{ return 404; }}
+    }}
+"""
+
+
 def write_nginx(run_dir: Path, settings: Settings, http_port: int, upstream_port: int,
-                listen: str | None = None) -> Path:
+                listen: str | None = None, upstreams: list[str] | None = None,
+                callback_port: int | None = None) -> Path:
     """nginx.conf: HTTP that serves files (TV pages, HLS, media) and proxies the app. The RTMP ingest
-    has its own one-worker nginx (``write_nginx_rtmp``)."""
+    has its own one-worker nginx (``write_nginx_rtmp``). ``upstreams`` (host:port of every app host,
+    the edge of the production layout) replaces the one local gunicorn; ``callback_port`` adds the
+    loopback server nginx-rtmp's callbacks go through."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for d in ("nginx-tmp", "log"):
         (run_dir / d).mkdir(exist_ok=True)
@@ -265,12 +297,12 @@ http {{
     scgi_temp_path {run_dir / 'nginx-tmp'}/scgi;
     gzip on;
     gzip_types text/css application/javascript application/json image/svg+xml;
-    upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+{nginx_upstream(upstreams or [f"127.0.0.1:{upstream_port}"])}
     # TV page views for the leaders' figures (portal_server.stats): one line per view, one file per
     # UTC day, read by the aggregation job; the serial is the ctv_sn cookie, nothing else is kept.
     log_format ctv_beacon '$msec $cookie_ctv_sn $arg_p';
     map $time_iso8601 $ctv_beacon_day {{ default "undated"; "~^(?<d>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})" $d; }}
-    server {{
+{nginx_callback_server(callback_port) if callback_port else ""}    server {{
 {nginx_listen_lines(http_port, listen).rstrip(chr(10))}
         server_name _;
         location /hls/ {{
@@ -324,6 +356,7 @@ http {{
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
+            {NEXT_UPSTREAM}
         }}
         location / {{
             proxy_pass http://app;
@@ -333,6 +366,7 @@ http {{
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_read_timeout 120s;
+            {NEXT_UPSTREAM}
         }}
     }}
 {push['server']}}}
@@ -412,14 +446,17 @@ def nginx_portal_entry(settings: Settings) -> str:
 
 
 def write_nginx_rtmp(run_dir: Path, settings: Settings, rtmp_port: int, upstream_port: int,
-                     listen: str | None = None) -> Path:
+                     listen: str | None = None, play_from: list[str] | None = None) -> Path:
     """nginx-rtmp.conf: the RTMP ingest alone, in ONE worker. nginx-rtmp keeps a live stream inside
     the worker that accepted the publisher; a player (our ffmpeg pulling the meeting back) on
     another worker gets nothing, and Debian's module's rtmp_auto_push does not relay (tested:
     ffprobe times out with 2 workers, answers in 2 s with 1). HTTP keeps its own nginx with
-    ``worker_processes auto`` (``write_nginx``)."""
+    ``worker_processes auto`` (``write_nginx``). The callbacks go to ``upstream_port`` on loopback
+    (gunicorn, or the edge's callback server); ``play_from`` (the app hosts' addresses) may also
+    play a stream back, besides loopback."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "log").mkdir(exist_ok=True)
+    allow = "".join(f"            allow play {a};\n" for a in ["127.0.0.1", *(play_from or [])])
     listen = settings.listen if listen is None else listen
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf = run_dir / "nginx-rtmp.conf"
@@ -441,8 +478,7 @@ rtmp {{
             on_publish_done http://127.0.0.1:{upstream_port}/api/v1/streams/on_publish_done;
             notify_method post;
             drop_idle_publisher 15s;
-            allow play 127.0.0.1;
-            deny play all;
+{allow}            deny play all;
         }}
     }}
 }}

@@ -12,7 +12,6 @@ playlist with a thumbnail when the encoder stops.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import logging
 import os
 import subprocess
@@ -25,6 +24,7 @@ from sqlalchemy import select
 
 from epg import operations as epg_ops
 from epg import queries as epg_queries
+from portal_server.core import locks
 from portal_server.core.db import session, utcnow
 from portal_server.meetings import operations as meeting_ops
 from portal_server.meetings import queries as meeting_queries
@@ -68,7 +68,8 @@ def spawn_supervisor(meeting_id: int) -> int:
     settings = current_app.config["SETTINGS"]
     log_path = settings.log_dir / f"supervisor-meeting-{meeting_id}.log"
     env = dict(os.environ, COMMUNITV_DATA_DIR=str(settings.data_dir), COMMUNITV_DATABASE_URL=settings.database_url,
-               COMMUNITV_RTMP_URL=settings.rtmp_url, COMMUNITV_PUBLIC_URL=settings.public_url,
+               COMMUNITV_RTMP_URL=settings.rtmp_url, COMMUNITV_RTMP_PULL=settings.rtmp_pull,
+               COMMUNITV_EDGE_HOSTS=settings.edge_hosts, COMMUNITV_PUBLIC_URL=settings.public_url,
                COMMUNITV_REDIS_URL=settings.redis_url, COMMUNITV_MQTT_URL=settings.mqtt_url)
     with open(log_path, "a") as logf:
         proc = subprocess.Popen(["timeout", "-k", "30", "-s", "INT", str(limit), sys.executable, "-m",
@@ -109,22 +110,20 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     session.rollback()
-    # One supervisor per meeting: a resumed meeting's new job waits while the previous one is
+    # One supervisor per meeting, whichever app host's worker took the job (a PostgreSQL advisory
+    # lock; an flock on one machine): a resumed meeting's new job waits while the previous one is
     # still closing the recording (or carries on itself, having seen the meeting live again).
-    lock = open(out_dir / ".supervisor.lock", "w")
     while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock = locks.try_acquire(f"hls-supervisor-{meeting_id}", settings.data_dir / "locks")
+        if lock is not None:
             break
-        except BlockingIOError:
-            if _status(meeting_id) != "live" or utcnow() >= hard_end:
-                lock.close()
-                return {"skipped": "another supervisor holds the meeting"}
-            time.sleep(2)
+        if _status(meeting_id) != "live" or utcnow() >= hard_end:
+            return {"skipped": "another supervisor holds the meeting"}
+        time.sleep(2)
     try:
         return _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s)
     finally:
-        lock.close()
+        lock.release()
 
 
 class MeetingJob(supervise.Job):

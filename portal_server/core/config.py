@@ -52,6 +52,13 @@ class Settings:
     #: encoders (``0.0.0.0`` or a LAN address to go live). Redis, gunicorn and every internal
     #: port stay on loopback whatever it says (INTERFACES §2).
     listen: str = "127.0.0.1"
+    #: Where the server's own ffmpeg plays an admitted meeting back (nginx-rtmp allows play
+    #: from there only). Default: loopback, same port and app as ``rtmp_url`` (`make run`); on
+    #: separate hosts the edge's address on the server network (``communitv deploy``).
+    rtmp_pull: str = ""
+    #: Edge hosts (addresses, CIDRs or names, comma-separated) whose nginx-rtmp may call the
+    #: RTMP callbacks; loopback always may. Set on app hosts of the production layout.
+    edge_hosts: str = ""
     #: Folder of the nightly backup (`communitv backup` archives, 7 daily + 4 weekly kept);
     #: empty (the default) turns the nightly backup off.
     backup_dir: str = ""
@@ -146,8 +153,11 @@ class Settings:
 
     @property
     def rtmp_pull_url(self) -> str:
-        """Where the server's own ffmpeg plays an admitted stream back: nginx-rtmp on loopback
-        (it always listens there too, and allows play from 127.0.0.1 only), same port and app."""
+        """Where the server's own ffmpeg plays an admitted stream back: ``rtmp_pull`` when set
+        (the edge of the production layout), else nginx-rtmp on loopback (it always listens there
+        too, and allows play from 127.0.0.1), same port and app as ``rtmp_url``."""
+        if self.rtmp_pull:
+            return self.rtmp_pull
         from urllib.parse import urlparse
         u = urlparse(self.rtmp_url)
         return f"{u.scheme}://127.0.0.1:{u.port or 1935}{u.path}"

@@ -74,6 +74,19 @@ def run(path: str, *args, **kwargs):
         return func(*args, **kwargs)
 
 
+def run_exclusive(path: str):
+    """A periodic job's body, run by one worker at a time on every app host together (a lock that
+    holds across hosts: core.locks): a tick claimed twice, or a run still going when the next tick
+    comes on another host, skips instead of publishing or escalating twice."""
+    from . import locks
+    settings = current_app.config["SETTINGS"]
+    with locks.held("periodic:" + path, settings.data_dir / "locks") as held:
+        if held is None:
+            log.info("periodic %s: already running on another worker, skipped", path)
+            return {"skipped": "running elsewhere"}
+        return resolve(path)()
+
+
 _pid = None
 
 
@@ -122,7 +135,7 @@ def run_due_periodic(redis_client, now: float | None = None) -> list[str]:
         tick = int(now // job.every_s)
         if redis_client.set(f"ctv:periodic:{job.name}:{tick}", 1, nx=True, ex=job.every_s * 2):
             Queue(job.queue, connection=redis_client).enqueue_call(
-                run, args=(job.func,), timeout=job.timeout_s, result_ttl=600,
+                run, args=("portal_server.core.jobs:run_exclusive", job.func), timeout=job.timeout_s, result_ttl=600,
                 description=f"periodic {job.name}")
             started.append(job.name)
     return started

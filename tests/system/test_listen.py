@@ -35,7 +35,7 @@ def test_lan_address_puts_http_mqtt_rtmp_there_and_keeps_the_rest_on_loopback(tm
     assert f"listen {lan}:1935;" in rtmp and "listen 127.0.0.1:1935;" in rtmp
     assert "allow play 127.0.0.1;" in rtmp and "deny play all;" in rtmp
     assert f"listener 1883 {lan}" in mosq and "listener 1883 127.0.0.1" in mosq
-    assert "bind 127.0.0.1\n" in redis and "upstream app { server 127.0.0.1:8001;" in nginx
+    assert "bind 127.0.0.1\n" in redis and "upstream app {\n        server 127.0.0.1:8001 " in nginx
     assert "--bind 127.0.0.1:8001" in pf
     # Boxes, phones and encoders are told the LAN address when no public URL is given.
     assert s.public_url == f"http://{lan}:8000" and s.rtmp_url == f"rtmp://{lan}:1935/live"

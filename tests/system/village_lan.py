@@ -117,9 +117,74 @@ def hls(playlist_url: str, timeout: float = 60) -> dict:
     return {"error": f"no segments within {timeout}s (last status {last})"}
 
 
+def tvwatch(portal_url: str, path: str, text: str, timeout: float = 30) -> dict:
+    """A box's TV reading pages: open the portal (its cookie), then poll ``path`` (relative to the
+    home page) until ``text`` shows; seconds it took."""
+    from urllib.parse import urljoin
+
+    import requests
+    s = requests.Session()
+    r = s.get(portal_url, timeout=20)
+    url, start, last = urljoin(r.url, path), time.monotonic(), None
+    while time.monotonic() - start < timeout:
+        last = s.get(url, timeout=10)
+        if last.status_code == 200 and text in last.content.decode("utf-8", "replace"):
+            return {"seen_after_s": round(time.monotonic() - start, 2), "url": url}
+        time.sleep(0.2)
+    return {"error": f"not seen within {timeout}s", "url": url, "status": getattr(last, "status_code", None)}
+
+
+def sub(mqtt_host: str, port: str, serial: str, secret: str, topic: str, timeout: str = "30") -> dict:
+    """A box listening on ``topic``: the first non-empty message (JSON) and when it came."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got, out = threading.Event(), {"message": None}
+
+    def on_connect(c, _u, _f, reason, _p):
+        if reason.is_failure:
+            out["error"] = str(reason)
+            got.set()
+        else:
+            c.subscribe(topic, qos=1)
+
+    def on_message(_c, _u, msg):
+        if msg.payload:
+            out["message"], out["at"] = json.loads(msg.payload), time.time()
+            got.set()
+
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=serial)
+    c.username_pw_set(serial, secret)
+    c.on_connect, c.on_message = on_connect, on_message
+    c.connect(mqtt_host, int(port), 30)
+    c.loop_start()
+    got.wait(float(timeout))
+    c.loop_stop()
+    c.disconnect()
+    return out
+
+
+def burst(url: str, n: str, token: str = "") -> dict:
+    """``n`` GETs one after the other (a staff client retrying nothing): status counts."""
+    import requests
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    counts: dict = {}
+    for _ in range(int(n)):
+        try:
+            code = requests.get(url, headers=headers, timeout=20).status_code
+        except requests.RequestException:
+            code = 0
+        counts[str(code)] = counts.get(str(code), 0) + 1
+        time.sleep(0.05)
+    return counts
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    fn = {"box": box, "browser": browser, "probe": probe, "http": http, "hls": hls}[cmd]
+    fn = {"box": box, "browser": browser, "probe": probe, "http": http, "hls": hls, "tvwatch": tvwatch,
+          "sub": sub, "burst": burst}[cmd]
     if cmd == "box":
         args = [args[0], int(args[1]), *args[2:]]
+    if cmd == "tvwatch" and len(args) > 3:
+        args = [*args[:3], float(args[3])]
     print(json.dumps(fn(*args), ensure_ascii=False))
