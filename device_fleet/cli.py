@@ -6,6 +6,8 @@ import threading
 
 import click
 
+from portal_server.core import locks
+
 
 def take_ingest_lead(app, retry_s: float = 3.0):
     """One ingest for the whole layout: the broker hands every box message to each plain subscriber
@@ -15,7 +17,6 @@ def take_ingest_lead(app, retry_s: float = 3.0):
     takes over within ``retry_s``."""
     import time
 
-    from portal_server.core import locks
     settings = app.config["SETTINGS"]
     said = False
     while True:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from portal_server.core import rotation
 from portal_server.features import FEATURES
 from streaming import channels, tasks
 
@@ -142,7 +143,6 @@ def secrets_rotate():
     """Replace $COMMUNITV_DATA_DIR/secret_key: personal data is re-encrypted and the audit chain
     re-keyed in one transaction, MQTT keeps its password; boxes get new portal URLs when they
     reconnect. Start the stack again afterwards."""
-    from portal_server.core import rotation
 
     app = make_app()
     with app.app_context():

@@ -32,7 +32,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from portal_server import stack
+from portal_server.core import db as core_db
 from portal_server.core.config import Settings, url_host
+from portal_server.core.locks import lock_key
 
 ROLES = ("db", "broker", "app", "edge")
 #: The ports of the layout (the firewall opens these, and only these, between hosts).
@@ -406,8 +408,6 @@ def migrate(url: str) -> None:
     for the upgrade: two app hosts starting together do not race on the schema)."""
     from sqlalchemy import create_engine, text
 
-    from portal_server.core import db as core_db
-    from portal_server.core.locks import lock_key
     if not url.startswith("postgresql"):
         core_db.upgrade(url)
         return

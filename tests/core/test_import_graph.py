@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("portal_server", "stb_app", "streaming", "epg", "device_fleet")
 #: The top of the house: only these know every package, and only they import each other.
-TOP = {"portal_server.app", "portal_server.stack", "portal_server.demo", "portal_server.cli"}
+TOP = {"portal_server.app", "portal_server.stack", "portal_server.deploy", "portal_server.demo", "portal_server.cli"}
 #: Modules that are plumbing, not a feature (may be imported by anyone below the top).
 CORE = "portal_server.core"
 #: What a feature may import of another feature.
