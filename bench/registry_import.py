@@ -52,7 +52,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="ctv-bench-registry-"))
     url = f"sqlite:///{tmp / 'communitv.db'}"
-    settings = Settings(data_dir=tmp, database_url=url, secret_key="bench-secret-0123456789abcdef",
+    settings = Settings(data_dir=tmp, database_url=url, secret_key="bench-secret-0123456789abcdef-0123456789",
                         redis_url="redis://127.0.0.1:1/0", jobs_inline=True, testing=True)
     db.upgrade(url)
     app = create_app(settings)

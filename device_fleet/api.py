@@ -158,7 +158,7 @@ def rotate_token(serial: str, data: RotateBody):
     except FleetError as exc:
         raise _fleet_error(exc) from None
     session.commit()
-    out = terminal_to_dict(t, presence.presence([serial])[serial])
+    out = terminal_to_dict(t, presence.presence([serial])[serial], g.user.has_role(*TOKEN_READERS))
     out["token_version"] = t.token_version
     return jsonify(out)
 

@@ -252,7 +252,7 @@ def _register_feature_commands() -> None:
         except ModuleNotFoundError:
             found = False
         if found:
-            importlib.import_module(name).register(main, make_app)
+            importlib.import_module(name).register(main, lambda: make_app())  # late: tests swap make_app
 
 
 _register_feature_commands()

@@ -109,7 +109,7 @@ def _with_box_cookies(resp, term, token: str | None):
     resp.set_cookie(VK_COOKIE, snapshots.village_key(term.region.code), httponly=True, samesite="Lax",
                     max_age=YEAR, path="/tv/v/", secure=cookie_secure())
     # The serial (not a secret) names the box in the page-view beacon nginx logs for the figures.
-    resp.set_cookie(SERIAL_COOKIE, term.serial, samesite="Lax", max_age=YEAR, path="/tv/")
+    resp.set_cookie(SERIAL_COOKIE, term.serial, samesite="Lax", max_age=YEAR, path="/tv/", secure=cookie_secure())
     return resp
 
 

@@ -144,6 +144,7 @@ class MeetingJob(supervise.Job):
 
     def started(self, proc, mode, restarts):
         meeting_ops.set_stream_facts(self.meeting_id, ffmpeg_pid=proc.pid, hls_mode=mode, ffmpeg_restarts=restarts)
+        session.commit()  # the job commits (operations only flush): the staff page and reaper read these
         self.last_check, self.stopping_since = 0.0, None
 
     def tick(self, proc):

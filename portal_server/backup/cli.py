@@ -34,7 +34,7 @@ def register(main: click.Group, make_app) -> None:
     def backup(file):
         """Write one consistent archive (database, media, recordings, secret key, broker accounts)
         to FILE while everything runs. Written to a temporary file and renamed when complete."""
-        where = Settings.from_env(secret_key="not-needed-yet").data_dir
+        where = Settings.from_env(secret_key="placeholder-only-to-find-the-data-dir").data_dir
         if not where.is_dir():     # do not create a data folder (and a new secret key) by backing it up
             click.echo(f"备份失败 / backup failed: 数据目录不存在 / no data folder at {where} "
                        f"(set COMMUNITV_DATA_DIR)", err=True)
@@ -57,7 +57,7 @@ def register(main: click.Group, make_app) -> None:
         """Restore FILE onto an empty data folder and database. The whole archive is checked
         (manifest and sha256 of every file) before anything is written."""
         # A placeholder key: reading the settings must not create a new secret_key in the target.
-        settings = Settings.from_env(secret_key="restore-placeholder")
+        settings = Settings.from_env(secret_key="restore-placeholder-never-used-to-sign-anything")
         update, close = _bar("恢复 restore")
         try:
             manifest = archive.restore(settings, file, progress=update)

@@ -422,7 +422,8 @@ def m_household(household_id: int):
             flash(f"终端 {term.serial} 已绑定其他地址，请先在网管中心解绑", "error")
         else:
             try:
-                fleet_ops.bind_terminal(term, g.user, household_id=hh.id)  # commits and sends the box its portal
+                fleet_ops.bind_terminal(term, g.user, household_id=hh.id)
+                session.commit()  # the outbox then sends the box its portal
                 done = term
             except fleet_ops.FleetError as exc:
                 session.rollback()

@@ -139,7 +139,7 @@ def test_backup_while_running_wipe_restore_everything_works(any_db_app, tmp_path
         name = "r_" + uuid.uuid4().hex[:12]
         _pg_admin(pg, f"CREATE DATABASE {name}")
         new_url = pg["url"] + name
-    restored = Settings(data_dir=data, database_url=new_url, secret_key="placeholder")
+    restored = Settings(data_dir=data, database_url=new_url, secret_key="placeholder-key-of-at-least-32-chars")
     mqtt_url = mosquitto_server["url"]
     r = _cli(["restore", str(target)], restored, redis_server["url"] + "/1", mqtt_url)
     assert r.returncode == 0, r.stderr
@@ -188,7 +188,7 @@ def _small_backup(tmp_path) -> tuple[Path, Settings]:
     con.close()
     (data / "media").mkdir()
     (data / "media" / "a.bin").write_bytes(os.urandom(200_000))
-    settings = Settings(data_dir=data, secret_key="k")
+    settings = Settings(data_dir=data, secret_key="k" * 40)
     out = tmp_path / "b.tar.gz"
     archive.create(settings, out)
     return out, settings
@@ -207,7 +207,7 @@ def test_a_truncated_or_edited_archive_is_refused_before_anything_is_written(tmp
                 m.size = len(body)
             dst.addfile(m, io.BytesIO(body))
     for bad, words in ((cut, "damaged or truncated"), (edited, "fails its checksums")):
-        target = Settings(data_dir=tmp_path / ("t-" + bad.stem), secret_key="placeholder")
+        target = Settings(data_dir=tmp_path / ("t-" + bad.stem), secret_key="placeholder-key-of-at-least-32-chars")
         with pytest.raises(archive.BackupError) as exc:
             archive.restore(target, bad)
         assert words in str(exc.value) and "未做任何恢复" in str(exc.value)

@@ -44,7 +44,7 @@ def test_phone_app_layout_and_offline_queue(live_server, app, phone_context, lay
     phone_context.set_offline(True)
     page.fill("textarea[name=note]", "离线走访：老人身体健康")
     page.click("#visit-form button[type=submit]")
-    page.wait_for_function("JSON.parse(localStorage.getItem('ctvGrid.queue') || '[]').length === 1")
+    page.wait_for_function("() => JSON.parse(localStorage.getItem('ctvGrid.queue') || '[]').length === 1")
     assert "待发送" in page.inner_text("#tab-log")
     headers = _token(live_server, password)
     assert requests.get(live_server + "/api/v1/visits", headers=headers, timeout=10).json()["total"] == 0
@@ -52,7 +52,7 @@ def test_phone_app_layout_and_offline_queue(live_server, app, phone_context, lay
     # ...and is sent once when the signal returns (a second flush finds nothing to send).
     phone_context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_function("JSON.parse(localStorage.getItem('ctvGrid.queue') || '[]').length === 0", timeout=15000)
+    page.wait_for_function("() => JSON.parse(localStorage.getItem('ctvGrid.queue') || '[]').length === 0", timeout=15000)
     page.evaluate("window.dispatchEvent(new Event('online'))")
     page.wait_for_timeout(500)
     log = requests.get(live_server + "/api/v1/visits", headers=headers, timeout=10).json()

@@ -214,6 +214,7 @@ def test_pair_a_new_box_from_the_phone_and_the_portal_offers_checkin(app, client
         "tags": ["独居老人"]}).get_json()["id"]
     term = terminal_by_serial("CTV-NEW-0003")
     fleet_ops.ensure_pairing_code(term)  # what the ingest does when the new box first says hello
+    session.commit()  # the ingest commits after the operation (operations only flush)
     code = term.pairing_code
     session.remove()
     auth.login("v001-clerk")

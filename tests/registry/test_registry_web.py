@@ -97,6 +97,7 @@ def test_installer_pairs_ctv_new_0003_and_its_portal_shows_checkin(app, client, 
     hid = _new_household(client, auth, "林桂兰")
     term = terminal_by_serial("CTV-NEW-0003")
     fleet_ops.ensure_pairing_code(term)  # the box said hello and shows this code
+    session.commit()  # the ingest commits after the operation (operations only flush)
     code = term.pairing_code
     session.remove()
     # The installer's phone: log in, open the household, type the code.

@@ -29,7 +29,7 @@ def _staff(browser, live_server, username, password, width=1440, height=1000):
 
 
 def _drawn(page):
-    page.wait_for_function("window.__cockpit && window.__cockpit.mapCodes && window.__cockpit.charts.trend",
+    page.wait_for_function("() => window.__cockpit && window.__cockpit.mapCodes && window.__cockpit.charts.trend",
                            timeout=20000)
     return page.evaluate("({codes: window.__cockpit.mapCodes, region: window.__cockpit.data.region.code})")
 
@@ -50,7 +50,7 @@ def test_town_leader_sees_their_town_only(app, live_server, browser, tv_page):
     tv_page.goto(live_server + "/tv/?token=" + terminal_token("CTV-HH-000001"))
     tv_page.wait_for_load_state("load")
     tv_page.goto(live_server + f"/tv/v/{V001}/s-services.html")
-    tv_page.wait_for_function("window.TV && TV.lastBeacon && TV.lastBeacon.complete")
+    tv_page.wait_for_function("() => window.TV && TV.lastBeacon && TV.lastBeacon.complete")
     tasks.aggregate_day()
 
     ctx, page = _staff(browser, live_server, "town01-leader", password)

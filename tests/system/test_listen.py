@@ -9,7 +9,7 @@ from portal_server.core.config import Settings
 
 
 def _settings(tmp_path, **kw):
-    return Settings(data_dir=tmp_path, secret_key="x", **kw)
+    return Settings(data_dir=tmp_path, secret_key="x" * 40, **kw)
 
 
 def test_an_address_of_another_host_stops_the_start_naming_it(tmp_path):
@@ -69,7 +69,7 @@ def test_box_phone_and_encoder_urls_follow_the_public_url(app, client, auth):
     from portal_server.feedback.phone import poster_link
 
     lan = Settings.from_env(public_url="http://10.213.0.1:8000", data_dir=app.config["SETTINGS"].data_dir,
-                            secret_key="x")
+                            secret_key="x" * 40)
     settings = app.config["SETTINGS"]
     settings.public_url, settings.rtmp_url = lan.public_url, lan.rtmp_url
     assert portal_url(terminal_by_serial("CTV-HH-000001")).startswith("http://10.213.0.1:8000/tv/?token=")

@@ -15,7 +15,7 @@ def box(mqtt_host: str, port: int, serial: str, secret: str) -> dict:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from device_fleet import protocol
+    from portal_server.core import protocol
 
     got, out = threading.Event(), {"connected": None, "config": None}
 
