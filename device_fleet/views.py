@@ -12,7 +12,6 @@ from portal_server.core.api import ApiError
 from portal_server.core.auth import login_required, roles_required
 from portal_server.core.db import session
 from portal_server.core.households import Household
-from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal, terminal_by_serial
 
 from . import operations, presence, queries
@@ -54,33 +53,6 @@ def _rate(on_total) -> float:
     return on / total if total else 0.0
 
 
-def map_svg(rates: dict, towns: list[Region], villages: list[Region]) -> str:
-    """A schematic map drawn from region codes: one column per town, one cell per village, coloured by online rate."""
-    cols = max(len(towns), 1)
-    w, cell = 70, 44
-    rows_max = max([sum(1 for v in villages if v.path.startswith(t.path)) for t in towns] or [1])
-    h = 40 + rows_max * (cell + 6)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="fleet-map" viewBox="0 0 {cols * w} {h}" '
-             f'width="100%" role="img" aria-label="终端在线地图">']
-    for i, t in enumerate(towns):
-        x = i * w + 4
-        r = _rate(rates.get(t.code, (0, 0)))
-        parts.append(f'<text x="{x + (w - 8) / 2}" y="16" font-size="11" text-anchor="middle">{t.name[:4]}</text>')
-        parts.append(f'<text x="{x + (w - 8) / 2}" y="30" font-size="10" text-anchor="middle">{r:.0%}</text>')
-        for j, v in enumerate([v for v in villages if v.path.startswith(t.path)]):
-            on, total = rates.get(v.code, (0, 0))
-            vr = on / total if total else 0
-            color = "#9aa5b1" if not total else ("#2f9e44" if vr >= 0.9 else "#f08c00" if vr >= 0.5 else "#c92a2a")
-            y = 38 + j * (cell + 6)
-            href = url_for("noc.terminals", region=v.code)
-            parts.append(f'<a href="{href}"><rect x="{x}" y="{y}" width="{w - 8}" height="{cell}" rx="6" '
-                         f'fill="{color}" data-region="{v.code}"><title>{v.name} {on}/{total}</title></rect>'
-                         f'<text x="{x + (w - 8) / 2}" y="{y + 27}" font-size="12" fill="#fff" '
-                         f'text-anchor="middle">{on}/{total}</text></a>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def history_svg(samples: list[dict]) -> str:
     """Inline SVG line chart of CPU % and free memory over the downsampled history."""
     if len(samples) < 2:
@@ -114,8 +86,12 @@ def overview():
     rates = queries.online_rates(scope)
     towns = queries.regions_in(scope, "town")
     villages = queries.regions_in(scope, "village")
+    # The map shows the children of the operator's region: towns of the city, villages of a town.
+    level = "town" if g.user.region.level == "city" else "village"
+    map_values = {r.code: _rate(rates["regions"].get(r.code, (0, 0))) if rates["regions"].get(r.code, (0, 0))[1] else None
+                  for r in (towns if level == "town" else villages)}
     return render_template("fleet/overview.html", rates=rates, towns=towns, villages=villages,
-                           svg=map_svg(rates["regions"], towns, villages), rate=_rate,
+                           map_values=map_values, rate=_rate,
                            alarms=queries.alarms(scope)[:10], versions=queries.firmware_versions(scope))
 
 

@@ -10,6 +10,8 @@ from .queries import METRICS
 
 MAX_SPAN_DAYS = 731
 ROLES = ("analyst", "admin")
+#: The map is the NOC overview's too.
+MAP_ROLES = ROLES + ("noc",)
 
 
 def region_arg(user, code: str | None):

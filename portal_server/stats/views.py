@@ -94,7 +94,7 @@ def _towns_with_villages(city: Region) -> list[dict]:
 
 
 @bp.get("/map.json")
-@roles_required(*params.ROLES)
+@roles_required(*params.MAP_ROLES)
 def map_data():
     """Shapes of the region's children (towns of the city, villages of a town), village halls
     and boxes as points with their online state."""

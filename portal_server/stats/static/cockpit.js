@@ -138,58 +138,17 @@
   function drawMap() {
     var d = state.data, m = state.map;
     if (!d || !m) { return; }
-    var key = 'r' + d.region.code;
-    echarts.registerMap(key, m);
-    var names = {}, centers = {};
-    m.features.forEach(function (f) { names[f.properties.code] = f.properties.name; centers[f.properties.code] = f.properties.center; });
     var mm = MAPM[document.getElementById('map-metric').value];
-    var byCode = {};
-    d.children.forEach(function (c) { byCode[c.code] = c; });
-    var values = m.features.map(function (f) {
-      var c = byCode[f.properties.code];
-      var v = c ? mm[1](c) : null;
-      return {name: f.properties.code, value: v === null ? null : v};
-    });
-    var max = mm[2] ? 1 : Math.max.apply(null, values.map(function (x) { return x.value || 0; }).concat([1]));
+    var values = {}, byCode = {};
+    d.children.forEach(function (c) { byCode[c.code] = c; values[c.code] = mm[1](c); });
+    var centers = {};
+    m.features.forEach(function (f) { centers[f.properties.code] = f.properties.center; });
     var heat = document.getElementById('map-heat').checked ? d.children.filter(function (c) { return centers[c.code] && c.feedback.received; })
       .map(function (c) { return centers[c.code].concat([c.feedback.received]); }) : [];
-    var heatMax = Math.max.apply(null, heat.map(function (h) { return h[2]; }).concat([1]));
-    var dark = screen;
-    var chart = CTVCharts.init('map');
-    chart.setOption({
-      textStyle: {fontFamily: '"Noto Sans CJK SC",sans-serif'},
-      tooltip: {trigger: 'item', formatter: function (p) {
-        if (p.seriesType === 'scatter') { return p.data.serial + '（' + (p.data.online ? '在线' : '离线') + '）'; }
-        if (p.seriesType === 'heatmap') { return '诉求 ' + p.value[2] + ' 件'; }
-        var c = byCode[p.name];
-        return (names[p.name] || p.name) + '<br>' + mm[0] + '：' + (p.value === null || isNaN(p.value) ? '无数据' : (mm[2] ? pct(p.value) : p.value));
-      }},
-      visualMap: [{seriesIndex: 0, min: 0, max: max, calculable: true, left: 8, bottom: 8, text: [mm[0] + ' 高', '低'],
-                   formatter: function (v) { return mm[2] ? pct(v) : Math.round(v); },
-                   textStyle: {color: dark ? '#e6eefc' : '#1d2733'},
-                   inRange: {color: ['#fde8e8', '#f6c177', '#8fd19e', '#2e8b57']}},
-                  {seriesIndex: 2, show: false, min: 0, max: heatMax, inRange: {color: ['rgba(255,200,0,0)', 'rgba(255,120,0,0.7)', 'rgba(200,0,0,0.9)']}}],
-      backgroundColor: 'transparent',
-      geo: {map: key, roam: true, zoom: 1.1, label: {show: true, fontSize: 12, color: dark ? '#fff' : '#1d2733',
-            formatter: function (p) { return names[p.name] || p.name; }},
-            itemStyle: {borderColor: dark ? '#9fd0ff' : '#52606d', borderWidth: 1, areaColor: dark ? '#163a6b' : '#e4e7eb'},
-            emphasis: {label: {show: true}, itemStyle: {areaColor: '#ffd666'}}},
-      series: [
-        {type: 'map', geoIndex: 0, data: values},
-        {type: 'scatter', coordinateSystem: 'geo', symbolSize: function (v, p) { return p.data.kind === 'household' ? 5 : 10; },
-         symbol: 'circle', data: m.points.map(function (p) { return {value: p.value, serial: p.serial, online: p.online, kind: p.kind, region: p.region,
-           itemStyle: {color: p.online ? '#2e8b57' : '#9aa5b1', borderColor: p.kind === 'household' ? null : '#1d2733', borderWidth: p.kind === 'household' ? 0 : 1}}; })},
-        {type: 'heatmap', coordinateSystem: 'geo', data: heat, pointSize: 28, blurSize: 30}
-      ]
-    }, true);
-    chart.off('click');
-    chart.on('click', function (p) {
-      // A shape, or a terminal standing on it, opens that region.
-      var code = p.seriesType === 'scatter' ? p.data.region : p.name;
-      if (code && code !== d.region.code && names[code]) { window.location = childUrl(code); }
-    });
+    var chart = CTVMap.draw('map', m, {key: d.region.code, values: values, percent: mm[2], metric: mm[0], heat: heat, dark: screen,
+      onPick: function (code) { if (code !== d.region.code) { window.location = childUrl(code); } }});
     state.charts.map = chart;
-    state.mapCodes = m.features.map(function (f) { return f.properties.code; });
+    state.mapCodes = chart.ctvCodes;
   }
 
   function load() {
