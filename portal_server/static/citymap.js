@@ -37,7 +37,7 @@
                    inRange: {color: ['#fde8e8', '#f6c177', '#8fd19e', '#2e8b57']}},
                   {seriesIndex: 2, show: false, min: 0, max: heatMax,
                    inRange: {color: ['rgba(255,200,0,0)', 'rgba(255,120,0,0.7)', 'rgba(200,0,0,0.9)']}}],
-      geo: {map: key, roam: true, zoom: 1.1,
+      geo: {map: key, nameProperty: 'code', roam: true, zoom: 1.1, triggerEvent: true,
             label: {show: true, fontSize: 12, color: dark ? '#fff' : '#1d2733', formatter: function (p) { return names[p.name] || p.name; }},
             itemStyle: {borderColor: dark ? '#9fd0ff' : '#52606d', borderWidth: 1, areaColor: dark ? '#163a6b' : '#e4e7eb'},
             emphasis: {label: {show: true}, itemStyle: {areaColor: '#ffd666'}}},
@@ -59,6 +59,9 @@
       var code = p.seriesType === 'scatter' ? p.data.region : p.name;
       if (code && names[code] && o.onPick) { o.onPick(code); }
     });
+    chart.ctvReady = false;
+    chart.off('finished');
+    chart.on('finished', function () { chart.ctvReady = true; });   // drawn and clickable
     chart.ctvCodes = m.features.map(function (f) { return f.properties.code; });
     chart.ctvCenters = {};
     m.features.forEach(function (f) { chart.ctvCenters[f.properties.code] = f.properties.center; });

@@ -31,9 +31,12 @@ def test_noc_overview_map_and_tables(app, live_server, browser):
                            ".filter(r => r.style.display !== 'none').map(r => +r.children[2].textContent)")
     assert totals == sorted(totals)
     # Clicking a town on the map lists its terminals.
+    page.goto(live_server + "/noc/")
+    page.wait_for_function("() => window.__nocMap && window.__nocMap.ctvReady", timeout=20000)
+    page.wait_for_timeout(500)
     xy = page.evaluate("() => window.__nocMap.convertToPixel({geoIndex: 0}, window.__nocMap.ctvCenters['990101001000'])")
     box = page.locator("#noc-map").bounding_box()
     with page.expect_navigation():
-        page.mouse.click(box["x"] + xy[0], box["y"] + xy[1] + 14)
+        page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
     assert "/noc/terminals" in page.url and "region=990101001" in page.url
     ctx.close()

@@ -36,6 +36,7 @@ def _drawn(page):
 
 def _click_region(page, code):
     """Click the middle of a region's shape on the map, as a leader would."""
+    page.wait_for_function("() => window.__cockpit.charts.map.ctvReady", timeout=20000)
     xy = page.evaluate("""code => {
         var c = window.__cockpit, f = c.map.features.filter(function (x) { return x.properties.code === code; })[0];
         return c.charts.map.convertToPixel({geoIndex: 0}, f.properties.center); }""", code)
