@@ -20,13 +20,25 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit, clock, mqtt, outbox, protocol, redis as core_redis, signals
+from portal_server.core import audit, clock, mqtt, outbox, protocol, signals
+from portal_server.core import metrics as core_metrics
+from portal_server.core import redis as core_redis
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, parse_ts
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region, region_by_code
 
-from .models import (CATEGORIES, CATEGORY_NAMES, CERTAINTIES, SEVERITIES, STATUS_NAMES, TWO_PERSON, URGENCIES, Alert,
-                     AlertAck, AlertRegion)
+from .models import (
+    CATEGORIES,
+    CATEGORY_NAMES,
+    CERTAINTIES,
+    SEVERITIES,
+    STATUS_NAMES,
+    TWO_PERSON,
+    URGENCIES,
+    Alert,
+    AlertAck,
+    AlertRegion,
+)
 from .texts import template as text_template
 
 log = logging.getLogger(__name__)
@@ -461,6 +473,12 @@ def persist_acks(alert_id: int) -> int:
             for s, ts in acks.items() if s not in have]
     if rows:
         session.execute(AlertAck.__table__.insert(), rows)
+        alert = session.get(Alert, alert_id)
+        if alert is not None:  # how long boxes took, for the operators' latency histogram
+            sent = clock.aware(alert.sent_at).timestamp()
+            for s, ts in acks.items():
+                if s not in have:
+                    core_metrics.ALERT_ACK_SECONDS.observe(max(0.0, ts - sent))
     return len(rows)
 
 

@@ -14,6 +14,8 @@ from flask import g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from portal_server.core import metrics as core_metrics
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 HTTP_REQUESTS = Counter("ctv_http_requests_total", "HTTP requests", ["method", "endpoint", "status"],
@@ -26,9 +28,9 @@ MQTT_DROPPED = Counter("ctv_mqtt_dropped_total", "MQTT payloads dropped by the i
 #: MQTT messages the ingest took in, by kind (hb, status, hello, ack): its rate is the ingest rate.
 INGEST_MESSAGES = Counter("ctv_ingest_messages_total", "MQTT messages taken in by the ingest", ["kind"],
                           registry=REGISTRY)
-#: Seconds from an alert's sending to each box's acknowledgement (counted when acks are stored).
-ALERT_ACK_SECONDS = Histogram("ctv_alert_ack_seconds", "Alert sent → box acknowledgement",
-                              buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900), registry=REGISTRY)
+#: Seconds from an alert's sending to each box's acknowledgement (alerts observe it; core owns it).
+ALERT_ACK_SECONDS = core_metrics.ALERT_ACK_SECONDS
+REGISTRY.register(ALERT_ACK_SECONDS)
 
 
 def multiprocess_dir() -> str | None:
