@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from portal_server.core import audit, clock, crypto, outbox, protocol, scope
 from portal_server.core.accounts import Department, User, user_by_username
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
-from portal_server.core.db import session
+from portal_server.core.db import add_once, session
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, region_by_code
 from portal_server.core.terminals import Terminal
@@ -190,16 +189,11 @@ def apply(service_code: str, channel: str, *, terminal: Terminal | None = None, 
                 idempotency_key=full_key, created_by=_actor_name(who), created_at=now, updated_at=now,
                 events=[])  # an empty, loaded timeline: appending the first step costs no SELECT
     case.household = household
-    try:
-        with session.begin_nested():
-            session.add(case)
-            session.flush()
-    except IntegrityError:
-        # A concurrent retry with the same key won the race: answer with its case.
-        existing = session.scalar(select(Case).where(Case.idempotency_key == full_key)) if full_key else None
-        if existing is None:
-            raise
-        return existing, False
+    # A concurrent retry with the same key may win the race: then answer with its case.
+    case, created = add_once(case, lambda: session.scalar(select(Case).where(Case.idempotency_key == full_key))
+                             if full_key else None)
+    if not created:
+        return case, False
     case.number = f"BJ{clock.local(now):%Y%m%d}{case.id:06d}"
     _event(case, "submit", who, note)
     session.flush()

@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import has_request_context, request
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 
 NAMING = {
@@ -40,6 +41,22 @@ _engine: Engine | None = None
 def utcnow() -> dt.datetime:
     """Timezone-aware now in UTC (stored as such; shown in the city's timezone)."""
     return dt.datetime.now(dt.timezone.utc)
+
+
+def add_once(obj, existing):
+    """Insert ``obj`` unless a unique key (an idempotency key, one report per week...) already holds
+    a row: → ``(obj, True)``, or ``(existing(), False)`` when a concurrent retry won the race. The
+    unique constraint settles the race inside a savepoint, so the caller's transaction goes on."""
+    try:
+        with session.begin_nested():
+            session.add(obj)
+            session.flush()
+        return obj, True
+    except IntegrityError:
+        found = existing()
+        if found is None:
+            raise
+        return found, False
 
 
 def make_engine(url: str) -> Engine:

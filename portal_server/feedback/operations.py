@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from portal_server.core import audit, clock, crypto, outbox, scope, signals
 from portal_server.core.accounts import Department, User
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden
-from portal_server.core.db import session, utcnow
+from portal_server.core.db import add_once, session, utcnow
 from portal_server.core.regions import Region, region_by_code
 from portal_server.core.terminals import Terminal
 
@@ -257,17 +257,11 @@ def submit(category: str, content: str | None = "", callback: bool = False, *, c
     _restart_clock(order, now)
     if idempotency_key is not None:
         # The unique (owner, key) constraint settles a race between two retries.
-        try:
-            with session.begin_nested():
-                session.add(order)
-                session.flush()
-        except IntegrityError:
-            existing = _by_key(idem_owner, idempotency_key)
-            if existing is None:
-                raise
+        order, created = add_once(order, lambda: _by_key(idem_owner, idempotency_key))
+        if not created:
             log.info("feedback: concurrent retry of key %s/%s answered with order %s",
-                     idem_owner, idempotency_key, existing.id)
-            return existing, False
+                     idem_owner, idempotency_key, order.id)
+            return order, False
     else:
         session.add(order)
         session.flush()

@@ -15,17 +15,25 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from portal_server.core import audit, clock, scope
 from portal_server.core.accounts import User, user_by_username
 from portal_server.core.api import ApiError, bad_request, forbidden
-from portal_server.core.db import session
+from portal_server.core.db import add_once, session
 from portal_server.core.households import Household
 from portal_server.core.regions import region_by_code
 from portal_server.feedback import operations as feedback_ops
 
-from .models import RULES, VISIT_KINDS, AssessmentRule, Grid, GridHousehold, Patrol, Visit, WeeklyReport
+from .models import (
+    RULES,
+    VISIT_KINDS,
+    AssessmentRule,
+    Grid,
+    GridHousehold,
+    Patrol,
+    Visit,
+    WeeklyReport,
+)
 
 MAX_PHOTO_BYTES = feedback_ops.MAX_PHOTO_BYTES
 MAX_NOTE = 2000
@@ -256,15 +264,9 @@ def record_visit(user: User, *, household_id=None, kind: str = "visit", note: st
                   region_id=region.id, region_path=region.path, kind=kind, note=note, category=category,
                   lat=lat, lon=lon, client_key=key, recorded_at=when, created_at=now)
     if key is not None:
-        try:
-            with session.begin_nested():
-                session.add(visit)
-                session.flush()
-        except IntegrityError:
-            existing = _visit_by_key(user, key)
-            if existing is None:
-                raise
-            return existing, False
+        visit, created = add_once(visit, lambda: _visit_by_key(user, key))
+        if not created:
+            return visit, False
     else:
         session.add(visit)
         session.flush()
@@ -395,12 +397,10 @@ def save_weekly_report(week_start: dt.date, data: dict) -> tuple[WeeklyReport, b
         return existing, False
     rep = WeeklyReport(week_start=week_start, generated_at=clock.now(),
                        data_json=json.dumps(data, ensure_ascii=False))
-    try:
-        with session.begin_nested():
-            session.add(rep)
-            session.flush()
-    except IntegrityError:
-        return session.scalar(select(WeeklyReport).where(WeeklyReport.week_start == week_start)), False
+    rep, created = add_once(rep, lambda: session.scalar(select(WeeklyReport)
+                                                       .where(WeeklyReport.week_start == week_start)))
+    if not created:
+        return rep, False
     audit.record("grid.weekly_report", "grid_weekly_report", rep.id, None, actor="system",
                  week_start=week_start.isoformat())
     return rep, True
