@@ -361,3 +361,25 @@ def frozen_city_time(request):
     # A UTC destination: time-machine would otherwise also switch the process time zone.
     with time_machine.travel(dest.astimezone(dt.timezone.utc), tick=True):
         yield dest
+
+
+@pytest.fixture
+def staff_page(app, live_server, browser):
+    """``staff_page("city-leader", 1440, 1000)`` → a Chromium page logged in through the staff login
+    form at that viewport (city time zone); its context closes after the test."""
+    contexts = []
+
+    def _open(username: str, width: int = 1280, height: int = 900):
+        ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.goto(live_server + "/admin/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", app.config["SETTINGS"].demo_password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda u: "/admin/login" not in u)
+        return page
+    yield _open
+    for ctx in contexts:
+        ctx.close()

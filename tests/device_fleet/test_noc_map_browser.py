@@ -7,14 +7,8 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def test_noc_overview_map_and_tables(app, live_server, browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
-    page = ctx.new_page()
-    page.goto(live_server + "/admin/login")
-    page.fill("input[name=username]", "noc")
-    page.fill("input[name=password]", app.config["SETTINGS"].demo_password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda u: "/admin/login" not in u)
+def test_noc_overview_map_and_tables(live_server, staff_page):
+    page = staff_page("noc")
     page.goto(live_server + "/noc/")
     page.wait_for_function("() => window.__nocMap && window.__nocMap.ctvCodes", timeout=20000)
     assert len(page.evaluate("window.__nocMap.ctvCodes")) == 14
@@ -39,4 +33,3 @@ def test_noc_overview_map_and_tables(app, live_server, browser):
     with page.expect_navigation():
         page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
     assert "/noc/terminals" in page.url and "region=990101001" in page.url
-    ctx.close()

@@ -16,18 +16,6 @@ TOWN01 = "990101001000"
 V001 = "990101001001"
 
 
-def _staff(browser, live_server, username, password, width=1440, height=1000):
-    ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
-                              timezone_id="Asia/Shanghai")
-    page = ctx.new_page()
-    page.goto(live_server + "/admin/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda u: "/admin/login" not in u)
-    return ctx, page
-
-
 def _drawn(page):
     page.wait_for_function("() => window.__cockpit && window.__cockpit.mapCodes && window.__cockpit.charts.trend",
                            timeout=20000)
@@ -45,8 +33,7 @@ def _click_region(page, code):
         page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
 
 
-def test_town_leader_sees_their_town_only(app, live_server, browser, tv_page):
-    password = app.config["SETTINGS"].demo_password
+def test_town_leader_sees_their_town_only(app, live_server, browser, tv_page, staff_page):
     # A box visits two sections on the TV; its pages report the views.
     tv_page.goto(live_server + "/tv/?token=" + terminal_token("CTV-HH-000001"))
     tv_page.wait_for_load_state("load")
@@ -54,7 +41,7 @@ def test_town_leader_sees_their_town_only(app, live_server, browser, tv_page):
     tv_page.wait_for_function("() => window.TV && TV.lastBeacon && TV.lastBeacon.complete")
     tasks.aggregate_day()
 
-    ctx, page = _staff(browser, live_server, "town01-leader", password)
+    page = staff_page("town01-leader", 1440, 1000)
     page.goto(live_server + "/admin/cockpit/")
     got = _drawn(page)
     assert got["region"] == TOWN01
@@ -70,13 +57,11 @@ def test_town_leader_sees_their_town_only(app, live_server, browser, tv_page):
     # Another town is refused, with the reason on screen.
     r = page.goto(live_server + "/admin/cockpit/?region=990101002000")
     assert r.status == 403
-    ctx.close()
 
 
-def test_city_leader_drills_down_by_clicking_the_map(app, live_server, browser):
-    password = app.config["SETTINGS"].demo_password
+def test_city_leader_drills_down_by_clicking_the_map(app, live_server, browser, staff_page):
     tasks.aggregate_day()
-    ctx, page = _staff(browser, live_server, "city-leader", password)
+    page = staff_page("city-leader", 1440, 1000)
     page.goto(live_server + "/admin/cockpit/")
     got = _drawn(page)
     assert got["region"] == "990100000000" and len(got["codes"]) == 14
@@ -90,7 +75,7 @@ def test_city_leader_drills_down_by_clicking_the_map(app, live_server, browser):
     assert page.locator(".crumbs a").count() == 3
     # The wall screen: 1920×1080, no staff menu, nothing sideways.
     wall = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN",
-                               storage_state=ctx.storage_state())
+                               storage_state=page.context.storage_state())
     w = wall.new_page()
     w.goto(live_server + "/admin/cockpit/?screen=1")
     _drawn(w)
@@ -99,20 +84,18 @@ def test_city_leader_drills_down_by_clicking_the_map(app, live_server, browser):
     w.wait_for_timeout(600)
     w.screenshot(path=str(DOCS / "cockpit-wall.png"))
     wall.close()
-    ctx.close()
 
 
-def test_cockpit_on_a_phone(app, live_server, browser):
-    ctx, page = _staff(browser, live_server, "town01-leader", app.config["SETTINGS"].demo_password, 390, 844)
+def test_cockpit_on_a_phone(app, live_server, browser, staff_page):
+    page = staff_page("town01-leader", 390, 844)
     page.goto(live_server + "/admin/cockpit/")
     _drawn(page)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-    ctx.close()
 
 
-def test_boards_draw_with_the_chart_helper(app, live_server, browser):
+def test_boards_draw_with_the_chart_helper(app, live_server, browser, staff_page):
     """The feedback ranking and the affairs board use the same helper: axes, names, an export."""
-    ctx, page = _staff(browser, live_server, "admin", app.config["SETTINGS"].demo_password)
+    page = staff_page("admin", 1440, 1000)
     for path, chart in (("/admin/feedback/board", "#villages-chart"), ("/admin/affairs/board", "#late-chart"),
                         ("/admin/grids/ranking?level=village", "#ranking-chart")):
         page.goto(live_server + path)
@@ -126,4 +109,3 @@ def test_boards_draw_with_the_chart_helper(app, live_server, browser):
     import openpyxl
     ws = openpyxl.load_workbook(io.BytesIO(r.body()))["督办看板"]
     assert ws.cell(1, 1).value == "镇" and ws.max_row == 86
-    ctx.close()

@@ -25,26 +25,11 @@ def test_tv_pictures(app, live_server, tv_page):
     tv_page.screenshot(path=str(DOCS / "tv-section.png"))
 
 
-def _login(browser, live_server, username, password, width, height):
-    ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
-                              timezone_id="Asia/Shanghai")
-    page = ctx.new_page()
-    page.goto(live_server + "/admin/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda u: "/admin/login" not in u)
-    return ctx, page
-
-
-def test_staff_pictures(app, live_server, browser):
-    password = app.config["SETTINGS"].demo_password
-    ctx, page = _login(browser, live_server, "admin", password, 1280, 800)
-    page.goto(live_server + "/admin/")
+def test_staff_pictures(staff_page):
+    page = staff_page("admin", 1280, 800)
+    page.goto(page.url.split("/admin")[0] + "/admin/")
     assert page.locator("header.top nav a").count() >= 5
     page.screenshot(path=str(DOCS / "staff-home.png"))
-    ctx.close()
-    ctx, page = _login(browser, live_server, "v001-handler", password, 390, 844)
-    page.goto(live_server + "/admin/feedback/")
+    page = staff_page("v001-handler", 390, 844)
+    page.goto(page.url.split("/admin")[0] + "/admin/feedback/")
     page.screenshot(path=str(DOCS / "staff-phone.png"), full_page=True)
-    ctx.close()
