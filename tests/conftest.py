@@ -223,6 +223,24 @@ def client(app):
     return app.test_client()
 
 
+def session_ending_client(app):
+    """A test client that ends the test thread's transaction after every request (SQLite's BEGIN
+    IMMEDIATE would otherwise block the ingest thread and subprocesses until the test ends)."""
+    from flask.testing import FlaskClient
+
+    from portal_server.core.db import session
+
+    class Client(FlaskClient):
+        def open(self, *a, **kw):
+            try:
+                return super().open(*a, **kw)
+            finally:
+                session.remove()
+
+    app.test_client_class = Client
+    return app.test_client()
+
+
 class AuthActions:
     """Tokens and headers for the demo accounts (``auth.headers("v001-editor")``)."""
 

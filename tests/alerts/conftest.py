@@ -11,6 +11,7 @@ from sqlalchemy import select
 from device_fleet.broker import register_boxes
 from portal_server.core import mqtt
 from portal_server.core.db import session
+from tests.conftest import session_ending_client
 
 V001, V002, TOWN01, CITY = "990101001001", "990101001002", "990101001000", "990100000000"
 REGION_CODES = None
@@ -35,17 +36,7 @@ def _alerts_env(request):
 def client(app):
     """The test client, ending the test thread's transaction after every request (SQLite BEGIN
     IMMEDIATE would otherwise block the ingest thread and subprocesses until the test ends)."""
-    from flask.testing import FlaskClient
-
-    class Client(FlaskClient):
-        def open(self, *a, **kw):
-            try:
-                return super().open(*a, **kw)
-            finally:
-                session.remove()
-
-    app.test_client_class = Client
-    return app.test_client()
+    return session_ending_client(app)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from device_fleet.broker import register_boxes
-from portal_server.core.db import session
+from tests.conftest import session_ending_client
 
 V001, V002, TOWN01 = "990101001001", "990101001002", "990101001000"
 LOW_INCOME = "11360100MB0003-001"      # 最低生活保障申请: subsidy, village-level intake, TV
@@ -18,17 +18,7 @@ ID_CARD = "11360100MB0006-001"         # 居民身份证换领: only at the poli
 
 @pytest.fixture
 def client(app):
-    from flask.testing import FlaskClient
-
-    class Client(FlaskClient):
-        def open(self, *a, **kw):
-            try:
-                return super().open(*a, **kw)
-            finally:
-                session.remove()
-
-    app.test_client_class = Client
-    return app.test_client()
+    return session_ending_client(app)
 
 
 @pytest.fixture
