@@ -111,7 +111,14 @@ def test_backup_while_running_wipe_restore_everything_works(any_db_app, tmp_path
         with app.app_context():
             c = app.test_client()
             while not stop.is_set():
-                filed.append(_file_order(c, token, "备份进行中")["id"])
+                r = c.post("/api/v1/feedback", json={"category": "roads", "content": "备份进行中"},
+                           headers={"X-Terminal-Token": token})
+                db.session.remove()
+                if r.status_code == 429:          # the box's filing limit: a resident would wait
+                    stop.wait(1)
+                    continue
+                assert r.status_code in (200, 201), r.get_data(as_text=True)
+                filed.append(r.get_json()["id"])
     writer = threading.Thread(target=keep_filing)
     writer.start()
     try:

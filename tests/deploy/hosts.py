@@ -106,9 +106,14 @@ class Layout:
                               timeout=timeout)
 
     def kill(self, host, sig=signal.SIGKILL):
+        """Stop ``host``: SIGKILL is the host dying (every process in its namespace at once: honcho
+        starts each program in a session of its own, so killing honcho alone would leave them
+        running); SIGTERM asks honcho to stop its programs, then kills what is left."""
         p = self.procs.pop(host, None)
         if p is None:
             return
+        if sig == signal.SIGKILL:
+            self._kill_namespace(host)
         try:
             os.killpg(p.pid, sig)
             p.wait(20)
@@ -118,6 +123,15 @@ class Layout:
             except ProcessLookupError:
                 pass
             p.wait(10)
+        self._kill_namespace(host)
+
+    def _kill_namespace(self, host):
+        pids = _ip("netns", "pids", self.names[host], check=False).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
 
     def logs(self, *hosts):
         return "\n".join(f"--- {h}\n" + (self.work / f"{h}.log").read_text()[-2500:]
