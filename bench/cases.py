@@ -36,7 +36,7 @@ def pct(values, p):
 
 def fill(app) -> None:
     """50,000 cases of town 01's households: a third open, desks spread over villages, town, departments."""
-    from sqlalchemy import insert, select
+    from sqlalchemy import func, insert, select
 
     from portal_server.cases.models import Case, CaseEvent
     from portal_server.core import clock
@@ -49,7 +49,8 @@ def fill(app) -> None:
         hhs = list(session.scalars(select(Household).where(Household.region_path.startswith(town.path))))
         rng, now = random.Random(16), clock.now()
         rows, events = [], []
-        for i in range(N_CASES):
+        first = (session.scalar(select(func.max(Case.id))) or 0) + 1   # after the demo's own cases
+        for i in range(first - 1, first - 1 + N_CASES):
             hh = rng.choice(hhs)
             status = rng.choice(("submitted", "accepted", "suspended") if rng.random() < 0.33 else
                                 ("completed", "followed_up", "evaluated", "archived", "returned"))

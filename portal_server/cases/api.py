@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import g, request
 from pydantic import BaseModel, Field
 
+from portal_server.core import db
 from portal_server.core.api import bad_request, make_blueprint, paginate, parse
 from portal_server.core.auth import user_or_terminal
 from portal_server.core.db import session
@@ -36,20 +37,28 @@ def _who():
 
 
 @bp.post("/cases")
+@db.reads_first
 @user_or_terminal
 def create():
     """Apply for an item: from a box (its household) or a clerk at the counter (``household_id``).
 
-    A retry with the same ``idempotency_key`` returns the same case (200 instead of 201)."""
+    A retry with the same ``idempotency_key`` returns the same case (200 instead of 201). Checks and
+    look-ups run before the write lock is taken; the write is a few INSERTs (SQLite has one writer:
+    50 boxes applying at once queue on it)."""
     data = parse(CaseIn)
     if g.get("terminal") is not None:
-        case, created = ops.apply(data.service_code, data.channel, terminal=g.terminal, note=data.note,
-                                  idempotency_key=data.idempotency_key)
+        application = ops.prepare_application(data.service_code, data.channel, terminal=g.terminal,
+                                              note=data.note, idempotency_key=data.idempotency_key)
     else:
-        case, created = ops.apply(data.service_code, data.channel, user=g.user, household_id=data.household_id,
-                                  note=data.note, idempotency_key=data.idempotency_key,
-                                  applicant_name=data.applicant_name, id_number=data.id_number)
-    session.commit()
+        application = ops.prepare_application(data.service_code, data.channel, user=g.user,
+                                              household_id=data.household_id, note=data.note,
+                                              idempotency_key=data.idempotency_key,
+                                              applicant_name=data.applicant_name, id_number=data.id_number)
+    if application.retry:
+        return queries.to_dict(application.case), 200
+    with db.write_phase():
+        case, created = ops.file_application(application)
+        session.commit()
     return queries.to_dict(case), 201 if created else 200
 
 

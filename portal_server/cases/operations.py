@@ -5,6 +5,7 @@ The caller commits once. Errors are core ``ApiError``s: 400 bad input, 403 scope
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -120,13 +121,25 @@ def intake_flags(item, household: Household, key: str | None, exclude_case_id: i
 
 # Apply -----------------------------------------------------------------------------------------
 
-def apply(service_code: str, channel: str, *, terminal: Terminal | None = None, user: User | None = None,
-          household_id: int | None = None, note: str | None = None, idempotency_key: str | None = None,
-          applicant_name: str | None = None, id_number: str | None = None) -> tuple[Case, bool]:
-    """A new case, from a box (its household applies; the village hall receives it when the item is
-    on the town's admission list, else the town centre) or from staff at the counter for
-    ``household_id`` (their own desk receives it; a village hall only admitted items → 409 saying
-    where to go). A retry with the same ``idempotency_key`` returns the same case. → (case, created)."""
+@dataclass
+class Application:
+    """An application checked and ready to file: ``case`` is new and not yet added, or the case of
+    an earlier try with the same idempotency key (``retry``)."""
+
+    case: Case
+    who: Terminal | User
+    retry: bool = False
+
+
+def prepare_application(service_code: str, channel: str, *, terminal: Terminal | None = None,
+                        user: User | None = None, household_id: int | None = None, note: str | None = None,
+                        idempotency_key: str | None = None, applicant_name: str | None = None,
+                        id_number: str | None = None) -> Application:
+    """Every check and read of an application, writing nothing (the API runs it before it takes
+    the database's write lock; ``file_application`` then writes). From a box, its household
+    applies: the village hall receives it when the item is on the town's admission list, else the
+    town centre. From staff at the counter for ``household_id``: their own desk receives it (a
+    village hall only admitted items → 409 saying where to go)."""
     if channel not in CHANNELS:
         raise bad_request(f"channel 应为 {'、'.join(CHANNELS)} 之一", field="channel")
     note = (note or "").strip()
@@ -153,7 +166,7 @@ def apply(service_code: str, channel: str, *, terminal: Terminal | None = None, 
     if full_key:
         existing = session.scalar(select(Case).where(Case.idempotency_key == full_key))
         if existing is not None:
-            return existing, False
+            return Application(existing, who, retry=True)
     item = service_queries.item_by_code(service_code)
     if item is None:
         raise not_found(f"事项 {service_code}")
@@ -189,17 +202,34 @@ def apply(service_code: str, channel: str, *, terminal: Terminal | None = None, 
                 idempotency_key=full_key, created_by=_actor_name(who), created_at=now, updated_at=now,
                 events=[])  # an empty, loaded timeline: appending the first step costs no SELECT
     case.household = household
-    # A concurrent retry with the same key may win the race: then answer with its case.
+    return Application(case, who)
+
+
+def file_application(application: Application) -> tuple[Case, bool]:
+    """Write a prepared application: the case, its first step, the audit row, the notice — a few
+    INSERTs and nothing slow. A concurrent retry with the same key may have won the race since
+    the check: then its case is answered. → (case, created)."""
+    case, who = application.case, application.who
+    if application.retry:
+        return case, False
+    full_key = case.idempotency_key
     case, created = add_once(case, lambda: session.scalar(select(Case).where(Case.idempotency_key == full_key))
                              if full_key else None)
     if not created:
         return case, False
-    case.number = f"BJ{clock.local(now):%Y%m%d}{case.id:06d}"
-    _event(case, "submit", who, note)
+    case.number = f"BJ{clock.local(case.created_at):%Y%m%d}{case.id:06d}"
+    _event(case, "submit", who, case.note)
     session.flush()
-    _audit(case, "submit", _actor_name(who), service=item.code, channel=channel, flags=len(case.flags))
+    _audit(case, "submit", _actor_name(who), service=case.service_code, channel=case.channel,
+           flags=len(case.flags))
     _notify(case, "submit")
     return case, True
+
+
+def apply(service_code: str, channel: str, **kw) -> tuple[Case, bool]:
+    """A new case (``prepare_application`` then ``file_application`` in one transaction); a retry
+    with the same ``idempotency_key`` returns the same case. → (case, created)."""
+    return file_application(prepare_application(service_code, channel, **kw))
 
 
 # Actions ---------------------------------------------------------------------------------------
@@ -343,4 +373,5 @@ def check_materials(case: Case, user: User, received: list[int]) -> Case:
     return case
 
 
-__all__ = ["TRANSITIONS", "ApiError", "act", "apply", "check_materials", "intake_flags"]
+__all__ = ["TRANSITIONS", "ApiError", "Application", "act", "apply", "check_materials", "file_application",
+           "intake_flags", "prepare_application"]

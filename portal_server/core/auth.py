@@ -51,7 +51,7 @@ def reject_bad_credentials():
     if header.startswith("Bearer ") and bearer_user() is None:
         raise ApiError(401, "unauthorized", "登录令牌无效、已过期或已撤销，请重新登录")
     token = request.headers.get("X-Terminal-Token")
-    if token and terminal_for_token(token) is None:
+    if token and _terminal_for(token) is None:
         raise ApiError(401, "unauthorized", "终端令牌无效或已撤销")
 
 
@@ -96,7 +96,16 @@ def request_terminal() -> Terminal | None:
         token = request.cookies.get(TERMINAL_COOKIE)
         if token and request.method not in SAFE_METHODS and not same_origin():
             raise ApiError(403, "cross_site", "跨站请求已拒绝：请在本机的电视页面上操作")
-    return terminal_for_token(token)
+    return _terminal_for(token)
+
+
+def _terminal_for(token: str | None) -> Terminal | None:
+    """``terminal_for_token``, looked up once per request (the credentials check and the view both
+    ask; kept in the request's environ like the bearer user)."""
+    cached = request.environ.get("ctv.terminal")
+    if cached is None or cached[0] != token:
+        cached = request.environ["ctv.terminal"] = (token, terminal_for_token(token))
+    return cached[1]
 
 
 def page_terminal() -> Terminal:

@@ -3,15 +3,19 @@
 One scoped session per thread, removed at the end of every app context. SQLite runs in WAL
 mode; requests that write (and jobs, the CLI) begin with ``BEGIN IMMEDIATE`` so that writers
 queue instead of failing on stale snapshots, while GET requests read in deferred transactions
-and never wait behind a writer. PostgreSQL is used as it is.
+and never wait behind a writer. A write request whose view is marked ``reads_first`` reads in a
+deferred transaction too and takes the write lock only inside ``write_phase()``, for the few
+statements that write (SQLite has one writer: every millisecond it holds the lock is a
+millisecond every other writer waits). PostgreSQL is used as it is.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -89,9 +93,42 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+_WRITING = "ctv.db.writing"
+
+
 def _reading_request() -> bool:
-    """True inside an HTTP request with a safe method (GET/HEAD/OPTIONS): its transaction only reads."""
-    return has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+    """True inside an HTTP request with a safe method (GET/HEAD/OPTIONS), or in a ``reads_first``
+    view outside its ``write_phase()``: its transaction only reads."""
+    if not has_request_context():
+        return False
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return True
+    if request.environ.get(_WRITING):
+        return False
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, "reads_first", False))
+
+
+def reads_first(view):
+    """Mark a write view (POST...) whose reads — credentials, validation, look-ups — run in a
+    deferred transaction before it writes inside ``write_phase()``. Place it under the route
+    decorator (the wrappers between keep the mark: ``functools.wraps`` copies it)."""
+    view.reads_first = True
+    return view
+
+
+@contextmanager
+def write_phase():
+    """The writing part of a ``reads_first`` view: ends the read transaction (nothing to write in
+    it) so that the next statement begins the write transaction (``BEGIN IMMEDIATE`` on SQLite);
+    the view commits inside the block. Outside such a view it only commits what came before."""
+    session.commit()
+    flags = request.environ if has_request_context() else {}
+    flags[_WRITING] = True
+    try:
+        yield
+    finally:
+        flags.pop(_WRITING, None)
 
 
 def init_app(app) -> None:

@@ -51,6 +51,9 @@ def test_audit_chain_detects_edit_and_delete(any_db_app):
         audit.record("test.step", "thing", i, actor="pytest", n=i)
     session.commit()
     assert audit.verify().ok
+    assert audit.seal() >= 3   # the sealing job chains them
+    session.commit()
+    assert audit.verify().ok and audit.verify().unsealed == 0
     last = session.scalar(select(func.max(audit.AuditEvent.id)))
     session.execute(text("UPDATE audit_events SET actor='mallory' WHERE id=:i"), {"i": last - 1})
     session.commit()
@@ -58,17 +61,77 @@ def test_audit_chain_detects_edit_and_delete(any_db_app):
     assert not res.ok and res.at_id == last - 1 and "altered" in res.problem
 
 
+def test_audit_detects_an_edit_before_the_row_is_sealed_and_never_seals_it(any_db_app):
+    audit.record("test.step", "thing", 1, actor="pytest")
+    audit.record("test.step", "thing", 2, actor="pytest")
+    session.commit()
+    last = session.scalar(select(func.max(audit.AuditEvent.id)))
+    session.execute(text("UPDATE audit_events SET detail='{\"forged\": true}' WHERE id=:i"), {"i": last - 1})
+    session.commit()
+    res = audit.verify()
+    assert not res.ok and res.at_id == last - 1 and "HMAC" in res.problem
+    audit.seal()   # the sealer refuses to bless the edited row (nor anything after it)
+    session.commit()
+    unsealed = sorted(session.scalars(select(audit.AuditEvent.id).where(audit.AuditEvent.seq.is_(None))))
+    assert unsealed == [last - 1, last]
+    assert not audit.verify().ok
+
+
 def test_audit_chain_detects_deleted_row(any_db_app):
     for i in range(3):
         audit.record("test.step", "thing", i, actor="pytest")
+    session.commit()
+    audit.seal()
     session.commit()
     last = session.scalar(select(func.max(audit.AuditEvent.id)))
     session.execute(text("DELETE FROM audit_events WHERE id=:i"), {"i": last - 1})
     session.commit()
     res = audit.verify()
     assert not res.ok and "missing" in res.problem
-    # Deleting the newest row is caught by the head record.
     session.rollback()
+
+
+def test_audit_head_catches_the_newest_sealed_row_deleted(any_db_app):
+    audit.record("test.step", "thing", 1, actor="pytest")
+    session.commit()
+    audit.seal()
+    session.commit()
+    last = session.scalar(select(func.max(audit.AuditEvent.id)))
+    session.execute(text("DELETE FROM audit_events WHERE id=:i"), {"i": last})
+    session.commit()
+    res = audit.verify()
+    assert not res.ok and "head records" in res.problem
+
+
+def test_audit_append_takes_no_lock_while_a_sealer_holds_the_head(any_db_app):
+    """On PostgreSQL, appends used to lock the head row until commit (every audited write queued on
+    it). Now a sealer holding the head does not keep an application's write from committing."""
+    import threading
+
+    from portal_server.core.db import engine
+
+    if not any_db_app.config["SETTINGS"].database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer for the whole database: no row locks to compare")
+    audit.record("test.step", "thing", 0, actor="pytest")
+    session.commit()
+    with engine().connect() as other:
+        other.exec_driver_sql("BEGIN")
+        other.exec_driver_sql("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
+        done = threading.Event()
+
+        def append():
+            with any_db_app.app_context():
+                audit.record("test.step", "thing", 1, actor="pytest")
+                session.commit()
+                done.set()
+        t = threading.Thread(target=append)
+        t.start()
+        assert done.wait(10), "the append waited for the head row"
+        other.exec_driver_sql("ROLLBACK")
+        t.join()
+    audit.seal_job()
+    res = audit.verify()
+    assert res.ok and res.unsealed == 0 and res.count >= 2
 
 
 def test_audit_rows_cannot_be_changed_through_the_orm(app):
