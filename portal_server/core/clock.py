@@ -8,7 +8,10 @@ Tests freeze ``now()`` with time-machine; nothing here caches the time.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import functools
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 UTC = dt.timezone.utc
@@ -84,18 +87,40 @@ def parse(value: str) -> dt.datetime:
     return ts.astimezone(UTC)
 
 
+#: The State Council's holidays (放假) and make-up working days (调休上班), one row a day.
+HOLIDAYS_CSV = Path(__file__).parent / "data" / "holidays.csv"
+
+
+@functools.lru_cache(maxsize=1)
+def _calendar() -> tuple[frozenset[dt.date], frozenset[dt.date]]:
+    """(holidays, make-up working days) of ``HOLIDAYS_CSV`` (the file, not the time, is cached)."""
+    off, on = set(), set()
+    with HOLIDAYS_CSV.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(line for line in fh if not line.startswith("#")):
+            day = dt.date.fromisoformat(row["date"].strip())
+            (off if row["kind"].strip() == "holiday" else on).add(day)
+    return frozenset(off), frozenset(on)
+
+
+def is_working_day(day: dt.date) -> bool:
+    """Mon–Fri unless a public holiday, and a weekend day the State Council made a working day
+    (调休上班). Years the file does not list count Mon–Fri only."""
+    off, on = _calendar()
+    if day in on:
+        return True
+    return day.weekday() < 5 and day not in off
+
+
 def add_working_days(start: dt.datetime, days: int, at: dt.time = dt.time(18, 0),
                      zone: ZoneInfo | None = None) -> dt.datetime:
-    """``start`` plus ``days`` working days (Mon–Fri, city calendar), ending at ``at`` city time
-    (18:00; feedback's deadlines end at 23:59:59). 0 days = ``at`` on the same day.
-
-    Public holidays are not modelled yet: a county would load its calendar here.
-    """
+    """``start`` plus ``days`` working days (``is_working_day``: Mon–Fri, public holidays off,
+    make-up Saturdays/Sundays on; city calendar), ending at ``at`` city time (18:00; feedback's
+    deadlines end at 23:59:59). 0 days = ``at`` on the same day."""
     zone = zone or city_tz()
     d = aware(start).astimezone(zone).date()
     left = days
     while left > 0:
         d += dt.timedelta(days=1)
-        if d.weekday() < 5:
+        if is_working_day(d):
             left -= 1
     return dt.datetime.combine(d, at, tzinfo=zone).astimezone(UTC)
