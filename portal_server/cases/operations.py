@@ -43,6 +43,8 @@ NOTE_REQUIRED = ("return", "suspend")
 #: Actions of the desk holding the case (the clerk must hold the desk).
 DESK_ACTIONS = ("accept", "return", "forward", "suspend", "resume", "complete")
 STAFF_ROLES = ("clerk", "handler")
+#: A case notice is stale after a week (the case page keeps the whole timeline).
+NOTICE_TTL_S = 7 * 24 * 3600
 LEADER_ROLES = ("analyst",)
 
 
@@ -81,11 +83,16 @@ def _event(case: Case, action: str, who, note: str = "") -> CaseEvent:
 
 def _notify(case: Case, action: str) -> None:
     """After commit: MQTT notice to the household's village (the box shows 我的办件) — no personal
-    data in the payload: boxes of the village share the topic; each box asks /tv/cases/ for its own."""
+    data in the payload: boxes of the village share the topic; each box asks /tv/cases/ for its own.
+    It expires after ``NOTICE_TTL_S``: ``expires`` in the payload, and the broker drops it from the
+    queue of a box that has been off that long (boxes keep their session: clean_start=False)."""
     village = case.household.region
+    now = int(clock.now().timestamp())
     outbox.mqtt(protocol.region_notice_topic(village.code),
                 protocol.notice_payload("case", case.id, f"您的办件有新进度：{ACTION_NAMES.get(action, action)}",
-                                        "/tv/cases/", household_id=case.household_id))
+                                        "/tv/cases/", ts=now, household_id=case.household_id,
+                                        expires=now + NOTICE_TTL_S),
+                expiry_s=NOTICE_TTL_S)
 
 
 def _audit(case: Case, action: str, actor: str, **detail) -> None:

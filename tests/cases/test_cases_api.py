@@ -76,6 +76,7 @@ def test_the_whole_path_from_the_tv_to_the_archive(client, auth, box, demo_box, 
     assert client.get(f"/api/v1/cases/{cid}", headers=box(OTHER_BOX)).status_code == 403
     got = read(notices)
     assert len(got) == 9 and {n["type"] for n in got} == {"case"} and all(n["id"] == cid for n in got)
+    assert all(n["expires"] == n["ts"] + 7 * 24 * 3600 for n in got)   # stale after a week
     # Every step is in the audit trail.
     from sqlalchemy import select
 
