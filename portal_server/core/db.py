@@ -73,13 +73,16 @@ class WriterQueue:
     SQLite lets a blocked writer sleep 1, 2, 5 … then 100 ms between tries: under fifty writers a
     waiter that has slept long keeps losing the lock to newcomers (seconds of tail latency for a
     5 ms write). Here the threads of a process wait on a lock the OS wakes them from, and the
-    processes on a ``flock`` of ``<db>-writer`` tried every millisecond; the holder then finds
+    processes on a ``flock`` of ``run/<db>-writer`` beside the database (runtime files, not backed
+    up) tried every millisecond; the holder then finds
     SQLite's own lock free. Taken just before ``BEGIN IMMEDIATE``, given back by the connection's
     commit or rollback. After ``timeout`` s it gives up waiting and lets SQLite decide as before
     (its busy timeout), so a stuck holder costs what it cost without the queue."""
 
     def __init__(self, path: str, timeout: float = 30.0):
-        self.path, self.timeout = path + "-writer", timeout
+        run = Path(path).parent / "run"
+        run.mkdir(mode=0o700, exist_ok=True)
+        self.path, self.timeout = str(run / (Path(path).name + "-writer")), timeout
         self._threads = threading.Lock()
         # A forked child (RQ's work horse) must not inherit a lock held by another thread.
         os.register_at_fork(after_in_child=self._fresh)
