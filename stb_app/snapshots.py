@@ -129,12 +129,8 @@ def alert_json(region: Region) -> str:
     """The active alerts a box of ``region`` must show (polled as a file by the portal)."""
     import json
 
-    try:
-        from portal_server.alerts import queries as alert_queries
-    except ImportError:  # the alerts feature is optional in a trimmed install
-        rows = []
-    else:
-        rows = alert_queries.active_for_region_chain(region.path.strip("/").split("/"))
+    source = current_app.extensions["stb_app"]["sources"].get("alerts")
+    rows = source(region.path.strip("/").split("/")) if source is not None else []
     return json.dumps({"alerts": rows}, ensure_ascii=False, default=str)
 
 
