@@ -65,17 +65,23 @@ def _region_ctx(region: Region) -> dict:
 
 # What the pages show -------------------------------------------------------------------------
 
-def items_for(code: str, section: str | None = None, limit: int | None = None) -> list[dict]:
-    """Published content every box of region ``code`` sees (untagged items)."""
-    from portal_server.content import queries as content_queries
+def _source(name: str):
+    """What a feature handed the portal (``set_item_source`` / ``set_alert_source``), or None."""
+    return current_app.extensions["stb_app"]["sources"].get(name)
 
-    return content_queries.tv_items(code, section=section, limit=limit)
+
+def items_for(code: str, section: str | None = None, limit: int | None = None,
+              tags: list[str] | None = None) -> list[dict]:
+    """Published content every box of region ``code`` sees (untagged items), or with ``tags`` the
+    items meant for a household with these tags."""
+    items = _source("items")
+    return items(code, section=section, tags=tags, limit=limit) if items is not None else []
 
 
 def item_for(content_id: int, code: str, tags: list[str] | None = None) -> dict | None:
-    from portal_server.content import queries as content_queries
-
-    return content_queries.tv_item(content_id, code, tags)
+    """One published item a box of region ``code`` (household ``tags``) may see, or None."""
+    item = _source("item")
+    return item(content_id, code, tags) if item is not None else None
 
 
 def section_actions(section: str) -> list[tuple[str, str]]:
@@ -129,7 +135,7 @@ def alert_json(region: Region) -> str:
     """The active alerts a box of ``region`` must show (polled as a file by the portal)."""
     import json
 
-    source = current_app.extensions["stb_app"]["sources"].get("alerts")
+    source = _source("alerts")
     rows = source(region.path.strip("/").split("/")) if source is not None else []
     return json.dumps({"alerts": rows}, ensure_ascii=False, default=str)
 

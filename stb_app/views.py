@@ -220,9 +220,7 @@ def me():
     personal = []
     tags = _tags(term)
     if tags:
-        from portal_server.content import queries as content_queries
-
-        for it in content_queries.tv_items(term.region.code, tags=tags, limit=6):
+        for it in snapshots.items_for(term.region.code, tags=tags, limit=6):
             personal.append({"id": it["id"], "title": it["title"], "section": it["section"],
                              "url": f"/tv/item/{it['id']}"})
     resp = jsonify({"region": term.region.code, "household": term.household_id is not None,
