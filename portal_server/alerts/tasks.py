@@ -23,7 +23,7 @@ def deliver(codes: list[str]) -> list[str]:
 
 
 def speak(alert_id: int) -> str:
-    """The spoken version of an alert (care's espeak-ng → AAC synthesis); republished with audio_url."""
+    """The spoken version of an alert (core.speech: espeak-ng → AAC); republished with audio_url."""
     from portal_server.core.db import session
 
     from . import operations as ops

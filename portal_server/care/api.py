@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import g, request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from portal_server.core import scope
 from portal_server.core.api import (
@@ -23,10 +22,10 @@ from portal_server.core.auth import (
 from portal_server.core.db import session
 from portal_server.core.jobs import enqueue
 from portal_server.core.regions import region_by_code
+from portal_server.core.speech import MAKE_JOB, SpeechClip, clip_for, find
 
 from . import operations as ops
 from . import queries
-from .models import SpeechClip
 
 bp = make_blueprint("care_api", __name__)
 
@@ -181,10 +180,10 @@ def speech_make():
     """Read aloud: the audio of ``ref`` (Mandarin, espeak-ng → AAC). 200 with ``url`` when ready,
     202 while the worker makes it (poll ``GET /api/v1/speech?ref=``)."""
     data = parse(SpeechIn)
-    clip = ops.speech_clip(data.ref, speech_text(data.ref))
+    clip = clip_for(data.ref, speech_text(data.ref))
     session.commit()
     if clip.status == "pending":
-        enqueue("portal_server.care.tasks:synthesise_speech", clip.id, queue_name="media", timeout_s=300)
+        enqueue(MAKE_JOB, clip.id, queue_name="media", timeout_s=300)
         session.expire_all()
         clip = session.get(SpeechClip, clip.id)
     if clip.status == "failed":
@@ -202,9 +201,7 @@ def speech_get():
     ref = request.args.get("ref", "")
     if not ref:
         raise bad_request("give ?ref=", field="ref")
-    import hashlib
-    sha = hashlib.sha256(speech_text(ref).strip()[:3000].encode()).hexdigest()
-    clip = session.scalar(select(SpeechClip).where(SpeechClip.text_sha == sha))
+    clip = find(speech_text(ref))
     if clip is None:
         raise not_found(f"speech of {ref}")
     return queries.clip_to_dict(clip)

@@ -1,12 +1,10 @@
 """Every write of elderly care: check-ins, care tasks (missed check-in, help), escalation,
-elderly services, speech clips. validate → change → flush → signal → audit; the caller commits.
+elderly services. validate → change → flush → signal → audit; the caller commits.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import time
 
 from flask import current_app
 from sqlalchemy import select
@@ -21,7 +19,7 @@ from portal_server.core.households import Household, unmask_phone
 from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
 
-from .models import SERVICE_KINDS, CareTask, CheckIn, ElderlyService, SpeechClip
+from .models import SERVICE_KINDS, CareTask, CheckIn, ElderlyService
 
 log = logging.getLogger(__name__)
 
@@ -246,82 +244,3 @@ def add_service(region: Region, kind: str, title: str, place: str, schedule: str
     session.flush()
     audit.record("care.service_added", "elderly_service", s.id, region.code, actor=actor, title=s.title)
     return s
-
-
-# Speech -----------------------------------------------------------------------------------
-
-def speech_clip(ref: str, text: str) -> SpeechClip:
-    """The clip for ``text`` (made once per distinct text); a job synthesises pending ones."""
-    text = (text or "").strip()
-    if not text:
-        raise bad_request("nothing to read aloud", field="ref")
-    text = text[:3000]
-    sha = hashlib.sha256(text.encode()).hexdigest()
-    clip = session.scalar(select(SpeechClip).where(SpeechClip.text_sha == sha))
-    if clip is not None:
-        if clip.status == "ready" and not (speech_dir() / (clip.filename or "-")).exists():
-            clip.status = "pending"  # media wiped: make it again
-        if clip.status == "failed":
-            clip.status, clip.error = "pending", None
-        session.flush()
-        return clip
-    clip = SpeechClip(ref=ref[:96], text_sha=sha, text=text, status="pending")
-    try:
-        with session.begin_nested():
-            session.add(clip)
-            session.flush()
-    except IntegrityError:
-        clip = session.scalar(select(SpeechClip).where(SpeechClip.text_sha == sha))
-    return clip
-
-
-def speech_dir():
-    d = current_app.config["SETTINGS"].media_dir / "speech"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def synthesise(clip: SpeechClip, timeout_s: int = 120) -> SpeechClip:
-    """espeak-ng (Mandarin) → WAV → ffmpeg → AAC in .m4a under media_dir/speech/. Hard time limits."""
-    import os
-    import subprocess
-    import tempfile
-
-    out_dir = speech_dir()
-    name = f"{clip.text_sha[:32]}.m4a"
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        wav = os.path.join(tmp, "speech.wav")
-        txt = os.path.join(tmp, "speech.txt")
-        with open(txt, "w", encoding="utf-8") as fh:
-            fh.write(clip.text)
-        try:
-            subprocess.run(["espeak-ng", "-v", "cmn", "-s", "150", "-f", txt, "-w", wav], check=True,
-                           timeout=timeout_s, capture_output=True)
-            part = os.path.join(tmp, "speech.m4a")
-            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", wav, "-ac", "1",
-                            "-ar", "22050", "-c:a", "aac", "-b:a", "48k", "-movflags", "+faststart", part],
-                           check=True, timeout=timeout_s, capture_output=True)
-            os.replace(part, out_dir / name)
-        except (subprocess.SubprocessError, OSError) as e:
-            detail = getattr(e, "stderr", b"") or b""
-            clip.status, clip.error = "failed", f"{e}: {detail.decode(errors='replace')[:500]}"
-            session.flush()
-            log.warning("speech clip %s failed: %s", clip.id, clip.error)
-            return clip
-    clip.status, clip.filename, clip.error = "ready", name, None
-    clip.duration_s = _probe_duration(out_dir / name)
-    session.flush()
-    log.info("speech clip %s ready (%s, %.1fs to make)", clip.id, name, time.monotonic() - started)
-    return clip
-
-
-def _probe_duration(path) -> float | None:
-    import json
-    import subprocess
-    try:
-        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json",
-                              str(path)], capture_output=True, timeout=30, check=True).stdout
-        return float(json.loads(out)["format"]["duration"])
-    except (subprocess.SubprocessError, OSError, ValueError, KeyError, TypeError):
-        return None  # the clip plays without a known length

@@ -11,16 +11,3 @@ def check_missed_checkins() -> dict:
     session.commit()
     return result
 
-
-def synthesise_speech(clip_id: int) -> str:
-    """Make the audio file of one speech clip; returns its status."""
-    from portal_server.core.db import session
-
-    from . import operations as ops
-    from .models import SpeechClip
-    clip = session.get(SpeechClip, clip_id)
-    if clip is None or clip.status == "ready":
-        return clip.status if clip else "missing"
-    ops.synthesise(clip)
-    session.commit()
-    return clip.status

@@ -34,10 +34,6 @@ WIRING = {"portal_server.features", "portal_server.models"}
 
 #: Known debt (kind, importer module, imported module). Pay it off and delete the line.
 KNOWN = {
-    # alerts speak with care's speech clips, while care reads affairs aloud and affairs shows alert history.
-    ("cycle", "portal_server.alerts", "portal_server.care"),
-    ("cycle", "portal_server.affairs", "portal_server.care"),
-    ("cycle", "portal_server.affairs", "portal_server.alerts"),
     # the /metrics counters device_fleet feeds live in system.
     ("private", "device_fleet", "portal_server.system.metrics"),
     ("private", "device_fleet.ingest", "portal_server.system.metrics"),
