@@ -1,5 +1,5 @@
 """Every write of elderly care: check-ins, care tasks (missed check-in, help), escalation,
-elderly services. validate → change → flush → signal → audit; the caller commits.
+elderly services, read aloud. validate → change → flush → signal → audit → outbox; the caller commits.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from device_fleet import queries as fleet_queries
 
-from portal_server.core import audit, clock
+from portal_server.core import audit, clock, outbox, speech
 from portal_server.core.api import bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household, unmask_phone
@@ -244,3 +244,14 @@ def add_service(region: Region, kind: str, title: str, place: str, schedule: str
     session.flush()
     audit.record("care.service_added", "elderly_service", s.id, region.code, actor=actor, title=s.title)
     return s
+
+
+# Read aloud -------------------------------------------------------------------------------
+
+def read_aloud(ref: str, text: str) -> speech.SpeechClip:
+    """The speech clip of ``text`` (``ref`` names what it is); a pending clip is made by the
+    speech job after the commit (through the outbox: a rollback makes nothing)."""
+    clip = speech.clip_for(ref, text)
+    if clip.status == "pending":
+        outbox.job(speech.MAKE_JOB, clip.id, queue="media", timeout_s=300)
+    return clip
