@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import g, request
 from pydantic import BaseModel, Field
 
+from portal_server.affairs import queries as aq
+from portal_server.content import queries as cq
 from portal_server.core import scope
 from portal_server.core.api import (
     ApiError,
@@ -22,6 +24,7 @@ from portal_server.core.auth import (
 from portal_server.core.db import session
 from portal_server.core.regions import region_by_code
 from portal_server.core.speech import find
+from portal_server.services import queries as sq
 
 from . import operations as ops
 from . import queries
@@ -142,7 +145,6 @@ def speech_text(ref: str) -> str:
     kind, _, key = ref.partition(":")
     village = g.terminal.region if g.get("terminal") is not None else None
     if kind == "service":
-        from portal_server.services import queries as sq
         it = sq.item_by_code(key)
         if it is None:
             raise not_found(f"service {key}")
@@ -150,8 +152,6 @@ def speech_text(ref: str) -> str:
         return (f"{it.name}。办理地点：{it.location}。办理时间：{it.hours}。要带的材料：{mats}。"
                 f"谁可以办：{it.conditions}。咨询电话：{it.phone}。")
     if kind == "content":
-        from portal_server.content import queries as cq
-
         try:
             content_id = int(key)
         except ValueError:
@@ -162,7 +162,6 @@ def speech_text(ref: str) -> str:
             raise not_found(f"content {key}")
         return f"{item['title']}。{queries.plain(item['body'])}"
     if kind == "affairs":
-        from portal_server.affairs import queries as aq
         d = aq.disclosure_for_speech(village, key)
         if d is None:
             raise not_found(f"disclosure {key}")

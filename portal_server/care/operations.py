@@ -18,6 +18,7 @@ from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household, unmask_phone
 from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
+from portal_server.feedback import operations as fb
 
 from .models import SERVICE_KINDS, CareTask, CheckIn, ElderlyService
 
@@ -185,11 +186,7 @@ def request_help(terminal: Terminal, now: dt.datetime | None = None) -> tuple[Ca
 
 
 def _file_work_order(terminal: Terminal, hh: Household, task: CareTask):
-    """File the help call as a feedback work order; None when the feedback feature is absent."""
-    try:
-        from portal_server.feedback import operations as fb
-    except ImportError:
-        return None
+    """File the help call as a feedback work order."""
     order, _ = fb.submit("elderly", f"【一键求助】{hh.address} 的独居老人通过电视一键求助，请立即电话联系或上门查看。",
                          True, channel="tv", actor=fb.Actor(terminal=terminal), region=hh.region,
                          household_id=hh.id, idem_owner=f"hh:{hh.id}",
