@@ -19,6 +19,8 @@ the real item page with ``render_item_page``.
 """
 from __future__ import annotations
 
+from portal_server.core.jobs import PeriodicJob, register_periodic
+
 from .sections import SECTIONS, SECTION_KEYS  # noqa: F401
 
 
@@ -61,8 +63,6 @@ def render_item_page(item: dict, village_name: str) -> str:
 
 
 def init_app(app):
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import snapshots, views
 
     _registry(app)

@@ -24,6 +24,7 @@ from flask import current_app, render_template
 from sqlalchemy import select
 
 from portal_server.core import outbox, signals, terminals
+from portal_server.core import redis as core_redis
 from portal_server.core.db import session
 from portal_server.core.regions import Region
 
@@ -143,8 +144,6 @@ def alert_json(region: Region) -> str:
 # Files ---------------------------------------------------------------------------------------
 
 def _redis():
-    from portal_server.core import redis as core_redis
-
     return core_redis.client()
 
 

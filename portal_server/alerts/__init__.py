@@ -1,13 +1,12 @@
 """应急广播: emergency alerts as CAP 1.2, one retained MQTT message per targeted region, acks counted in
 Redis, the NOC page with who has not seen it, and the spoken version for the box agent and the TV."""
+from portal_server import admin
+from portal_server.core import signals
+from portal_server.core.jobs import PeriodicJob, register_periodic
 from stb_app import set_alert_source
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.core import signals
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import api, operations, queries, tv, views
 
     app.register_blueprint(api.bp)

@@ -10,7 +10,7 @@ from portal_server.core import clock, fieldwork, speech
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
-from portal_server.core.regions import Region, Scope
+from portal_server.core.regions import Region, Scope, region_by_code
 from portal_server.core.speech import SpeechClip
 from portal_server.core.terminals import Terminal
 
@@ -181,7 +181,6 @@ def tv_alert(alert_id: int) -> dict | None:
 
 def history_for_region(code: str, limit: int = 20) -> list[dict]:
     """Alerts that targeted this region or a region above it (sent ones, newest first)."""
-    from portal_server.core.regions import region_by_code
     region = region_by_code(code)
     if region is None:
         return []

@@ -5,13 +5,12 @@ tags) between ``publish_at`` and ``expire_at``.
 The TV portal is handed ``queries.tv_items`` / ``queries.tv_item`` (``set_item_source``) and listens to the signals
 ``content_published`` / ``content_unpublished`` (portal_server.core.signals).
 """
+from portal_server import admin
+from portal_server.core.jobs import PeriodicJob, register_periodic
 from stb_app import set_item_source
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import api, queries, views
 
     app.register_blueprint(api.bp)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from portal_server.core import clock
 from portal_server.core.api import ApiError
+from portal_server.core.audit import events_for
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
 from portal_server.core.households import TAG_NAMES, TAGS
@@ -198,8 +199,6 @@ def edit(content_id: int):
 # The item page ------------------------------------------------------------------------------
 
 def _item_page(c: Content, error: str | None = None, status: int = 200):
-    from portal_server.core.audit import events_for
-
     versions = queries.versions(c)
     names = {r.code: r.name for r in session.scalars(select(Region).where(
         Region.code.in_(c.current.target_codes)))}

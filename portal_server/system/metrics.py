@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 
 from portal_server.core import metrics as core_metrics
+from portal_server.core import redis as core_redis
+from portal_server.core.jobs import QUEUES
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -62,9 +64,6 @@ class LiveFigures:
         self.fleet_source = fleet_source
 
     def collect(self):
-        from portal_server.core import redis as core_redis
-        from portal_server.core.jobs import QUEUES
-
         try:
             r = core_redis.client()
             q = GaugeMetricFamily("ctv_queue_jobs", "Jobs waiting in an RQ queue", labels=["queue"])
@@ -87,7 +86,6 @@ FLEET_COLLECTORS = core_metrics.COLLECTORS
 
 def _ingest_dropped_lines() -> bytes:
     try:
-        from portal_server.core import redis as core_redis
         counts = core_redis.client().hgetall(MQTT_DROPPED_KEY)
     except Exception:
         counts = {}

@@ -135,8 +135,11 @@ def test_core_imports_no_feature_and_nothing_imports_the_top():
 
 
 #: Function-local imports of another package still in the code (DESIGN §1 forbids them when they
-#: hide a cycle); the figure may only go down.
-LOCAL_IMPORTS_AT_MOST = 68
+#: hide a cycle; none does now); the figure may only go down. What remains: the CLI and the
+#: process supervisor (top modules) and ``models.load_all_models`` load lazily on purpose;
+#: ``device_fleet.init_app`` keeps prometheus_client out of the box agent; the TV hooks and
+#: core imports of cases, meetings, epg and streaming are left to their owners' next change.
+LOCAL_IMPORTS_AT_MOST = 29
 
 
 def test_function_local_imports_only_go_down():
