@@ -1,14 +1,15 @@
 """The broadcaster's NOC: MQTT protocol, provisioning, ingest, presence, commands, OTA, NOC web."""
+from portal_server import admin
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.system import metrics
+    # Here, not at the top: the box agent (device_fleet.agent) imports this package and has no
+    # use for prometheus_client (a tenth of a second at every start).
+    from portal_server.core import metrics as core_metrics
 
     from . import api, queries, views
 
-    if queries.metric_families not in metrics.FLEET_COLLECTORS:
-        metrics.FLEET_COLLECTORS.append(queries.metric_families)
+    core_metrics.add_collector(queries.metric_families)
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(views.pair_bp)

@@ -233,9 +233,8 @@ def terminal_commands(serial: str):
 
 
 def rollout_to_dict(ro: Rollout) -> dict:
-    from portal_server.core.db import session as s
     from .models import Firmware
-    fw = s.get(Firmware, ro.firmware_id)
+    fw = session.get(Firmware, ro.firmware_id)
     return {"id": ro.id, "version": fw.version, "status": ro.status, "wave": ro.wave, "waves": ro.waves,
             "success_threshold": ro.success_threshold, "error_threshold": ro.error_threshold,
             "pause_reason": ro.pause_reason, "previous_version": ro.previous_version,
@@ -257,10 +256,9 @@ class RolloutBody(BaseModel):
 @body(RolloutBody)
 def create_rollout(data: RolloutBody):
     """Roll an uploaded firmware out in waves."""
-    from portal_server.core.db import session as s
     from sqlalchemy import select as sel
     from .models import Firmware
-    fw = s.scalar(sel(Firmware).where(Firmware.version == data.version))
+    fw = session.scalar(sel(Firmware).where(Firmware.version == data.version))
     if fw is None:
         raise not_found(f"firmware {data.version}")
     selector = {k: getattr(data, k) for k in ("region", "model", "firmware") if getattr(data, k)}
@@ -276,8 +274,7 @@ def create_rollout(data: RolloutBody):
 @api_user_required("noc")
 def get_rollout(rid: int):
     """A rollout with its counts per target status."""
-    from portal_server.core.db import session as s
-    ro = s.get(Rollout, rid)
+    ro = session.get(Rollout, rid)
     if ro is None:
         raise not_found(f"rollout {rid}")
     operations.require_rollout_scope(ro, g.user)
@@ -288,8 +285,7 @@ def get_rollout(rid: int):
 @api_user_required("noc")
 def rollout_action(rid: int, action: str):
     """Pause, resume or roll back a rollout."""
-    from portal_server.core.db import session as s
-    ro = s.get(Rollout, rid)
+    ro = session.get(Rollout, rid)
     if ro is None or action not in ("pause", "resume", "rollback"):
         raise not_found(f"rollout {rid}/{action}")
     try:

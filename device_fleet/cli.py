@@ -7,6 +7,8 @@ import threading
 import click
 
 from portal_server.core import locks
+from portal_server.core.config import Settings
+from portal_server.core.db import session
 
 
 def take_ingest_lead(app, retry_s: float = 3.0):
@@ -32,8 +34,6 @@ def take_ingest_lead(app, retry_s: float = 3.0):
 
 def run_import(app, path: str) -> tuple[int, str]:
     """Import an inventory CSV with a progress bar → (exit code, message)."""
-    from portal_server.core.db import session
-
     from .operations import FleetError, import_terminals, parse_inventory_csv
 
     with app.app_context():
@@ -110,8 +110,6 @@ def register(main: click.Group, make_app) -> None:
     @click.option("--ramp", type=float, default=0, help="spread the first connects over this many seconds")
     def sim(csv_path, boxes, duration, fetch, ramp):
         """Fleet simulator: thousands of boxes speaking the real protocol to the real broker."""
-        from portal_server.core.config import Settings
-
         from .sim import Fleet, load_boxes
         settings = Settings.from_env()
         rows = load_boxes(csv_path or settings.data_dir / "demo-terminals.csv", boxes)

@@ -33,8 +33,8 @@ HB_TOTAL = "ctv:fleet:hb_total"
 SHARE = ""
 #: Most hellos or acks handled in one database session.
 HELLO_BATCH = 500
-from portal_server.system.metrics import INGEST_MESSAGES as INGESTED  # noqa: E402
-from portal_server.system.metrics import MQTT_DROPPED_KEY as DROPPED  # noqa: E402
+from portal_server.core.metrics import INGEST_MESSAGES as INGESTED  # noqa: E402
+from portal_server.core.metrics import MQTT_DROPPED_KEY as DROPPED  # noqa: E402
 
 
 from .operations import config_payload as _config_payload, ensure_pairing_code  # noqa: E402

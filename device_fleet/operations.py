@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal_server.core import audit, clock, imports, outbox, protocol, scope, signals
+from portal_server.core import audit, imports, outbox, protocol, scope, signals
 from portal_server.core.api import ApiError
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
@@ -45,11 +45,6 @@ class FleetError(ValueError):
 
 def _settings():
     return current_app.config["SETTINGS"]
-
-
-def _publish(topic: str, payload: bytes, **kw) -> None:
-    from portal_server.core import mqtt
-    mqtt.publish(topic, payload, **kw)
 
 
 # Broker accounts -------------------------------------------------------------------------------
@@ -196,11 +191,6 @@ def ensure_pairing_code(term: Terminal) -> None:
     session.flush()
 
 
-def publish_config(term: Terminal) -> None:
-    """Publish the terminal's retained config (QoS 1)."""
-    _publish(protocol.dev_topic(term.serial, "config"), config_payload(term), qos=1, retain=True)
-
-
 def terminal_by_pairing_code(code: str) -> Terminal | None:
     code = (code or "").strip()
     if not code:
@@ -318,33 +308,9 @@ def send_commands(terms: list[Terminal], type_: str, args: dict | None, user, ex
     elif rollout_id is None:
         audit.record("command.send", "command", cmds[0].id, region_code=terms[0].region.code if terms[0].region else None,
                      actor=actor, serial=terms[0].serial, type=type_, args=args)
-    outbox.job("device_fleet.operations:publish_commands", [c.id for c in cmds], queue="high", eager=True,
+    outbox.job("device_fleet.tasks:publish_commands", [c.id for c in cmds], queue="high", eager=True,
                retry=(1, 5, 30))
     return cmds
-
-
-def publish_commands(ids: list[str]) -> int:
-    """The job that publishes committed commands (QoS 1, MQTT 5 expiry = the command's); raises
-    (so the queue retries) unless Mosquitto confirms them. Commands past their expiry are skipped."""
-    from portal_server.core import mqtt
-
-    now = utcnow()
-    cmds = session.scalars(select(Command).where(Command.id.in_(list(ids)), Command.status == "sent")).all()
-    pub = mqtt.publisher()
-    infos = []
-    for c in cmds:
-        expires = clock.aware(c.expires_at)
-        if expires <= now:
-            continue
-        payload = protocol.encode_cmd(id=c.id, type=c.type, args=json.loads(c.args_json),
-                                      expires=int(expires.timestamp()))
-        infos.append(pub.publish(protocol.dev_topic(c.serial, "cmd"), payload, qos=1,
-                                 expiry_s=max(1, int((expires - now).total_seconds())), wait=False))
-    for info in infos[-50:]:
-        info.wait_for_publish(10)
-    if infos and not all(i.is_published() for i in infos[-50:]):
-        raise ConnectionError("Mosquitto did not confirm the commands")
-    return len(infos)
 
 
 def command_ack(serial: str, cmd_id: str, ok: bool, detail: str | None) -> Command | None:

@@ -6,7 +6,6 @@ secrets are derived from the secret key so the CSV is the same on every run.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib
 import importlib.util
@@ -227,8 +226,7 @@ def seed(households_per_village: int = 40, echo=print) -> dict[str, int]:
         audit.record("demo.seed", "city", CITY_CODE, CITY_CODE, actor="cli", created=created)
     session.commit()
 
-    write_terminal_csv(settings.data_dir / "demo-terminals.csv")
-
+    # Then each feature's demo data (device_fleet writes demo-terminals.csv for the simulators).
     ctx = SeedContext(city=city, towns=towns, villages=villages, users=users, echo=echo)
     for pkg in FEATURES:
         name = pkg + ".demo"
@@ -247,19 +245,3 @@ def seed(households_per_village: int = 40, echo=print) -> dict[str, int]:
 def _mac(serial: str) -> str:
     h = hashlib.sha1(serial.encode()).hexdigest()
     return "02:" + ":".join(h[i:i + 2] for i in range(0, 10, 2))
-
-
-def write_terminal_csv(path) -> None:
-    """serial,secret,region_code,kind for every demo terminal (for simulators)."""
-    rows = session.execute(select(Terminal.serial, Terminal.kind, Region.code)
-                           .outerjoin(Region, Region.id == Terminal.region_id)
-                           .order_by(Terminal.id)).all()
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["serial", "secret", "region_code", "kind"])
-        for serial, kind, code in rows:
-            if serial.startswith("CTV-"):
-                w.writerow([serial, terminal_secret(serial), code or "", kind])
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)

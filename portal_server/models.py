@@ -6,7 +6,7 @@ from portal_server.features import FEATURES
 
 
 def load_all_models() -> None:
-    from portal_server.core import accounts, audit, households, regions, terminals  # noqa: F401
+    from portal_server.core import accounts, audit, households, regions, speech, terminals  # noqa: F401
 
     for pkg in FEATURES:
         name = pkg + ".models"

@@ -24,6 +24,7 @@ from flask import current_app, render_template
 from sqlalchemy import select
 
 from portal_server.core import outbox, signals, terminals
+from portal_server.core import redis as core_redis
 from portal_server.core.db import session
 from portal_server.core.regions import Region
 
@@ -65,17 +66,23 @@ def _region_ctx(region: Region) -> dict:
 
 # What the pages show -------------------------------------------------------------------------
 
-def items_for(code: str, section: str | None = None, limit: int | None = None) -> list[dict]:
-    """Published content every box of region ``code`` sees (untagged items)."""
-    from portal_server.content import queries as content_queries
+def _source(name: str):
+    """What a feature handed the portal (``set_item_source`` / ``set_alert_source``), or None."""
+    return current_app.extensions["stb_app"]["sources"].get(name)
 
-    return content_queries.tv_items(code, section=section, limit=limit)
+
+def items_for(code: str, section: str | None = None, limit: int | None = None,
+              tags: list[str] | None = None) -> list[dict]:
+    """Published content every box of region ``code`` sees (untagged items), or with ``tags`` the
+    items meant for a household with these tags."""
+    items = _source("items")
+    return items(code, section=section, tags=tags, limit=limit) if items is not None else []
 
 
 def item_for(content_id: int, code: str, tags: list[str] | None = None) -> dict | None:
-    from portal_server.content import queries as content_queries
-
-    return content_queries.tv_item(content_id, code, tags)
+    """One published item a box of region ``code`` (household ``tags``) may see, or None."""
+    item = _source("item")
+    return item(content_id, code, tags) if item is not None else None
 
 
 def section_actions(section: str) -> list[tuple[str, str]]:
@@ -129,20 +136,14 @@ def alert_json(region: Region) -> str:
     """The active alerts a box of ``region`` must show (polled as a file by the portal)."""
     import json
 
-    try:
-        from portal_server.alerts import queries as alert_queries
-    except ImportError:  # the alerts feature is optional in a trimmed install
-        rows = []
-    else:
-        rows = alert_queries.active_for_region_chain(region.path.strip("/").split("/"))
+    source = _source("alerts")
+    rows = source(region.path.strip("/").split("/")) if source is not None else []
     return json.dumps({"alerts": rows}, ensure_ascii=False, default=str)
 
 
 # Files ---------------------------------------------------------------------------------------
 
 def _redis():
-    from portal_server.core import redis as core_redis
-
     return core_redis.client()
 
 

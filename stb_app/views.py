@@ -24,6 +24,7 @@ from portal_server.core.auth import TERMINAL_COOKIE, cookie_secure, page_termina
 from portal_server.core.db import session
 from portal_server.core.qr import qr_svg
 from portal_server.core.terminals import Terminal, check_portal_link, mark_token_live, terminal_for_token
+from portal_server.core.households import TAGS
 
 from . import push, snapshots
 from .sections import BY_KEY, SECTIONS
@@ -220,9 +221,7 @@ def me():
     personal = []
     tags = _tags(term)
     if tags:
-        from portal_server.content import queries as content_queries
-
-        for it in content_queries.tv_items(term.region.code, tags=tags, limit=6):
+        for it in snapshots.items_for(term.region.code, tags=tags, limit=6):
             personal.append({"id": it["id"], "title": it["title"], "section": it["section"],
                              "url": f"/tv/item/{it['id']}"})
     resp = jsonify({"region": term.region.code, "household": term.household_id is not None,
@@ -293,7 +292,6 @@ def phone_item(sig: str):
         item_id = int(item_id)
     except (BadSignature, ValueError, TypeError):
         abort(404)
-    from portal_server.core.households import TAGS
 
     # Exactly what that region's boxes may see now (an expired item is gone at once); the link was
     # only shown to a household there, so items for any household tag of the region count.

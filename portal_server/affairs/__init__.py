@@ -2,11 +2,10 @@
 tracked on the town's supervision board), 平安社区 (police and mediators, alert history) and
 社区党建 (study materials by month, study records for branch secretaries).
 """
+from portal_server import admin
 
 
 def init_app(app):
-    from portal_server import admin
-
     from . import api, tv, views
 
     app.register_blueprint(api.bp)

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from portal_server.alerts.queries import history_for_region
 from portal_server.core.api import iso
+from portal_server.core.crypto import mask_name
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, Scope
@@ -186,7 +187,6 @@ def studied_ids(household_id: int | None) -> set[int]:
 
 def records_in(scope: Scope, month: str | None = None) -> list[dict]:
     """For branch secretaries: who confirmed which material (household head's name, masked)."""
-    from portal_server.core.crypto import mask_name
     q = (select(StudyRecord, StudyMaterial, Household).join(StudyMaterial, StudyMaterial.id == StudyRecord.material_id)
          .join(Household, Household.id == StudyRecord.household_id)
          .where(scope.region_filter(StudyRecord.region_path)))

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, render_template
 from portal_server.core import clock
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
 from portal_server.core.db import utcnow
+from stb_app import add_section_action
 
 from . import queries
 
@@ -54,7 +55,6 @@ def party():
 
 def register_tv_hooks(app) -> None:
     """Our tiles on the portal's section pages."""
-    from stb_app import add_section_action
     add_section_action(app, "affairs", "村务公开", "/tv/affairs/")
     add_section_action(app, "safety", "联系民警与调解员", "/tv/affairs/safety")
     add_section_action(app, "party", "党员学习", "/tv/affairs/party")

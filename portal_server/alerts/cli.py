@@ -1,7 +1,13 @@
 """`communitv alerts send ...`: send an alert from the command line (operators' scripts)."""
 from __future__ import annotations
 
+import datetime as dt
+
 import click
+
+from portal_server.core.accounts import user_by_username
+from portal_server.core.api import ApiError
+from portal_server.core.db import session
 
 from .models import CATEGORIES, CERTAINTIES, SEVERITIES, URGENCIES
 from .texts import TEMPLATES
@@ -34,12 +40,6 @@ def register(main: click.Group, make_app) -> None:
 
         Severe/Extreme alerts that are not Immediate wait for a second person's approval (NOC page or
         POST /api/v1/alerts/<id>/approve)."""
-        import datetime as dt
-
-        from portal_server.core.accounts import user_by_username
-        from portal_server.core.api import ApiError
-        from portal_server.core.db import session
-
         from . import operations as ops
 
         data = {k: v for k, v in fields.items() if v is not None}

@@ -79,7 +79,7 @@ class Alert(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: When it stopped being live (cancel, expiry, update); acks were persisted at that time.
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    #: The spoken version (care.SpeechClip id), made by a worker job.
+    #: The spoken version (core.speech.SpeechClip id), made by a worker job.
     speech_clip_id: Mapped[int | None] = mapped_column(Integer)
     #: Terminals targeted when the alert went out (the live figure is computed from the fleet).
     targeted_at_send: Mapped[int] = mapped_column(Integer, default=0)

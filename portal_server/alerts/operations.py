@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal_server.core import audit, clock, mqtt, outbox, protocol, signals
+from portal_server.core import audit, clock, mqtt, outbox, protocol, signals, speech
 from portal_server.core import metrics as core_metrics
 from portal_server.core import redis as core_redis
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, parse_ts
@@ -574,15 +574,13 @@ def reconcile() -> list[str]:
 
 
 def attach_speech(alert: Alert) -> str:
-    """Make the spoken version (care's espeak-ng → AAC clip) and republish with its ``audio_url``."""
-    from portal_server.care import operations as care_ops
-
+    """Make the spoken version (core.speech: espeak-ng → AAC clip) and republish with its ``audio_url``."""
     text = "。".join(t for t in (f"紧急通知：{alert.headline}", alert.description, alert.instruction) if t)
-    clip = care_ops.speech_clip(f"alert:{alert.id}", text)
+    clip = speech.clip_for(f"alert:{alert.id}", text)
     alert.speech_clip_id = clip.id
     session.flush()
     if clip.status != "ready":
-        care_ops.synthesise(clip)
+        speech.synthesise(clip)
     session.flush()
     if clip.status == "ready" and alert.status == "active":
         _deliver(alert.region_codes)

@@ -6,11 +6,12 @@ import datetime as dt
 from flask import current_app
 from sqlalchemy import func, literal, or_, select
 
-from portal_server.core import clock, fieldwork
+from portal_server.core import clock, fieldwork, speech
 from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household
-from portal_server.core.regions import Region, Scope
+from portal_server.core.regions import Region, Scope, region_by_code
+from portal_server.core.speech import SpeechClip
 from portal_server.core.terminals import Terminal
 
 from . import operations as ops
@@ -94,11 +95,9 @@ def delivery(alert: Alert, scope: Scope | None = None) -> dict:
 def audio_url(alert: Alert) -> str | None:
     if not alert.speech_clip_id:
         return None
-    from portal_server.care.models import SpeechClip
     clip = session.get(SpeechClip, alert.speech_clip_id)
-    if clip is None or clip.status != "ready" or not clip.filename:
-        return None
-    return current_app.config["SETTINGS"].public_url.rstrip("/") + "/media/speech/" + clip.filename
+    path = speech.path_url(clip) if clip is not None else None
+    return current_app.config["SETTINGS"].public_url.rstrip("/") + path if path else None
 
 
 def newest_live_by_code(codes: list[str], now: dt.datetime | None = None) -> dict[str, Alert]:
@@ -182,7 +181,6 @@ def tv_alert(alert_id: int) -> dict | None:
 
 def history_for_region(code: str, limit: int = 20) -> list[dict]:
     """Alerts that targeted this region or a region above it (sent ones, newest first)."""
-    from portal_server.core.regions import region_by_code
     region = region_by_code(code)
     if region is None:
         return []

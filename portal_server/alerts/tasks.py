@@ -1,12 +1,13 @@
 """Jobs of emergency alerts (take ids, not objects)."""
 from __future__ import annotations
 
+from portal_server.core.db import session
+
 
 def sweep() -> dict:
     """Periodic: expire alerts past their expiry (retained messages cleared) and persist the acks of
     live alerts from Redis in one batch per alert."""
     from . import operations as ops
-    from portal_server.core.db import session
     expired = ops.expire_due()
     persisted = ops.persist_live_acks()
     session.commit()
@@ -23,9 +24,7 @@ def deliver(codes: list[str]) -> list[str]:
 
 
 def speak(alert_id: int) -> str:
-    """The spoken version of an alert (care's espeak-ng → AAC synthesis); republished with audio_url."""
-    from portal_server.core.db import session
-
+    """The spoken version of an alert (core.speech: espeak-ng → AAC); republished with audio_url."""
     from . import operations as ops
     from .models import Alert
     alert = session.get(Alert, alert_id)

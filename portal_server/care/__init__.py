@@ -1,12 +1,11 @@
 """养老助老: daily check-ins of old people living alone, care tasks for grid workers (escalated
 to the village head in the evening), one-key help, elderly services, and read-aloud speech.
 """
+from portal_server import admin
+from portal_server.core.jobs import PeriodicJob, register_periodic
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import api, tv, views
 
     app.register_blueprint(api.bp)

@@ -1,5 +1,5 @@
-"""Elderly care (养老助老): daily check-ins, care tasks for grid workers, elderly services,
-and read-aloud speech clips."""
+"""Elderly care (养老助老): daily check-ins, care tasks for grid workers, elderly services.
+The read-aloud speech clips are core's (``portal_server.core.speech``)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -97,23 +97,3 @@ class ElderlyService(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     region: Mapped[Region] = relationship()
-
-
-class SpeechClip(Base):
-    """Mandarin speech of a text (a content item, a service item, ...), synthesised by a job."""
-
-    __tablename__ = "speech_clips"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    #: What was read: "service:<code>", "content:<id>", "affairs:<id>", ...
-    ref: Mapped[str] = mapped_column(String(96), index=True)
-    #: SHA-256 of the text: the same text is synthesised once.
-    text_sha: Mapped[str] = mapped_column(String(64), unique=True)
-    text: Mapped[str] = mapped_column(Text)
-    #: pending, ready or failed.
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    #: File name under media_dir/speech/.
-    filename: Mapped[str | None] = mapped_column(String(96))
-    duration_s: Mapped[float | None] = mapped_column()
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

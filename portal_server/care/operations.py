@@ -1,12 +1,10 @@
 """Every write of elderly care: check-ins, care tasks (missed check-in, help), escalation,
-elderly services, speech clips. validate → change → flush → signal → audit; the caller commits.
+elderly services, read aloud. validate → change → flush → signal → audit → outbox; the caller commits.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import time
 
 from flask import current_app
 from sqlalchemy import select
@@ -14,14 +12,15 @@ from sqlalchemy.exc import IntegrityError
 
 from device_fleet import queries as fleet_queries
 
-from portal_server.core import audit, clock
+from portal_server.core import audit, clock, outbox, speech
 from portal_server.core.api import bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import Household, unmask_phone
 from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
+from portal_server.feedback import operations as fb
 
-from .models import SERVICE_KINDS, CareTask, CheckIn, ElderlyService, SpeechClip
+from .models import SERVICE_KINDS, CareTask, CheckIn, ElderlyService
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +186,7 @@ def request_help(terminal: Terminal, now: dt.datetime | None = None) -> tuple[Ca
 
 
 def _file_work_order(terminal: Terminal, hh: Household, task: CareTask):
-    """File the help call as a feedback work order; None when the feedback feature is absent."""
-    try:
-        from portal_server.feedback import operations as fb
-    except ImportError:
-        return None
+    """File the help call as a feedback work order."""
     order, _ = fb.submit("elderly", f"【一键求助】{hh.address} 的独居老人通过电视一键求助，请立即电话联系或上门查看。",
                          True, channel="tv", actor=fb.Actor(terminal=terminal), region=hh.region,
                          household_id=hh.id, idem_owner=f"hh:{hh.id}",
@@ -248,80 +243,12 @@ def add_service(region: Region, kind: str, title: str, place: str, schedule: str
     return s
 
 
-# Speech -----------------------------------------------------------------------------------
+# Read aloud -------------------------------------------------------------------------------
 
-def speech_clip(ref: str, text: str) -> SpeechClip:
-    """The clip for ``text`` (made once per distinct text); a job synthesises pending ones."""
-    text = (text or "").strip()
-    if not text:
-        raise bad_request("nothing to read aloud", field="ref")
-    text = text[:3000]
-    sha = hashlib.sha256(text.encode()).hexdigest()
-    clip = session.scalar(select(SpeechClip).where(SpeechClip.text_sha == sha))
-    if clip is not None:
-        if clip.status == "ready" and not (speech_dir() / (clip.filename or "-")).exists():
-            clip.status = "pending"  # media wiped: make it again
-        if clip.status == "failed":
-            clip.status, clip.error = "pending", None
-        session.flush()
-        return clip
-    clip = SpeechClip(ref=ref[:96], text_sha=sha, text=text, status="pending")
-    try:
-        with session.begin_nested():
-            session.add(clip)
-            session.flush()
-    except IntegrityError:
-        clip = session.scalar(select(SpeechClip).where(SpeechClip.text_sha == sha))
+def read_aloud(ref: str, text: str) -> speech.SpeechClip:
+    """The speech clip of ``text`` (``ref`` names what it is); a pending clip is made by the
+    speech job after the commit (through the outbox: a rollback makes nothing)."""
+    clip = speech.clip_for(ref, text)
+    if clip.status == "pending":
+        outbox.job(speech.MAKE_JOB, clip.id, queue="media", timeout_s=300)
     return clip
-
-
-def speech_dir():
-    d = current_app.config["SETTINGS"].media_dir / "speech"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def synthesise(clip: SpeechClip, timeout_s: int = 120) -> SpeechClip:
-    """espeak-ng (Mandarin) → WAV → ffmpeg → AAC in .m4a under media_dir/speech/. Hard time limits."""
-    import os
-    import subprocess
-    import tempfile
-
-    out_dir = speech_dir()
-    name = f"{clip.text_sha[:32]}.m4a"
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        wav = os.path.join(tmp, "speech.wav")
-        txt = os.path.join(tmp, "speech.txt")
-        with open(txt, "w", encoding="utf-8") as fh:
-            fh.write(clip.text)
-        try:
-            subprocess.run(["espeak-ng", "-v", "cmn", "-s", "150", "-f", txt, "-w", wav], check=True,
-                           timeout=timeout_s, capture_output=True)
-            part = os.path.join(tmp, "speech.m4a")
-            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", wav, "-ac", "1",
-                            "-ar", "22050", "-c:a", "aac", "-b:a", "48k", "-movflags", "+faststart", part],
-                           check=True, timeout=timeout_s, capture_output=True)
-            os.replace(part, out_dir / name)
-        except (subprocess.SubprocessError, OSError) as e:
-            detail = getattr(e, "stderr", b"") or b""
-            clip.status, clip.error = "failed", f"{e}: {detail.decode(errors='replace')[:500]}"
-            session.flush()
-            log.warning("speech clip %s failed: %s", clip.id, clip.error)
-            return clip
-    clip.status, clip.filename, clip.error = "ready", name, None
-    clip.duration_s = _probe_duration(out_dir / name)
-    session.flush()
-    log.info("speech clip %s ready (%s, %.1fs to make)", clip.id, name, time.monotonic() - started)
-    return clip
-
-
-def _probe_duration(path) -> float | None:
-    import json
-    import subprocess
-    try:
-        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json",
-                              str(path)], capture_output=True, timeout=30, check=True).stdout
-        return float(json.loads(out)["format"]["duration"])
-    except (subprocess.SubprocessError, OSError, ValueError, KeyError, TypeError):
-        return None  # the clip plays without a known length

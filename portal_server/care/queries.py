@@ -11,6 +11,7 @@ from portal_server.core.api import iso
 from portal_server.core.db import session
 from portal_server.core.households import Household
 from portal_server.core.regions import Region
+from portal_server.core.speech import SpeechClip, path_url
 
 from . import operations as ops
 from .models import (
@@ -20,7 +21,6 @@ from .models import (
     CareTask,
     CheckIn,
     ElderlyService,
-    SpeechClip,
 )
 
 
@@ -87,7 +87,7 @@ def service_to_dict(s: ElderlyService) -> dict:
 
 def clip_to_dict(c: SpeechClip) -> dict:
     return {"id": c.id, "ref": c.ref, "status": c.status,
-            "url": f"/media/speech/{c.filename}" if c.status == "ready" and c.filename else None,
+            "url": path_url(c),
             "duration_s": c.duration_s, "error": c.error}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
+from stb_app import add_section_action, add_state_provider
 
 from . import queries
 
@@ -34,7 +35,6 @@ def state(terminal) -> dict:
 
 def register_tv_hooks(app) -> None:
     """Our tiles on the portal's section pages and our personal facts on its home screen."""
-    from stb_app import add_section_action, add_state_provider
     add_section_action(app, "elderly", "报平安", "/tv/care/checkin")
     add_section_action(app, "elderly", "一键求助", "/tv/care/?focus=help")
     add_section_action(app, "elderly", "养老服务", "/tv/care/")

@@ -9,6 +9,7 @@ from portal_server.core.api import (ApiError, bad_request, body, iso, make_bluep
                                     not_found, paginate)
 from portal_server.core.auth import api_user_required, terminal_required
 from portal_server.core.db import session
+from portal_server.core.regions import region_by_code
 
 from . import media as content_media
 from . import operations as ops
@@ -79,7 +80,6 @@ def listing():
         raise bad_request(f"status must be one of {', '.join(STATUSES)}", field="status")
     region = request.args.get("region") or None
     if region:
-        from portal_server.core.regions import region_by_code
         r = region_by_code(region)
         if r is None:
             raise bad_request(f"unknown region {region}", field="region")

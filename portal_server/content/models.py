@@ -14,7 +14,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal_server.core.accounts import User
-from portal_server.core.db import Base, utcnow
+from portal_server.core.db import Base, session, utcnow
 from portal_server.core.regions import Region
 
 #: The ``data-section`` values of the TV home screen (INTERFACES §6).
@@ -77,12 +77,10 @@ class Content(Base):
 
     @property
     def live_version(self) -> "ContentVersion | None":
-        from portal_server.core.db import session
         return session.get(ContentVersion, self.live_version_id) if self.live_version_id else None
 
     @property
     def work_version(self) -> "ContentVersion | None":
-        from portal_server.core.db import session
         return session.get(ContentVersion, self.work_version_id) if self.work_version_id else None
 
     @property

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from portal_server.core import audit, clock, outbox, scope, signals
 from portal_server.core.accounts import User
-from portal_server.core.api import bad_request, conflict, forbidden
+from portal_server.core.api import bad_request, conflict, forbidden, parse_ts
 from portal_server.core.db import session, utcnow
 from portal_server.core.households import TAGS
 from portal_server.core.regions import Region, region_by_code, villages_under
@@ -197,7 +197,6 @@ def _validate(user: User, data: dict, partial_of: ContentVersion | None = None) 
         tags = tags.split()
     if not isinstance(tags, list) or any(t not in TAGS for t in tags):
         raise bad_request(f"invalid field target_tags: tags are {', '.join(TAGS)}", field="target_tags")
-    from portal_server.core.api import parse_ts
     publish_at = parse_ts(merged.get("publish_at"), "publish_at")
     expire_at = parse_ts(merged.get("expire_at"), "expire_at")
     if publish_at and expire_at and expire_at <= publish_at:

@@ -7,6 +7,7 @@ from sqlalchemy import or_, select
 
 from portal_server.core import clock
 from portal_server.core.accounts import User
+from portal_server.core.api import iso
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region, region_by_code
 
@@ -175,8 +176,6 @@ def versions(c: Content) -> list[ContentVersion]:
 
 def content_to_dict(c: Content, user: User | None = None) -> dict:
     """The API shape for staff: the item, its live and pending versions."""
-    from portal_server.core.api import iso
-
     from .operations import allowed_actions
 
     cur = c.current

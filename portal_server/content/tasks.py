@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from portal_server.core import protocol
+from portal_server.core import mqtt, protocol
 from portal_server.core.db import session
 
 log = logging.getLogger(__name__)
@@ -19,8 +19,6 @@ TRANSCODE_TIMEOUT_S = 900
 
 def send_notices(content_id: int) -> int:
     """MQTT ``notice`` to each target region topic of a published item; never raises."""
-    from portal_server.core import mqtt
-
     from .models import Content
 
     c = session.get(Content, content_id)

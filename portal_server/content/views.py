@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 from portal_server.core import clock
 from portal_server.core.api import ApiError
+from portal_server.core.audit import events_for
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
 from portal_server.core.households import TAG_NAMES, TAGS
 from portal_server.core.regions import Region
+from stb_app import render_item_page
 
 from . import media as content_media
 from . import operations as ops
@@ -197,8 +199,6 @@ def edit(content_id: int):
 # The item page ------------------------------------------------------------------------------
 
 def _item_page(c: Content, error: str | None = None, status: int = 200):
-    from portal_server.core.audit import events_for
-
     versions = queries.versions(c)
     names = {r.code: r.name for r in session.scalars(select(Region).where(
         Region.code.in_(c.current.target_codes)))}
@@ -294,23 +294,13 @@ def diff(content_id: int):
     return render_template("content/diff.html", item=c, versions=vs, a=va, b=vb, table=Markup(table))
 
 
-def _tv_renderer():
-    """The lead's real TV detail page once stb_app provides it; None until then."""
-    try:
-        import stb_app
-    except ImportError:
-        return None
-    return getattr(stb_app, "render_item_page", None)
-
-
 @bp.get("/<int:content_id>/preview")
 @roles_required(*ROLES)
 def preview(content_id: int):
     """The TV page of a version at 1280×720, scaled down (default: the version being worked on)."""
     c = _load(content_id)
     v = _version(c, request.args.get("version", type=int))
-    return render_template("content/preview.html", item=c, v=v, versions=queries.versions(c),
-                           real_tv=_tv_renderer() is not None)
+    return render_template("content/preview.html", item=c, v=v, versions=queries.versions(c))
 
 
 @bp.get("/<int:content_id>/preview/frame")
@@ -322,8 +312,4 @@ def preview_frame(content_id: int):
     targets = v.target_codes
     first = session.scalar(select(Region).where(Region.code.in_(targets)).order_by(Region.path)) if targets else None
     village_name = first.name if first is not None else c.author_region.name
-    render = _tv_renderer()
-    if render is not None:
-        return render(item, village_name)
-    return render_template("content/tv_preview.html", item=item, village_name=village_name,
-                           section_name=SECTION_NAMES[item["section"]])
+    return render_item_page(item, village_name)

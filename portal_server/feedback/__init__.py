@@ -1,12 +1,11 @@
 """Resident feedback (诉求办理): the closed loop of work orders, the hotline and Open311 intake,
 the staff inbox and supervision board, polls, and the phone and TV pages.
 """
+from portal_server import admin
+from portal_server.core.jobs import PeriodicJob, register_periodic
 
 
 def init_app(app):
-    from portal_server import admin
-    from portal_server.core.jobs import PeriodicJob, register_periodic
-
     from . import api, open311, phone, tv, views
 
     app.register_blueprint(api.bp)

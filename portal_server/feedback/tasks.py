@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from portal_server.core import protocol
+from portal_server.core import mqtt, protocol
 from portal_server.core.db import session
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,6 @@ def check_deadlines() -> int:
 
 def announce_poll(poll_id: int) -> bool:
     """Tell the boxes of the poll's region that a poll is open (MQTT notice, INTERFACES §5)."""
-    from portal_server.core import mqtt
-
     from . import queries
 
     poll = queries.poll_get(poll_id)

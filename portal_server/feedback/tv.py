@@ -9,6 +9,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
 from portal_server.core.qr import qr_svg
+from stb_app import add_section_action, add_state_provider
 
 from . import phone, queries
 from .models import CATEGORIES, CATEGORY_NAMES, STATUS_NAMES
@@ -122,7 +123,6 @@ def state(terminal) -> dict:
 
 def register_tv_hooks(app) -> None:
     """Our tiles on the portal's section pages and our personal facts on its home screen."""
-    from stb_app import add_section_action, add_state_provider
     add_section_action(app, "interaction", "我要反映", "/tv/feedback/new")
     add_section_action(app, "interaction", "我的反映", "/tv/feedback/orders")
     add_section_action(app, "interaction", "民意调查", "/tv/feedback/polls")

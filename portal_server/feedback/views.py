@@ -16,7 +16,8 @@ from flask import (
     url_for,
 )
 
-from portal_server.core import clock
+from portal_server.core import audit, clock, crypto
+from portal_server.core.accounts import Department
 from portal_server.core.api import ApiError, iso, parse_ts
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session, utcnow
@@ -96,7 +97,6 @@ def reveal_phone(order_id: int):
     if order.household_id:
         number = unmask_phone(session.get(Household, order.household_id), f"feedback callback {order.code}")
     else:
-        from portal_server.core import audit, crypto
         audit.record("pii.unmask", "work_order", order.id, order.region.code, field="contact",
                      reason=f"feedback callback {order.code}")
         number = crypto.decrypt(order.contact_enc)
@@ -107,7 +107,6 @@ def reveal_phone(order_id: int):
 def _departments():
     from sqlalchemy import select
 
-    from portal_server.core.accounts import Department
     return list(session.scalars(select(Department).order_by(Department.code)))
 
 

@@ -7,9 +7,11 @@ from sqlalchemy import or_, select
 
 from portal_server.core.api import (
     bad_request,
+    json_body,
     make_blueprint,
     not_found,
     paginate,
+    parse,
 )
 from portal_server.core import clock, scope
 from portal_server.core.auth import (
@@ -74,7 +76,6 @@ def show(code: str):
 @api_user_required(*MANAGE_ROLES)
 def save():
     """Create or update (by ``code``) one item: fields as the CSV columns; materials and steps may be lists."""
-    from portal_server.core.api import json_body
     raw = json_body()
     if isinstance(raw.get("materials"), list):
         raw["materials"] = ops.format_materials([queries.material_to_dict(m) if "form" in m else
@@ -129,7 +130,6 @@ def create_booking():
     """Book a slot from a box: ``service_code``, ``slot_id`` → ``{"id","code"}``.
 
     409 when the slot is full, past or closed (the message says which)."""
-    from portal_server.core.api import parse
     data = parse(BookingIn)
     b = ops.book(g.terminal, data.service_code, data.slot_id)
     session.commit()

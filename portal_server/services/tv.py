@@ -11,6 +11,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from portal_server.core import clock
 from portal_server.core.auth import keep_terminal_cookie, page_terminal
 from portal_server.core.qr import qr_svg
+from stb_app import add_section_action
 
 from . import operations as ops
 from . import queries
@@ -109,6 +110,5 @@ def phone_item(code: str):
 
 def register_tv_hooks(app) -> None:
     """Our tiles on the portal's section pages."""
-    from stb_app import add_section_action
     add_section_action(app, "services", "办事指南", "/tv/services/")
     add_section_action(app, "services", "我的预约", "/tv/services/bookings")

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from portal_server.core import audit, mqtt as core_mqtt, redis as core_redis
 from portal_server.core.accounts import issue_token, revoke_token
-from portal_server.core.api import ApiError, body, make_blueprint, not_found, openapi_document
+from portal_server.core.api import ApiError, body, iso, make_blueprint, not_found, openapi_document
 from portal_server.core.auth import authenticate, bearer_user
 from portal_server.core.db import session
 from portal_server.core.regions import region_by_code, region_to_dict
@@ -75,7 +75,6 @@ def auth_token(data: TokenRequest):
     token, expires = issue_token(user, settings.token_ttl_s)
     audit.record("auth.token", "user", user.id, user.region.code, actor=user.username)
     session.commit()
-    from portal_server.core.api import iso
     return jsonify({"token": token, "expires_at": iso(expires), "username": user.username,
                     "roles": sorted(user.roles), "scope": user.region.code})
 

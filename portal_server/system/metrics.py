@@ -1,4 +1,4 @@
-"""Prometheus metrics shared by every feature (import the counters from here).
+"""The /metrics page: HTTP counters, and the metrics features record in ``portal_server.core.metrics``.
 
 Under gunicorn every worker is its own process: with ``PROMETHEUS_MULTIPROC_DIR`` set (``make
 run`` and production set it for web, worker and ingest, and empty it at start) the counters of
@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 
 from portal_server.core import metrics as core_metrics
+from portal_server.core import redis as core_redis
+from portal_server.core.jobs import QUEUES
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -25,9 +27,9 @@ HTTP_LATENCY = Histogram("ctv_http_request_seconds", "HTTP request latency", ["e
 #: Incremented by the MQTT ingest for payloads it had to drop (malformed, oversized...).
 MQTT_DROPPED = Counter("ctv_mqtt_dropped_total", "MQTT payloads dropped by the ingest", ["reason"],
                        registry=REGISTRY)
-#: MQTT messages the ingest took in, by kind (hb, status, hello, ack): its rate is the ingest rate.
-INGEST_MESSAGES = Counter("ctv_ingest_messages_total", "MQTT messages taken in by the ingest", ["kind"],
-                          registry=REGISTRY)
+#: MQTT messages the ingest took in, by kind (the ingest observes it; core owns it).
+INGEST_MESSAGES = core_metrics.INGEST_MESSAGES
+REGISTRY.register(INGEST_MESSAGES)
 #: Seconds from an alert's sending to each box's acknowledgement (alerts observe it; core owns it).
 ALERT_ACK_SECONDS = core_metrics.ALERT_ACK_SECONDS
 REGISTRY.register(ALERT_ACK_SECONDS)
@@ -52,7 +54,7 @@ def init_app(app) -> None:
 
 
 #: Redis hash reason → count, written by the MQTT ingest process (another process than the web).
-MQTT_DROPPED_KEY = "ctv:mqtt:dropped"
+MQTT_DROPPED_KEY = core_metrics.MQTT_DROPPED_KEY
 
 
 class LiveFigures:
@@ -62,9 +64,6 @@ class LiveFigures:
         self.fleet_source = fleet_source
 
     def collect(self):
-        from portal_server.core import redis as core_redis
-        from portal_server.core.jobs import QUEUES
-
         try:
             r = core_redis.client()
             q = GaugeMetricFamily("ctv_queue_jobs", "Jobs waiting in an RQ queue", labels=["queue"])
@@ -80,13 +79,13 @@ class LiveFigures:
                 continue
 
 
-#: Features add scrape-time families here (``device_fleet`` adds boxes online by town, firmware).
-FLEET_COLLECTORS: list = []
+#: Scrape-time families features added with ``core.metrics.add_collector`` (device_fleet: boxes
+#: online by town, firmware).
+FLEET_COLLECTORS = core_metrics.COLLECTORS
 
 
 def _ingest_dropped_lines() -> bytes:
     try:
-        from portal_server.core import redis as core_redis
         counts = core_redis.client().hgetall(MQTT_DROPPED_KEY)
     except Exception:
         counts = {}
