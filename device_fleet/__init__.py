@@ -3,6 +3,7 @@
 
 def init_app(app):
     from portal_server import admin
+    from portal_server.core.jobs import PeriodicJob, register_periodic
     from portal_server.system import metrics
 
     from . import api, queries, views
@@ -14,6 +15,8 @@ def init_app(app):
     app.register_blueprint(views.pair_bp)
     admin.add_nav(app, "noc.overview", "网管中心", ("noc",))
     admin.add_home_card(app, _home_card)
+    # Portal URLs in retained configs are re-issued a week before they expire (device_fleet.tasks).
+    register_periodic(PeriodicJob("fleet-refresh-configs", "device_fleet.tasks:refresh_configs", every_s=3600))
 
 
 def _home_card(user):
