@@ -45,9 +45,22 @@ REPORT = (lambda s: print(s, file=sys.stderr)) if os.environ.get("BENCH_DEBUG") 
 
 
 def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) process ``pid`` and its live children (nginx's and gunicorn's
+    workers) have used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    kids = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        kids.update(int(k) for k in task.read_text().split())
+    return own + sum(cpu_s(k) for k in kids)
+
+
+def cpu_all(procs: dict) -> dict:
+    """name → CPU seconds so far, for the simulator (this process) and every server process."""
+    return {"simulator": sum(os.times()[:2]), **{name: cpu_s(p.pid) for name, p in procs.items()}}
 
 
 def storm_debug(fleet):
@@ -138,9 +151,11 @@ def main():
         while time.time() < deadline and sum(fleet.http_status.values()) < paired:
             fleet.step()
         print(f"warm: {paired} paired boxes, page statuses {fleet.http_status}")
-        cpu0 = cpu_s(ingest.pid)
+        named = {name: p for name, p in zip(("redis", "mosquitto", "gunicorn", "nginx"), procs)}
+        named["ingest"] = ingest
+        cpu0 = cpu_all(named)
         ours = storm(fleet, r, serials, paired, fetch=True, timeout=180)
-        ingest_cpu = cpu_s(ingest.pid) - cpu0
+        cpu = {k: v - cpu0[k] for k, v in cpu_all(named).items()}
         # Every page fetch must end in 200 (after the portal's redirect): anything else is an error.
         errors = fleet.stats.get("refused", 0) + fleet.stats.get("connect_error", 0) + sum(
             n for k, n in fleet.http_status.items() if k != 200)
@@ -153,7 +168,8 @@ def main():
     print(f"ours   configured {ours.get('configured', float('nan')):.1f} s · online in the ingest "
           f"{ours.get('online', float('nan')):.1f} s · portal page fetched {ours.get('fetched', float('nan')):.1f} s "
           f"(HTTP statuses {fleet.http_status}; 200: {ok200})")
-    print(f"ingest CPU during the storm {ingest_cpu:.1f} s ({1000 * ingest_cpu / len(rows):.2f} ms a box)")
+    print("CPU during the storm (s): " + " · ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+          + f" — the ingest {1000 * cpu['ingest'] / len(rows):.2f} ms a box")
     lim = limit.get("configured", float("nan"))
     print(f"limit  Mosquitto alone {lim:.1f} s   ratio ours/limit = {ours['total'] / lim:.1f}")
     ratio = ours["total"] / lim
