@@ -1,9 +1,9 @@
 """The broadcaster's NOC: MQTT protocol, provisioning, ingest, presence, commands, OTA, NOC web."""
+from portal_server.core.jobs import PeriodicJob, register_periodic
 
 
 def init_app(app):
     from portal_server import admin
-    from portal_server.core.jobs import PeriodicJob, register_periodic
     from portal_server.system import metrics
 
     from . import api, queries, views
