@@ -113,9 +113,14 @@ class Ingest:
         if reason.is_failure:
             log.error("ingest: broker refused us: %s", reason)
             return
-        # The configs at QoS 0: every retained one arrives once now, then each change (ours included).
-        client.subscribe([(SHARE + protocol.dev_topic("+", k), 1) for k in ("hello", "hb", "status", "ack")]
-                         + [(protocol.dev_topic("+", "config"), 0)])
+        # QoS 0 for the many (hello, hb, status, and every config: each retained one arrives once now,
+        # then each change, ours included): our session is not kept, so QoS 1 promised nothing more
+        # than TCP does, and cost a PUBACK per message both ways plus Mosquitto's window of 20
+        # in-flight messages, which a reboot storm's 30,000 hellos and statuses queued behind (the
+        # broker drops QoS 0 to a connected client only past max_queued_messages pending packets).
+        # Acks stay QoS 1: few, and each one settles a command.
+        client.subscribe([(SHARE + protocol.dev_topic("+", k), 0) for k in ("hello", "hb", "status", "config")]
+                         + [(SHARE + protocol.dev_topic("+", "ack"), 1)])
 
     def _drop(self, reason: str) -> None:
         try:
