@@ -423,8 +423,9 @@
   /* ---- notices pushed by the server (stb_app/push.py): content published or withdrawn, a meeting
      live or over. The notice line (#notices, on the home screen; else the status line) says it at
      once; the parts of the page that list items (data-refresh, optionally data-section) are fetched
-     again 0.2–0.8 s later (jittered: a city's pages do not all ask in the same instant) and swapped
-     in, keeping the focus where it was. */
+     again 0.3–2.3 s later and swapped in, keeping the focus where it was. Jittered: after a city-wide
+     item every page of the city asks for its page again, and only the first few of a village may
+     find the file gone and reach the app, which renders it once for the rest. */
   var NOTICE_MAX = 3, refreshTimer = null;
   function noticeKey(msg) { return msg.kind + ':' + msg.id; }
   TV.showNotice = function (text, url, key) {
@@ -498,7 +499,7 @@
         if (xhr.readyState === 4 && xhr.status === 200) { swapParts(xhr.responseText); }
       };
       xhr.send(null);
-    }, 200 + Math.floor(Math.random() * 600));
+    }, 300 + Math.floor(Math.random() * 2000));
   };
   function onNotice(msg) {
     var key = noticeKey(msg), path = window.location.pathname;
