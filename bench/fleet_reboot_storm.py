@@ -1,5 +1,5 @@
-"""Reboot storm: N simulated boxes lose power at once and come back (goal: all online, configured and
-home page fetched within 60 s, zero errors).
+"""Reboot storm: N simulated boxes lose power at once and come back (goal, issue 22: all online,
+configured and home page fetched within 20 s, at most 3 times Mosquitto alone, zero errors).
 
 Starts its own stack on free ports, as `make run` lays it out: redis-server, mosquitto (dynamic security
 with every demo box account written before start), gunicorn behind nginx (the portal URL is verified
@@ -12,6 +12,9 @@ within a second with full-jitter backoff. Measured from the power cut:
   - the ingest shows every box online (Redis, last seen after the cut, no Last Will pending),
   - every paired box opened its portal URL and got its home page: 200 after the portal's redirect
     ``/tv/?token=…`` → ``/tv/v/<village>/home.html`` (anything else counts as an error).
+The ingest answers no hello whose box already has a current retained config (device_fleet/ingest.py):
+after the cut the boxes find their configs on the broker, and the ingest only notes presence and
+firmware; the CPU seconds it spent during the storm are printed.
 The limit in the same run: Mosquitto alone — the same storm with no ingest and no page fetch
 (connect + retained config only). The simulator runs on the same machine and is part of both figures.
 
@@ -36,8 +39,28 @@ from portal_server import stack  # noqa: E402
 N = int(os.environ.get("BENCH_BOXES", "10000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "32"))
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
-GOAL_S = 60.0
+GOAL_S = 20.0
+GOAL_RATIO = 3.0
 REPORT = (lambda s: print(s, file=sys.stderr)) if os.environ.get("BENCH_DEBUG") else (lambda s: None)
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` and its live children (nginx's and gunicorn's
+    workers) have used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    kids = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        kids.update(int(k) for k in task.read_text().split())
+    return own + sum(cpu_s(k) for k in kids)
+
+
+def cpu_all(procs: dict) -> dict:
+    """name → CPU seconds so far, for the simulator (this process) and every server process."""
+    return {"simulator": sum(os.times()[:2]), **{name: cpu_s(p.pid) for name, p in procs.items()}}
 
 
 def storm_debug(fleet):
@@ -118,7 +141,8 @@ def main():
               f"{limit.get('configured', float('nan')):.1f} s")
 
         # Ours: the full stack.
-        procs.append(start_ingest(city))
+        ingest = start_ingest(city)
+        procs.append(ingest)
         time.sleep(1)
         fleet = Fleet(settings.mqtt_url, rows, fetch=True, fetch_workers=WORKERS)
         fleet.run(report=REPORT, until=lambda: all(b.configured for b in fleet.boxes), duration=300)
@@ -127,7 +151,11 @@ def main():
         while time.time() < deadline and sum(fleet.http_status.values()) < paired:
             fleet.step()
         print(f"warm: {paired} paired boxes, page statuses {fleet.http_status}")
+        named = {name: p for name, p in zip(("redis", "mosquitto", "gunicorn", "nginx"), procs)}
+        named["ingest"] = ingest
+        cpu0 = cpu_all(named)
         ours = storm(fleet, r, serials, paired, fetch=True, timeout=180)
+        cpu = {k: v - cpu0[k] for k, v in cpu_all(named).items()}
         # Every page fetch must end in 200 (after the portal's redirect): anything else is an error.
         errors = fleet.stats.get("refused", 0) + fleet.stats.get("connect_error", 0) + sum(
             n for k, n in fleet.http_status.items() if k != 200)
@@ -140,11 +168,15 @@ def main():
     print(f"ours   configured {ours.get('configured', float('nan')):.1f} s · online in the ingest "
           f"{ours.get('online', float('nan')):.1f} s · portal page fetched {ours.get('fetched', float('nan')):.1f} s "
           f"(HTTP statuses {fleet.http_status}; 200: {ok200})")
+    print("CPU during the storm (s): " + " · ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+          + f" — the ingest {1000 * cpu['ingest'] / len(rows):.2f} ms a box")
     lim = limit.get("configured", float("nan"))
     print(f"limit  Mosquitto alone {lim:.1f} s   ratio ours/limit = {ours['total'] / lim:.1f}")
+    ratio = ours["total"] / lim
     print(f"goal   all within {GOAL_S:.0f} s with zero errors: "
           f"{'met' if ours['total'] <= GOAL_S and errors == 0 else 'NOT met'} (total {ours['total']:.1f} s, errors {errors}"
-          f"{' ' + str(error_kinds) if error_kinds else ''})")
+          f"{' ' + str(error_kinds) if error_kinds else ''}); ratio ≤ {GOAL_RATIO:.0f}: "
+          f"{'met' if ratio <= GOAL_RATIO else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The broadcaster's NOC: MQTT protocol, provisioning, ingest, presence, commands, OTA, NOC web."""
 from portal_server import admin
+from portal_server.core.jobs import PeriodicJob, register_periodic
 
 
 def init_app(app):
@@ -15,6 +16,8 @@ def init_app(app):
     app.register_blueprint(views.pair_bp)
     admin.add_nav(app, "noc.overview", "网管中心", ("noc",))
     admin.add_home_card(app, _home_card)
+    # Portal URLs in retained configs are re-issued a week before they expire (device_fleet.tasks).
+    register_periodic(PeriodicJob("fleet-refresh-configs", "device_fleet.tasks:refresh_configs", every_s=3600))
 
 
 def _home_card(user):

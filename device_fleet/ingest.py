@@ -1,15 +1,21 @@
 """`communitv ingest`: the MQTT side of the fleet.
 
-Subscribes to every box's
-hello, hb, status and ack. Answers hello with the retained config; keeps last-seen times and the
-latest heartbeat in Redis, written in batches (never a database row per heartbeat); sends
-``box_acked`` for acks. Malformed or oversized payloads are dropped and counted.
+Subscribes to every box's hello, hb, status and ack, and to every box's retained config (so it
+knows what each box gets the moment it subscribes). A hello from a box whose retained config is
+current — same heartbeat and time zone as the settings, portal URL not near its expiry — needs no
+answer: after a power cut 10,000 rebooting boxes find their config on the broker, and their hellos
+only mark them present and report their firmware (checked against the database in batches, one
+query per 500 boxes). A box with no retained config (first boot, unknown box) or a stale one gets
+a fresh config built from the database, as before. Last-seen times, the latest heartbeat and the
+expiry of each retained portal URL go to Redis in batches (never a database row per heartbeat);
+acks send ``box_acked``. Malformed or oversized payloads are dropped and counted.
 """
 from __future__ import annotations
 
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
@@ -21,7 +27,7 @@ from portal_server.core import protocol, redis as core_redis, signals
 from portal_server.core.mqtt import parse_url
 from portal_server.core.terminals import Terminal
 from portal_server.core.db import session
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from . import presence
 
@@ -33,6 +39,8 @@ HB_TOTAL = "ctv:fleet:hb_total"
 SHARE = ""
 #: Most hellos or acks handled in one database session.
 HELLO_BATCH = 500
+#: The expiry (epoch s) signed into a portal URL (``…&e=<exp>&sig=…``, core.terminals.portal_url).
+PORTAL_EXPIRY_RE = re.compile(rb"[?&]e=(\d+)")
 from portal_server.core.metrics import INGEST_MESSAGES as INGESTED  # noqa: E402
 from portal_server.core.metrics import MQTT_DROPPED_KEY as DROPPED  # noqa: E402
 
@@ -45,14 +53,36 @@ def config_payload(term: Terminal, settings=None) -> bytes:
     return _config_payload(term)
 
 
+def refresh_before_s(settings) -> float:
+    """A retained portal URL expiring sooner than this is re-issued (on the box's hello, and by the
+    periodic ``device_fleet.tasks:refresh_configs``): a week, or a third of a short lifetime."""
+    return min(7 * 86400, settings.portal_url_ttl_days * 86400 / 3)
+
+
+def retained_facts(payload: bytes) -> tuple[str, int | None, int, str] | None:
+    """(state, portal URL expiry or None, heartbeat_s, timezone) of a retained config; None when
+    the topic was cleared."""
+    if not payload:
+        return None
+    cfg = protocol.decode_config(payload)
+    m = PORTAL_EXPIRY_RE.search(cfg.get("portal_url", "").encode())
+    return cfg["state"], int(m.group(1)) if m else None, int(cfg["heartbeat_s"]), cfg.get("timezone", "")
+
+
 class Ingest:
     """The ingest loop: MQTT callbacks only queue; one thread handles hello/ack, one flushes heartbeats."""
 
-    def __init__(self, app, flush_interval: float = 0.5, watch_interval: float = 1.0):
+    def __init__(self, app, flush_interval: float = 0.5, watch_interval: float = 1.0,
+                 alarm_interval: float | None = None):
         self.app = app
         self.settings = app.config["SETTINGS"]
         self.flush_interval = flush_interval
         self.watch_interval = watch_interval
+        #: Alarms are weighed every ``alarm_interval`` (10 watches): their limits are minutes, and
+        #: reading every box's presence and terminal row each second cost the ingest more CPU than
+        #: 10,000 rebooting boxes' messages (py-spy, bench/fleet_reboot_storm.py).
+        self.alarm_interval = 10 * watch_interval if alarm_interval is None else alarm_interval
+        self.last_alarms = 0.0
         self.last_sample: dict[str, float] = {}
         self.prev_online: set[str] | None = None
         self.stop_event = threading.Event()
@@ -60,6 +90,12 @@ class Ingest:
         self.seen: dict[str, tuple[float, bytes | None]] = {}
         self.status: dict[str, str] = {}
         self.hb_count = 0
+        #: serial → what its retained config says (``retained_facts``), as the broker holds it.
+        self.retained: dict[str, tuple[str, int | None, int, str]] = {}
+        #: Portal URL expiries seen since the last flush (None: no portal URL any more) → Redis.
+        self.expiry_changes: dict[str, int | None] = {}
+        #: Firmware reported in hellos not answered with a config (recorded in batches).
+        self.fw_reported: dict[str, str] = {}
         self.lock = threading.Lock()
         self.ready = threading.Event()
         args = parse_url(self.settings.mqtt_server_url)
@@ -77,7 +113,14 @@ class Ingest:
         if reason.is_failure:
             log.error("ingest: broker refused us: %s", reason)
             return
-        client.subscribe([(SHARE + protocol.dev_topic("+", k), 1) for k in ("hello", "hb", "status", "ack")])
+        # QoS 0 for the many (hello, hb, status, and every config: each retained one arrives once now,
+        # then each change, ours included): our session is not kept, so QoS 1 promised nothing more
+        # than TCP does, and cost a PUBACK per message both ways plus Mosquitto's window of 20
+        # in-flight messages, which a reboot storm's 30,000 hellos and statuses queued behind (the
+        # broker drops QoS 0 to a connected client only past max_queued_messages pending packets).
+        # Acks stay QoS 1: few, and each one settles a command.
+        client.subscribe([(SHARE + protocol.dev_topic("+", k), 0) for k in ("hello", "hb", "status", "config")]
+                         + [(SHARE + protocol.dev_topic("+", "ack"), 1)])
 
     def _drop(self, reason: str) -> None:
         try:
@@ -103,9 +146,22 @@ class Ingest:
                         self.seen.setdefault(serial, (time.time(), None))
             elif kind == "hello":
                 hello = protocol.decode_hello(msg.payload)
+                now = time.time()
                 with self.lock:
-                    self.seen[serial] = (time.time(), self.seen.get(serial, (0, None))[1])
-                self.work.put(("hello", serial, hello))
+                    self.seen[serial] = (now, self.seen.get(serial, (0, None))[1])
+                    current = self.config_current(serial, now)
+                    if current and hello.get("fw"):
+                        self.fw_reported[serial] = hello["fw"]
+                if not current:
+                    self.work.put(("hello", serial, hello))
+            elif kind == "config":
+                facts = retained_facts(msg.payload)
+                with self.lock:
+                    if facts is None:
+                        self.retained.pop(serial, None)
+                    else:
+                        self.retained[serial] = facts
+                    self.expiry_changes[serial] = facts[1] if facts else None
             elif kind == "ack":
                 self.work.put(("ack", serial, protocol.decode_ack(msg.payload)))
         except protocol.ProtocolError as exc:
@@ -113,6 +169,19 @@ class Ingest:
             self._drop("too_large" if "too large" in str(exc) else "malformed")
         except queue.Full:
             self._drop("overload")
+
+    def config_current(self, serial: str, now: float) -> bool:
+        """Whether the box's retained config (as the broker holds it) is what we would send now:
+        then the box has it already when it subscribes, and its hello needs no answer."""
+        facts = self.retained.get(serial)
+        if facts is None:
+            return False
+        state, expires, heartbeat_s, tz = facts
+        if heartbeat_s != self.settings.heartbeat_s or tz != self.settings.timezone:
+            return False
+        if state == "unpaired":
+            return True
+        return expires is not None and expires - now > refresh_before_s(self.settings)
 
     # Workers.
     def _handle_work(self):
@@ -123,6 +192,18 @@ class Ingest:
                 try:
                     items = [self.work.get(timeout=0.5)]
                 except queue.Empty:
+                    items = []
+                with self.lock:
+                    fw, self.fw_reported = self.fw_reported, {}
+                if fw:
+                    try:
+                        self.note_firmware(fw)
+                    except Exception:
+                        session.rollback()
+                        log.exception("ingest: recording the firmware of %d boxes failed", len(fw))
+                    finally:
+                        session.remove()
+                if not items:
                     continue
                 while len(items) < HELLO_BATCH:
                     try:
@@ -176,16 +257,42 @@ class Ingest:
         if fw_changed:
             session.commit()
 
+    def note_firmware(self, reported: dict[str, str]) -> int:
+        """Record the firmware boxes reported in their hellos: one query per version and 500 boxes
+        finds the rows that differ (after a power cut: none), and only those are written."""
+        by_fw: dict[str, list[str]] = {}
+        for serial, fw in reported.items():
+            by_fw.setdefault(fw, []).append(serial)
+        changed = 0
+        for fw, serials in by_fw.items():
+            for i in range(0, len(serials), HELLO_BATCH):
+                for term in session.scalars(select(Terminal).where(
+                        Terminal.serial.in_(serials[i:i + HELLO_BATCH]),
+                        or_(Terminal.firmware.is_(None), Terminal.firmware != fw))):
+                    term.firmware = fw
+                    changed += 1
+        if changed:
+            session.commit()
+        return changed
+
     def flush(self) -> None:
         """Write the buffered presence to Redis in one pipeline."""
         with self.lock:
             seen, self.seen = self.seen, {}
             status, self.status = self.status, {}
             hb_count, self.hb_count = self.hb_count, 0
-        if not seen and not status:
+            expiries, self.expiry_changes = self.expiry_changes, {}
+        if not seen and not status and not expiries:
             return
         r = core_redis.client()
         pipe = r.pipeline(transaction=False)
+        if expiries:
+            dated = {s: e for s, e in expiries.items() if e is not None}
+            if dated:
+                pipe.zadd(presence.PORTAL_EXPIRY, dated)
+            gone = [s for s, e in expiries.items() if e is None]
+            if gone:
+                pipe.zrem(presence.PORTAL_EXPIRY, *gone)
         if hb_count:
             pipe.incrby(HB_TOTAL, hb_count)
         if seen:
@@ -230,8 +337,10 @@ class Ingest:
                 signals.presence_changed.send(s, online=False)
         self.prev_online = online
         from .operations import evaluate_alarms, expire_commands
-        evaluate_alarms()
-        session.commit()
+        if time.monotonic() - self.last_alarms >= self.alarm_interval:
+            self.last_alarms = time.monotonic()
+            evaluate_alarms()
+            session.commit()
         expire_commands()
         session.commit()
 

@@ -4,6 +4,8 @@
 - ``ctv:fleet:hb:<serial>`` — hash of the latest heartbeat fields.
 - ``ctv:fleet:hist:<serial>`` — downsampled heartbeat history (one per 5 × heartbeat_s, 288 kept).
 - ``ctv:fleet:offline`` — set of serials whose Last Will said offline (cleared on the next message).
+- ``ctv:fleet:portal_exp`` — sorted set serial → expiry (epoch s) of the portal URL in the box's
+  retained config, as the ingest sees the broker hold it (refreshed before it runs out).
 
 Online = seen within 2.5 × heartbeat_s and no Last Will since.
 """
@@ -19,6 +21,7 @@ from portal_server.core import redis as core_redis
 LASTSEEN = "ctv:fleet:lastseen"
 OFFLINE = "ctv:fleet:offline"
 HB = "ctv:fleet:hb:"
+PORTAL_EXPIRY = "ctv:fleet:portal_exp"
 #: ``ctv:fleet:hist:<serial>`` — list of downsampled heartbeats (JSON), newest last, capped.
 HIST = "ctv:fleet:hist:"
 HIST_LEN = 288
@@ -70,3 +73,8 @@ def history(serial: str) -> list[dict]:
 def history_step_s() -> float:
     """One history sample per 5 heartbeats (5 minutes at the default 60 s)."""
     return 5 * current_app.config["SETTINGS"].heartbeat_s
+
+
+def portal_urls_expiring(before: float) -> list[str]:
+    """Serials whose retained portal URL expires before ``before`` (epoch s), soonest first."""
+    return [m.decode() for m in core_redis.client().zrangebyscore(PORTAL_EXPIRY, "-inf", before)]

@@ -63,7 +63,7 @@ def render_item_page(item: dict, village_name: str) -> str:
 
 
 def init_app(app):
-    from . import snapshots, views
+    from . import push, snapshots, views
 
     _registry(app)
     app.add_template_filter(views.tv_date, "tv_date")
@@ -72,4 +72,5 @@ def init_app(app):
     app.register_blueprint(views.m_bp)
     app.extensions.setdefault("html_error_pages", []).append(("/tv/", views.tv_error))
     snapshots.connect_signals()
+    push.connect_signals()
     register_periodic(PeriodicJob("tv-warm", "stb_app.snapshots:warm_homes", every_s=30))

@@ -11,6 +11,13 @@ JSON objects with a ``type``; the portal (tv.js ``onPushed``) knows ``{"type": "
 (portal_server/alerts/tv.py sends them). The page shows or clears the alert at once and
 checks ``alert.json`` a few seconds later (jittered), so a missed message heals; without a push
 connection (no WebSocket in the browser, refused, dropped) the page keeps its 5 s poll.
+
+Notices (``{"type": "notice", "kind": "content"|"meeting", "op", "id", "title"?, "url"?,
+"section"?}``) come from this module's own receivers of the content and meeting signals, through
+the outbox (a rollback sends nothing): an item published to a village puts "新发布：<title>" on its
+pages' notice line and refreshes the parts that list items (``data-refresh``); a withdrawn or
+expired one refreshes them; a meeting going live puts "<title> 正在直播" there, and takes it off
+when it ends. A page without push sees the same on its next load.
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ import logging
 import socket
 
 from flask import current_app
+
+from portal_server.core import outbox, signals
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +78,42 @@ def publish(region_codes, message: dict) -> int:
     except OSError:
         log.warning("push: nginx publisher at %s unavailable; pages fall back to polling", sock)
     return done
+
+
+# Notices: content and meetings (their signals carry the notice of INTERFACES §5) ------------------
+
+def content_published(sender, region_codes=(), section=None, notice=None, **_kw) -> None:
+    """Receiver of ``content-published`` (sender: the content id)."""
+    msg = {"type": "notice", "kind": "content", "op": "published", "id": sender, "section": section}
+    if notice:
+        msg.update(title=notice.get("title"), url=notice.get("url"))
+    outbox.call("stb_app.push:publish", list(region_codes), msg)
+
+
+def content_unpublished(sender, region_codes=(), reason=None, **_kw) -> None:
+    """Receiver of ``content-unpublished``: the pages that list the item refresh."""
+    outbox.call("stb_app.push:publish", list(region_codes),
+                {"type": "notice", "kind": "content", "op": "withdrawn", "id": sender, "reason": reason})
+
+
+def meeting_changed(sender, region_code=None, state=None, notice=None, **_kw) -> None:
+    """Receiver of ``meeting-state-changed``: live → on the notice line; ended or cancelled → off it."""
+    if not region_code or state not in ("live", "ended", "cancelled"):
+        return
+    msg = {"type": "notice", "kind": "meeting", "op": "live" if state == "live" else "ended", "id": sender}
+    if state == "live" and notice:
+        msg.update(title=notice.get("title"), url=notice.get("url"))
+    outbox.call("stb_app.push:publish", [region_code], msg)
+
+
+_connected = False
+
+
+def connect_signals() -> None:
+    global _connected
+    if _connected:
+        return
+    _connected = True
+    signals.content_published.connect(content_published, weak=False)
+    signals.content_unpublished.connect(content_unpublished, weak=False)
+    signals.meeting_state_changed.connect(meeting_changed, weak=False)

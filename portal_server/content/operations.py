@@ -16,7 +16,7 @@ import re
 import nh3
 from sqlalchemy import select
 
-from portal_server.core import audit, clock, outbox, scope, signals
+from portal_server.core import audit, clock, outbox, protocol, scope, signals
 from portal_server.core.accounts import User
 from portal_server.core.api import bad_request, conflict, forbidden, parse_ts
 from portal_server.core.db import session, utcnow
@@ -476,7 +476,8 @@ NOTIFY = {"enabled": True}
 
 def _published(c: Content, user: User | None, **detail) -> None:
     villages = _village_codes(c)
-    signals.content_published.send(c.id, region_codes=villages, section=c.section)
+    signals.content_published.send(c.id, region_codes=villages, section=c.section,
+                                   notice=protocol.notice_payload("content", c.id, c.title, f"/tv/item/{c.id}"))
     audit.record("content.publish", "content", c.id, c.author_region.code,
                  actor=user.username if user is not None else "system", villages=len(villages), **detail)
     if NOTIFY["enabled"]:  # after commit (it was queued before: a rollback still notified the boxes)

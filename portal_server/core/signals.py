@@ -6,14 +6,15 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-#: sender=content id; kwargs: region_codes (list of village codes affected), section.
+#: sender=content id; kwargs: region_codes (list of village codes affected), section, notice (the
+#: INTERFACES §5 notice payload: type, id, title, url — what the boxes and the open pages are told).
 content_published = _signals.signal("content-published")
 #: sender=content id; kwargs: region_codes, reason ("withdrawn" | "expired").
 content_unpublished = _signals.signal("content-unpublished")
 #: sender=work order id; kwargs: action, region_code.
 feedback_changed = _signals.signal("feedback-changed")
 #: sender=meeting id; kwargs: region_code, state ("live" | "ended"; also "scheduled" on create/edit,
-#: "cancelled", and "motion" when a motion opens or closes).
+#: "cancelled", and "motion" when a motion opens or closes); with "live" also notice (the §5 notice payload).
 meeting_state_changed = _signals.signal("meeting-state-changed")
 #: sender=alert id; kwargs: region_codes, state ("active" | "cancelled" | "expired"; also "pending_approval",
 #: "rejected", and "superseded" for an alert replaced by a CAP Update, which is sent as a new "active" alert).

@@ -125,7 +125,7 @@ def admit_publish(key: str, client_id: str, now: dt.datetime | None = None) -> M
     m.status, m.publisher_id, m.ended_at = "live", str(client_id), None
     m.live_at = m.live_at or now
     session.flush()
-    signals.meeting_state_changed.send(m.id, region_code=m.region.code, state="live")
+    signals.meeting_state_changed.send(m.id, region_code=m.region.code, state="live", notice=notice_payload(m))
     audit.record("meeting.live", "meeting", m.id, m.region.code, actor="rtmp", client_id=str(client_id),
                  resumed=resumed)
     # The boxes of the region hear it after commit, from a job: the nginx callback never waits on

@@ -31,6 +31,13 @@
   var all = list ? list.querySelectorAll('.item') : [];
   for (var i = 0; i < all.length; i++) { rows.push(all[i]); }
   TV.onLayout = function () { show(page); };
+  /* The list was fetched again (an item published or withdrawn, tv.js refreshParts). */
+  TV.onRefreshed = function () {
+    var fresh = list ? list.querySelectorAll('.item') : [];
+    rows = [];
+    for (var k = 0; k < fresh.length; k++) { rows.push(fresh[k]); }
+    show(page);
+  };
   TV.onRestore = function (p) { show(p); };
   TV.onPage = function (d) {
     if (!rows.length) { return false; }

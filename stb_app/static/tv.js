@@ -407,6 +407,7 @@
   var WS_FAILS_BEFORE_LONGPOLL = 3;
   var POLL_MS = 5000, POLL_PUSHED_MS = 60000, BACKOFF_BASE_MS = 1000, BACKOFF_MAX_MS = 60000;
   function onPushed(msg) {
+    if (msg && msg.type === 'notice') { onNotice(msg); return; }
     if (!msg || msg.type !== 'alert') { return; }
     pushedAt = new Date().getTime();
     var list = [], i, id = msg.op === 'show' && msg.alert ? msg.alert.id : msg.id;
@@ -418,6 +419,102 @@
     setTimeout(pollAlerts, 1000 + Math.floor(Math.random() * 3000));
   }
   TV.onPushed = onPushed;
+
+  /* ---- notices pushed by the server (stb_app/push.py): content published or withdrawn, a meeting
+     live or over. The notice line (#notices, on the home screen; else the status line) says it at
+     once; the parts of the page that list items (data-refresh, optionally data-section) are fetched
+     again 0.3–2.3 s later and swapped in, keeping the focus where it was. Jittered: after a city-wide
+     item every page of the city asks for its page again, and only the first few of a village may
+     find the file gone and reach the app, which renders it once for the rest. */
+  var NOTICE_MAX = 3, refreshTimer = null;
+  function noticeKey(msg) { return msg.kind + ':' + msg.id; }
+  TV.showNotice = function (text, url, key) {
+    var box = byId('notices');
+    if (!box) { TV.status(text); return; }
+    TV.dropNotice(key);
+    var kids = box.childNodes, i;
+    for (i = kids.length - 1; i >= 0; i--) {   /* the welcome line gives way */
+      if (kids[i].nodeType !== 1 || !hasClass(kids[i], 'focusable')) { box.removeChild(kids[i]); }
+    }
+    var a = document.createElement('a');
+    a.className = 'notice focusable';
+    a.setAttribute('data-notice', key);
+    if (url) { a.setAttribute('data-href', url); }
+    setText(a, text);
+    a.onclick = function () { TV.focus(a); activate(a); return false; };
+    box.insertBefore(a, box.firstChild);
+    while (box.childNodes.length > NOTICE_MAX) {
+      var last = box.lastChild;
+      if (last === focused) { TV.focus(a); }
+      box.removeChild(last);
+    }
+  };
+  TV.dropNotice = function (key) {
+    var box = byId('notices');
+    if (!box) { return; }
+    var kids = box.childNodes;
+    for (var i = kids.length - 1; i >= 0; i--) {
+      if (kids[i].nodeType === 1 && kids[i].getAttribute('data-notice') === key) {
+        if (kids[i] === focused) { focused = null; }
+        box.removeChild(kids[i]);
+      }
+    }
+    if (!focused) { TV.focus(focusables()[0]); }
+  };
+  function swapParts(html) {
+    var fresh = document.createElement('div'), parts = document.querySelectorAll('[data-refresh]'), i, j;
+    fresh.innerHTML = html;
+    for (i = 0; i < parts.length; i++) {
+      var part = parts[i], src = part.id ? fresh.querySelector('#' + part.id) : null;
+      if (!src) { continue; }
+      var hadFocus = focused && part.contains(focused), key = focusKey(focused), idx = 0;
+      if (hadFocus) {
+        var old = part.querySelectorAll('.focusable');
+        for (j = 0; j < old.length; j++) { if (old[j] === focused) { idx = j; } }
+      }
+      part.innerHTML = src.innerHTML;
+      var now = part.querySelectorAll('.focusable');
+      for (j = 0; j < now.length; j++) {
+        now[j].onclick = (function (el) { return function () { TV.focus(el); activate(el); return false; }; })(now[j]);
+      }
+      if (hadFocus) {
+        focused = null;
+        TV.focus(findByKey(now, key) || now[Math.min(idx, now.length - 1)] || focusables()[0]);
+      }
+    }
+    if (TV.onRefreshed) { TV.onRefreshed(); }
+  }
+  TV.refreshParts = function (section) {
+    var parts = document.querySelectorAll('[data-refresh]'), want = false;
+    for (var i = 0; i < parts.length; i++) {
+      var s = parts[i].getAttribute('data-section');
+      if (!section || !s || s === section) { want = true; }
+    }
+    if (!want) { return; }
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(function () {
+      var xhr = new XMLHttpRequest();
+      xhr.open('GET', window.location.pathname + '?t=' + new Date().getTime(), true);
+      xhr.onreadystatechange = function () {
+        if (xhr.readyState === 4 && xhr.status === 200) { swapParts(xhr.responseText); }
+      };
+      xhr.send(null);
+    }, 300 + Math.floor(Math.random() * 2000));
+  };
+  function onNotice(msg) {
+    var key = noticeKey(msg), path = window.location.pathname;
+    if (msg.op === 'published' || msg.op === 'live') {
+      if (msg.title) {
+        TV.showNotice(msg.kind === 'meeting' ? msg.title + ' 正在直播' : '新发布：' + msg.title, msg.url, key);
+      }
+    } else {
+      TV.dropNotice(key);
+      if (msg.kind === 'content' && path.indexOf('/i-' + msg.id + '.html') >= 0) {
+        TV.status('这条内容已撤下');
+      }
+    }
+    if (msg.kind === 'content') { TV.refreshParts(msg.op === 'published' ? msg.section : null); }
+  }
   function pushUrl(path) {
     var l = window.location;
     return (l.protocol === 'https:' ? 'wss://' : 'ws://') + l.host + path;

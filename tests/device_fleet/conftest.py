@@ -12,7 +12,7 @@ from portal_server.demo import terminal_secret
 @pytest.fixture
 def ingest(app):
     """`communitv ingest` running in this process (threads) against the test app."""
-    ing = Ingest(app, flush_interval=0.2, watch_interval=0.3).start()
+    ing = Ingest(app, flush_interval=0.2, watch_interval=0.3, alarm_interval=0.3).start()
     assert ing.ready.wait(10), "ingest did not subscribe"
     yield ing
     ing.stop()

@@ -68,7 +68,7 @@ def test_box_players_get_signed_urls(app, client, live_meeting):
     c = app.test_client()
     assert c.get("/tv/?token=" + terminal_token("CTV-HH-000001")).status_code == 302
     page = c.get(f"/tv/meetings/{mid}/live").get_data(as_text=True)
-    assert f'/hls/s/' in page and f"/hls/meetings/{mid}/live.m3u8" not in page
+    assert '/hls/s/' in page and f"/hls/meetings/{mid}/live.m3u8" not in page
     index = c.get("/tv/meetings/").get_data(as_text=True)
     assert f"/hls/meetings/{mid}/thumb.jpg" not in index
     # The guide lists the meeting to everyone but plays it only with a signature.
