@@ -280,7 +280,11 @@ def box_role_acls(serial: str) -> list[dict]:
     """A box's own topics. Mosquitto 2.0.11's dynamic security does not substitute %c/%u in
     ACL topics (tested), so every box gets its own role naming its serial."""
     own = dev_topic(serial, "#")
-    return [acl("publishClientSend", own), acl("subscribePattern", own),
+    # What the server sends the box (its retained config, its commands) the box may only read: the
+    # ingest trusts the retained config it sees on the broker, so a box must not write its own.
+    server_only = [acl("publishClientSend", dev_topic(serial, kind), allow=False, priority=1)
+                   for kind in ("config", "cmd")]
+    return [*server_only, acl("publishClientSend", own), acl("subscribePattern", own),
             acl("publishClientReceive", own)]
 
 

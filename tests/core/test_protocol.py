@@ -92,9 +92,12 @@ def test_bad_server_payloads_are_refused():
 
 
 def test_acl_roles():
-    own = {(a["acltype"], a["topic"]) for a in p.box_role_acls(SERIAL)}
+    own = {(a["acltype"], a["topic"]) for a in p.box_role_acls(SERIAL) if a["allow"]}
     assert own == {(k, "ctv/v1/dev/CTV-HH-000001/#") for k in
                    ("publishClientSend", "subscribePattern", "publishClientReceive")}
+    denied = {(a["acltype"], a["topic"]) for a in p.box_role_acls(SERIAL) if not a["allow"]}
+    assert denied == {("publishClientSend", "ctv/v1/dev/CTV-HH-000001/config"),
+                      ("publishClientSend", "ctv/v1/dev/CTV-HH-000001/cmd")}
     assert p.box_role_name(SERIAL) == "box-CTV-HH-000001"
     term = {(a["acltype"], a["topic"]) for a in p.terminal_role_acls()}
     assert ("subscribePattern", "ctv/v1/region/#") in term

@@ -6,7 +6,7 @@ import time
 
 
 
-from .conftest import boxes, pub, sub_one  # noqa: F401
+from .conftest import boxes, pub, read_config, sub_one  # noqa: F401
 
 
 def test_hello_gets_retained_paired_config_with_region_chain(app, ingest, port):
@@ -21,6 +21,20 @@ def test_hello_gets_retained_paired_config_with_region_chain(app, ingest, port):
     assert cfg["state"] == "paired"
     assert cfg["region_codes"] == ["990100000000", "990101001000", "990101001001"]
     assert "/tv/?token=" in cfg["portal_url"] and cfg["heartbeat_s"] == 2
+
+
+def test_a_box_cannot_forge_its_own_retained_config(app, ingest, port):
+    """The ingest trusts the config retained on the broker; only the server may write it."""
+    sec = boxes(app, "CTV-HH-000001")["CTV-HH-000001"]
+    pub(port, "CTV-HH-000001", sec, "hello", json.dumps({"model": "CTV-S905", "fw": "2.3.2", "ts": 1}))
+    assert "/tv/?token=" in (read_config(port, "CTV-HH-000001", sec) or {}).get("portal_url", "")
+    forged = json.dumps({"state": "paired", "portal_url": "http://evil.example/", "heartbeat_s": 2})
+    r = subprocess.run(["mosquitto_pub", "-p", port, "-u", "CTV-HH-000001", "-P", sec, "-i", "CTV-HH-000001",
+                        "-q", "1", "-r", "-t", "ctv/v1/dev/CTV-HH-000001/config", "-m", forged],
+                       capture_output=True, text=True, timeout=10)
+    time.sleep(0.5)
+    cfg = read_config(port, "CTV-HH-000001", sec)
+    assert cfg and "evil" not in cfg["portal_url"] and "/tv/?token=" in cfg["portal_url"], (cfg, r.stderr)
 
 
 def test_unbound_box_gets_a_pairing_code(app, ingest, port):
