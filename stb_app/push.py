@@ -14,7 +14,8 @@ connection (no WebSocket in the browser, refused, dropped) the page keeps its 5 
 
 Notices (``{"type": "notice", "kind": "content"|"meeting", "op", "id", "title"?, "url"?,
 "section"?}``) come from this module's own receivers of the content and meeting signals, through
-the outbox (a rollback sends nothing): an item published to a village puts "新发布：<title>" on its
+the outbox (a rollback sends nothing): an item published to a region (city, town or village: the
+channels of its targets) puts "新发布：<title>" on its
 pages' notice line and refreshes the parts that list items (``data-refresh``); a withdrawn or
 expired one refreshes them; a meeting going live puts "<title> 正在直播" there, and takes it off
 when it ends. A page without push sees the same on its next load.
@@ -82,17 +83,19 @@ def publish(region_codes, message: dict) -> int:
 
 # Notices: content and meetings (their signals carry the notice of INTERFACES §5) ------------------
 
-def content_published(sender, region_codes=(), section=None, notice=None, **_kw) -> None:
-    """Receiver of ``content-published`` (sender: the content id)."""
+def content_published(sender, region_codes=(), section=None, notice=None, targets=None, **_kw) -> None:
+    """Receiver of ``content-published`` (sender: the content id). Sent on the channels of the
+    regions the item is aimed at: every page listens to its region and the two above, so a town-wide
+    item reaches the town's villages and its town hall in one message, and nobody twice."""
     msg = {"type": "notice", "kind": "content", "op": "published", "id": sender, "section": section}
     if notice:
         msg.update(title=notice.get("title"), url=notice.get("url"))
-    outbox.call("stb_app.push:publish", list(region_codes), msg)
+    outbox.call("stb_app.push:publish", list(targets or region_codes), msg)
 
 
-def content_unpublished(sender, region_codes=(), reason=None, **_kw) -> None:
+def content_unpublished(sender, region_codes=(), reason=None, targets=None, **_kw) -> None:
     """Receiver of ``content-unpublished``: the pages that list the item refresh."""
-    outbox.call("stb_app.push:publish", list(region_codes),
+    outbox.call("stb_app.push:publish", list(targets or region_codes),
                 {"type": "notice", "kind": "content", "op": "withdrawn", "id": sender, "reason": reason})
 
 

@@ -424,7 +424,7 @@ def withdraw(user: User, c: Content, reason: str | None = None) -> Content:
     c.updated_at = utcnow()
     session.flush()
     if was_published:
-        signals.content_unpublished.send(c.id, region_codes=villages, reason="withdrawn")
+        signals.content_unpublished.send(c.id, region_codes=villages, reason="withdrawn", targets=_target_codes(c))
     _audit("withdraw", c, user, reason=(reason or "")[:500], was_published=was_published)
     return c
 
@@ -452,7 +452,8 @@ def expire_due(now: dt.datetime | None = None) -> int:
         c.status, c.updated_at = "expired", now
         session.flush()
         if was_published:
-            signals.content_unpublished.send(c.id, region_codes=_village_codes(c), reason="expired")
+            signals.content_unpublished.send(c.id, region_codes=_village_codes(c), reason="expired",
+                                             targets=_target_codes(c))
         audit.record("content.expire", "content", c.id, c.author_region.code, actor="system",
                      was_published=was_published)
     return len(rows)
@@ -470,13 +471,19 @@ def _village_codes(c: Content) -> list[str]:
     return sorted(out)
 
 
+def _target_codes(c: Content) -> list[str]:
+    """The regions ``c`` is aimed at (a box's pages listen to their region and the two above it,
+    so these reach exactly the terminals that show the item: a town's villages and its town hall)."""
+    return sorted({t.region_code for t in c.targets})
+
+
 #: Set False by the demo seed: no notices to boxes for demo content.
 NOTIFY = {"enabled": True}
 
 
 def _published(c: Content, user: User | None, **detail) -> None:
     villages = _village_codes(c)
-    signals.content_published.send(c.id, region_codes=villages, section=c.section,
+    signals.content_published.send(c.id, region_codes=villages, section=c.section, targets=_target_codes(c),
                                    notice=protocol.notice_payload("content", c.id, c.title, f"/tv/item/{c.id}"))
     audit.record("content.publish", "content", c.id, c.author_region.code,
                  actor=user.username if user is not None else "system", villages=len(villages), **detail)

@@ -7,9 +7,11 @@ from blinker import Namespace
 _signals = Namespace()
 
 #: sender=content id; kwargs: region_codes (list of village codes affected), section, notice (the
-#: INTERFACES §5 notice payload: type, id, title, url — what the boxes and the open pages are told).
+#: INTERFACES §5 notice payload: type, id, title, url — what the boxes and the open pages are told),
+#: targets (the region codes the item is aimed at: city, towns or villages).
 content_published = _signals.signal("content-published")
-#: sender=content id; kwargs: region_codes, reason ("withdrawn" | "expired").
+#: sender=content id; kwargs: region_codes, reason ("withdrawn" | "expired"), targets (as above; absent
+#: when only some villages lose the item).
 content_unpublished = _signals.signal("content-unpublished")
 #: sender=work order id; kwargs: action, region_code.
 feedback_changed = _signals.signal("feedback-changed")

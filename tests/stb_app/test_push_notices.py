@@ -16,6 +16,8 @@ from portal_server.core.db import session
 from portal_server.meetings import queries as meeting_queries
 
 from .conftest import BOX_V001, V001
+
+TOWN01 = "990101001000"
 from .test_push import _post, _url, _wait
 
 
@@ -39,9 +41,9 @@ def _approve(client, auth, cid: int) -> None:
     assert r.status_code == 200, r.get_data(as_text=True)
 
 
-def _open(page, path: str = "home.html"):
-    page.goto(_url(BOX_V001))
-    assert urlparse(page.url).path == f"/tv/v/{V001}/home.html"
+def _open(page, path: str = "home.html", box: str = BOX_V001, region: str = V001):
+    page.goto(_url(box))
+    assert urlparse(page.url).path == f"/tv/v/{region}/home.html"
     if path != "home.html":
         page.goto(page.url.rsplit("/", 1)[0] + "/" + path)
     page.wait_for_function("TV.pushConnected()", timeout=10000)
@@ -125,3 +127,22 @@ def test_a_rolled_back_publication_sends_nothing(tv_nginx, tv_page, auth, client
     session.rollback()   # the handler failed after the approval: nothing was committed, nothing is said
     page.wait_for_timeout(1500)
     assert title not in _text(page, "#notices") and title not in _text(page, "#latest")
+
+
+@pytest.mark.browser
+def test_a_town_wide_item_reaches_the_town_halls_terminal(tv_nginx, tv_page, client, auth):
+    """Town and city terminals listen to their own region: an item aimed at the town is pushed on the
+    town's channel, which the town hall's page (and every village page of the town) hears."""
+    page = tv_page
+    _open(page, box="CTV-TOWN-01", region=TOWN01)
+    title = "镇政府通知：冬季防火检查"
+    h = auth.headers("town01-editor")
+    r = _post(client, "/api/v1/contents", h, {"section": "affairs", "title": title, "body": "<p>请各村配合。</p>",
+                                               "target_regions": [TOWN01], "pinned": True})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    cid = r.get_json()["id"]
+    assert _post(client, f"/api/v1/contents/{cid}/submit", h).status_code == 200
+    t0 = time.monotonic()
+    _approve(client, auth, cid)
+    _wait(lambda: title in _text(page, "#notices"), 5)
+    assert time.monotonic() - t0 < 1.0, "the town hall's notice line took more than a second"
