@@ -1,15 +1,18 @@
-"""Live meetings: latency at the edge with 2 s segments, and 720p30 transcoding speed on one core.
+"""Live meetings: latency at the edge with 1 s segments, and 720p30 transcoding speed on one core.
 
 1. Latency. A real nginx-rtmp (the `make run` config) calls the app's on_publish; the app's HLS
    job runs ffmpeg; an encoder pushes testsrc + sine at real time (-re) for BENCH_PUSH_S seconds.
    Every 0.5 s the live playlist is read: edge = now − end of the newest segment by its
    EXT-X-PROGRAM-DATE-TIME; latency = edge + what the player holds back (hls.js on the boxes plays
-   liveSyncDurationCount = 2 target durations = 4 s behind the edge). The program date-times are
+   liveSyncDurationCount target durations behind the edge: the count is read from
+   stb_app/static/player.js, the target duration from the live playlist). The encoder sends a
+   keyframe every second, as the staff page asks, so the job copies it into 1 s segments and
+   encodes the 480p rendition beside it (COMMUNITV_MEETING_LOW_RENDITION, on by default). The program date-times are
    stamped by our ffmpeg when it starts muxing, so its input buffering and the RTMP hop are not in
    that figure; the second figure is by the encoder's clock: nginx-rtmp passes the publisher's
    timestamps, our ffmpeg logs the input's start time, so the newest segment's end is
    push start + input start + the durations of every segment so far.
-   Goal (issue 8): under 8 s.
+   Goal (issue 19): under 3 s (it was 3.8 s with 2 s segments; issue 8 asked under 8 s).
 2. Transcoding. The job's transcode command (ffmpeg-python, libx264 veryfast → 720p30 High 4.1 +
    AAC, 2 s HLS segments) on a 20 s 720p30 testsrc file, pinned to one core (taskset -c 0): media
    seconds per wall second (×). Goal: ≥ 1.0× (keeps up in real time). The limit printed next to
@@ -32,8 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from portal_server import stack
 
 PUSH_S = int(os.environ.get("BENCH_PUSH_S", 30))
-PLAYER_HOLD_S = 2 * 2  # hls.js liveSyncDurationCount (2) × target duration (2 s)
-GOAL_LATENCY_S = 8.0
+GOAL_LATENCY_S = 3.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def player_sync_count() -> int:
+    """hls.js's liveSyncDurationCount as the boxes' player sets it (hls.js's default is 3)."""
+    import re
+    found = re.search(r"liveSyncDurationCount:\s*([0-9]+)", (ROOT / "stb_app/static/player.js").read_text())
+    return int(found.group(1)) if found else 3
 
 
 def wait_port(port, proc=None):
@@ -90,9 +100,9 @@ def latency(tmp: Path) -> dict:
     enc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
                             "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i",
                             "sine=frequency=440:sample_rate=48000", "-t", str(PUSH_S), "-c:v", "libx264",
-                            "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-pix_fmt", "yuv420p",
+                            "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
                             "-c:a", "aac", "-f", "flv", f"{settings.rtmp_url}/benchkey0123456789"])
-    first_live, edges, enc_edges = None, [], []
+    first_live, edges, enc_edges, targets = None, [], [], []
     record = live.parent / "record.m3u8"
     ff_log = settings.log_dir / f"ffmpeg-meeting-{mid}.log"
     input_start = None
@@ -107,6 +117,7 @@ def latency(tmp: Path) -> dict:
             now = time.time()
             first_live = first_live or now - t0
             seg = pl.segments[-1]
+            targets.append(pl.target_duration)
             end = seg.program_date_time.timestamp() + seg.duration
             edges.append(now - end)
             if input_start is None and ff_log.exists():
@@ -116,6 +127,11 @@ def latency(tmp: Path) -> dict:
             if input_start is not None and record.exists():
                 rec = m3u8.loads(record.read_text())
                 enc_edges.append(now - (t0 + input_start + sum(x.duration for x in rec.segments)))
+        with app.app_context():
+            mode = session.get(Meeting, mid).hls_mode
+            session.rollback()
+        renditions = (live.parent / "index.m3u8").read_text().count("#EXT-X-STREAM-INF") \
+            if (live.parent / "index.m3u8").exists() else 1
     finally:
         enc.wait(30)
         time.sleep(3)
@@ -127,7 +143,8 @@ def latency(tmp: Path) -> dict:
     steady = edges[len(edges) // 4:] or edges
     steady_enc = enc_edges[len(enc_edges) // 4:] or enc_edges
     return {"first_live_s": first_live, "edge_median": statistics.median(steady), "edge_max": max(steady),
-            "samples": len(steady), "enc_median": statistics.median(steady_enc) if steady_enc else None,
+            "samples": len(steady), "target": max(targets), "mode": mode, "renditions": renditions,
+            "enc_median": statistics.median(steady_enc) if steady_enc else None,
             "enc_max": max(steady_enc) if steady_enc else None}
 
 
@@ -146,7 +163,7 @@ def transcode_speed(tmp: Path) -> dict:
         d.mkdir()
         info = None
         if mode == "copy":
-            info = hls.InputInfo("h264", "High", 31, 1280, 720, 30.0, "aac", 2.0)
+            info = hls.InputInfo("h264", "High", 31, 1280, 720, 30.0, "aac", 1.0)
         argv, got = hls.build_command(str(src), d, info)
         assert got == mode
         t = time.perf_counter()
@@ -162,17 +179,20 @@ def main() -> int:
         lat = latency(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    total = lat["edge_median"] + PLAYER_HOLD_S
-    worst = lat["edge_max"] + PLAYER_HOLD_S
-    print(f"meetings live latency ({PUSH_S} s push, 2 s segments, {lat['samples']} samples in steady state; "
+    count = player_sync_count()
+    hold = count * lat["target"]
+    total = lat["edge_median"] + hold
+    worst = lat["edge_max"] + hold
+    print(f"meetings live latency ({PUSH_S} s push, {lat['target']} s target duration, {lat['mode']} + "
+          f"{lat['renditions']} rendition(s) in the master, {lat['samples']} samples in steady state; "
           f"playlist live {lat['first_live_s']:.1f} s after the push started):")
     print(f"  edge (now − end of newest segment by PROGRAM-DATE-TIME): median {lat['edge_median']:.2f} s, "
           f"max {lat['edge_max']:.2f} s")
     if lat["enc_median"] is not None:
         print(f"  edge by the encoder's clock (push start + input start + segment durations): median "
               f"{lat['enc_median']:.2f} s, max {lat['enc_max']:.2f} s → with the player's hold-back "
-              f"{lat['enc_median'] + PLAYER_HOLD_S:.2f} s (ratio to goal {(lat['enc_median'] + PLAYER_HOLD_S) / GOAL_LATENCY_S:.2f})")
-    print(f"  latency = edge + player hold-back {PLAYER_HOLD_S} s: median {total:.2f} s, max {worst:.2f} s   "
+              f"{lat['enc_median'] + hold:.2f} s (ratio to goal {(lat['enc_median'] + hold) / GOAL_LATENCY_S:.2f})")
+    print(f"  latency = edge + player hold-back {count} × {lat['target']} s = {hold} s: median {total:.2f} s, max {worst:.2f} s   "
           f"goal < {GOAL_LATENCY_S:.0f} s   ratio to goal {total / GOAL_LATENCY_S:.2f}")
     print(f"transcoding 720p30 testsrc → 720p30 H.264 High 4.1 + AAC HLS on one core: {speed['transcode']:.2f}× "
           f"real time   goal ≥ 1.0×   (limit: copy path {speed['copy']:.0f}×; ratio {speed['transcode'] / speed['copy']:.3f})")

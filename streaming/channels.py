@@ -85,11 +85,6 @@ def probe(url: str, seconds: float = PROBE_S, timeout: float = 12.0) -> hls.Inpu
     return hls.parse_probe(json.loads(out.stdout or b"{}"))
 
 
-LOW_HEIGHT = 480
-LOW_BANDWIDTH = 1_000_000
-MAIN_BANDWIDTH = 3_000_000
-
-
 def _hls_opts(out_dir: Path, run: int) -> dict:
     return dict(f="hls", hls_time=SEGMENT_S, hls_list_size=FFMPEG_LIST,
                 hls_flags="program_date_time+independent_segments+temp_file",
@@ -99,28 +94,20 @@ def _hls_opts(out_dir: Path, run: int) -> dict:
 def build_relay_command(url: str, out_dir: Path, info: hls.InputInfo | None, run: int,
                         low: bool = False) -> tuple[list[str], str]:
     """ffmpeg relaying ``url`` into ``out_dir`` (copy when the codecs fit the boxes, else transcode);
-    with ``low`` also a 480p rendition into ``out_dir/low`` (keyframes every segment)."""
+    with ``low`` also the 480p rendition (``hls.low_output``, as meetings) into ``out_dir/low``."""
     src = ffmpeg.input(url, **input_options(url))
     streams, opts, mode = hls.encode_args(src, info)
     out = ffmpeg.output(*streams, str(out_dir / "ffmpeg.m3u8"), **opts, **_hls_opts(out_dir, run))
     if low:
         (out_dir / "low").mkdir(exist_ok=True)
-        v = src["v:0"].filter("scale", w=-2, h=LOW_HEIGHT).filter("fps", fps=25)
-        out_low = ffmpeg.output(v, src["a:0?"], str(out_dir / "low" / "ffmpeg.m3u8"), vcodec="libx264",
-                                preset="veryfast", pix_fmt="yuv420p", force_key_frames=f"expr:gte(t,n_forced*{SEGMENT_S})",
-                                sc_threshold=0, maxrate="900k", bufsize="1800k", acodec="aac", ar=48000, ac=2,
-                                **{"b:v": "800k", "profile:v": "main", "b:a": "96k"}, **_hls_opts(out_dir / "low", run))
-        out = ffmpeg.merge_outputs(out, out_low)
+        out = ffmpeg.merge_outputs(out, hls.low_output(src, out_dir / "low" / "ffmpeg.m3u8",
+                                                       _hls_opts(out_dir / "low", run)))
     return hls.finish(out), mode
 
 
 def write_master(out_dir: Path, width: int, height: int) -> None:
     """``index.m3u8``: the relayed rendition and the 480p one; players pick by bandwidth."""
-    low_w = (width * LOW_HEIGHT // max(1, height)) // 2 * 2 if width and height else 854
-    text = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
-            f"#EXT-X-STREAM-INF:BANDWIDTH={MAIN_BANDWIDTH},RESOLUTION={width or 1280}x{height or 720}\nlive.m3u8\n"
-            f"#EXT-X-STREAM-INF:BANDWIDTH={LOW_BANDWIDTH},RESOLUTION={low_w}x{LOW_HEIGHT}\nlow/live.m3u8\n")
-    hls._write_atomic(out_dir / "index.m3u8", text)
+    hls.write_master(out_dir, width, height, main="live.m3u8", low="low/live.m3u8")
 
 
 # Playlists ---------------------------------------------------------------------------------------

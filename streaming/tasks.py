@@ -126,21 +126,48 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
         lock.release()
 
 
+def write_live_playlists(out_dir, ended: bool = False) -> int:
+    """The live playlists of a meeting from its recordings: ``live.m3u8`` (main rendition) and,
+    when it is recorded, ``low.m3u8`` (480p). Returns the main recording's segment count."""
+    n = hls.write_live_playlist(out_dir, ended=ended)
+    if (out_dir / "low_record.m3u8").exists():
+        hls.write_live_playlist(out_dir, ended=ended, record="low_record.m3u8", live="low.m3u8")
+    return n
+
+
+def main_size(info: hls.InputInfo | None) -> tuple[int, int]:
+    """Width and height of the main rendition (as copied, or as ``hls.encode_args`` scales it)."""
+    if info is None or not info.height:
+        return 1280, 720
+    if info.fits_boxes(hls.MEETING_SEGMENT_S):
+        return info.width, info.height
+    h = min(hls.MAX_H, info.height)
+    h -= h % 2
+    return (info.width * h // info.height) // 2 * 2, h
+
+
 class MeetingJob(supervise.Job):
-    """The meeting's ffmpeg: pulls the admitted RTMP stream into the recording; restarted (a few
-    times) while the encoder still publishes; stopped when it leaves or the window closes."""
+    """The meeting's ffmpeg: pulls the admitted RTMP stream into the recording (and, with
+    ``COMMUNITV_MEETING_LOW_RENDITION``, the 480p one beside it, both named by the master playlist
+    ``index.m3u8``); restarted (a few times) while the encoder still publishes; stopped when it
+    leaves or the window closes."""
 
     def __init__(self, meeting_id, url, info, hard_end, out_dir, settings, poll_s):
         self.meeting_id, self.url, self.info, self.hard_end, self.out_dir = meeting_id, url, info, hard_end, out_dir
         self.name = f"hls meeting {meeting_id}"
         self.log_path = settings.log_dir / f"ffmpeg-meeting-{meeting_id}.log"
         self.poll_s = poll_s
+        self.low = bool(settings.meeting_low_rendition)
         self.window_over = False
+        self.seen_stat = None
 
     def command(self, restarts):
         if restarts and _status(self.meeting_id) != "live":
             return None
-        return hls.build_command(self.url, self.out_dir, self.info, append=(self.out_dir / "record.m3u8").exists())
+        if self.low:
+            hls.write_master(self.out_dir, *main_size(self.info))
+        return hls.build_command(self.url, self.out_dir, self.info, append=(self.out_dir / "record.m3u8").exists(),
+                                 low=self.low)
 
     def started(self, proc, mode, restarts):
         meeting_ops.set_stream_facts(self.meeting_id, ffmpeg_pid=proc.pid, hls_mode=mode, ffmpeg_restarts=restarts)
@@ -148,7 +175,18 @@ class MeetingJob(supervise.Job):
         self.last_check, self.stopping_since = 0.0, None
 
     def tick(self, proc):
-        hls.write_live_playlist(self.out_dir)
+        # Re-derive the live playlists only when a recording changed (a long meeting's recording
+        # holds thousands of 1 s segments; it is read 4 times a second).
+        stats = []
+        for name in ("record.m3u8", "low_record.m3u8"):
+            try:
+                st = (self.out_dir / name).stat()
+                stats.append((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                stats.append(None)
+        if stats != self.seen_stat:
+            self.seen_stat = stats
+            write_live_playlists(self.out_dir)
         now = time.monotonic()
         if utcnow() >= self.hard_end:
             log.warning("hls meeting %s: window over, stopping ffmpeg (hard limit)", self.meeting_id)
@@ -164,7 +202,8 @@ class MeetingJob(supervise.Job):
         return None
 
     def exited(self, rc):
-        hls.write_live_playlist(self.out_dir)
+        write_live_playlists(self.out_dir)
+        self.seen_stat = None
 
     def restart_delay(self, restarts):
         if (not self.window_over and _status(self.meeting_id) == "live" and utcnow() < self.hard_end
@@ -202,7 +241,7 @@ def _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s) -> dict:
 def finalize(meeting_id: int) -> dict:
     """Close the recording: live playlist ended, VOD replay playlist, thumbnail; replay_ready."""
     out_dir = meeting_queries.hls_dir(meeting_id)
-    hls.write_live_playlist(out_dir, ended=True)
+    write_live_playlists(out_dir, ended=True)
     n = hls.write_replay(out_dir)
     thumb = hls.make_thumbnail(out_dir) if n else False
     meeting_ops.set_stream_facts(meeting_id, ffmpeg_pid=None, replay_ready=bool(n and thumb))

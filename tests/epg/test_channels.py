@@ -193,7 +193,7 @@ def test_a_lower_rendition_for_weak_lines_in_a_master_playlist(app, client, auth
         wait_for(lambda: _status(ch["id"]) == "live", 40, what="live")
         out = app.config["SETTINGS"].hls_dir / "channels" / ch["xmltv_id"]
         master = fresh(lambda: client.get(f"/hls/channels/{ch['xmltv_id']}/index.m3u8").get_data(as_text=True))
-        assert "RESOLUTION=1280x720\nlive.m3u8" in master and "RESOLUTION=852x480\nlow/live.m3u8" in master
+        assert "RESOLUTION=1280x720\nlive.m3u8" in master and "RESOLUTION=854x480\nlow/live.m3u8" in master
         wait_for(lambda: (out / "low" / "live.m3u8").exists() and ".ts" in (out / "low" / "live.m3u8").read_text(),
                  30, what="the 480p rendition")
         seg = sorted((out / "low").glob("seg_*.ts"))[0]
