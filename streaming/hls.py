@@ -8,7 +8,10 @@ once however many playlists there are. When the encoder stops, the recording bec
 playlist (``replay.m3u8`` with ``EXT-X-ENDLIST``) and a thumbnail (``thumb.jpg``).
 
 Meetings cut 1 s segments (``MEETING_SEGMENT_S``; channels keep 2 s) so that the boxes' hls.js,
-which plays two target durations behind the live edge, stays under 3 s of latency.
+which plays two target durations behind the live edge, stays under 3 s of latency. That needs a
+keyframe every second from the encoder (the staff page asks for it); an encoder that fits the
+boxes but sends one every 2 s is still copied, into 2 s segments (about 4 s of latency, no
+encoding on the server: ``meeting_segment_s``); anything else is transcoded with 1 s keyframes.
 
 A lower rendition for weak lines (``low_output``, the same for meetings and channels): 480p25
 H.264 Main + AAC at ~0.9 Mbit/s encoded by the same ffmpeg, its own HLS beside the main one, and a
@@ -106,6 +109,13 @@ def probe(url: str, seconds: float = 4.5, timeout: float = 15.0) -> InputInfo:
             "-show_streams", "-show_packets", "-show_entries", "packet=stream_index,pts_time,flags", "-of", "json", url]
     out = subprocess.run(argv, capture_output=True, timeout=timeout, check=True)
     return parse_probe(json.loads(out.stdout or b"{}"))
+
+
+def meeting_segment_s(info: InputInfo | None) -> int:
+    """A meeting's segment length: 2 s for a stream copied as it comes with 2 s keyframes, else 1 s."""
+    if info is not None and not info.fits_boxes(MEETING_SEGMENT_S) and info.fits_boxes(SEGMENT_S):
+        return SEGMENT_S
+    return MEETING_SEGMENT_S
 
 
 def encode_args(src, info: InputInfo | None, segment_s: float = SEGMENT_S) -> tuple[list, dict, str]:

@@ -126,20 +126,20 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
         lock.release()
 
 
-def write_live_playlists(out_dir, ended: bool = False) -> int:
+def write_live_playlists(out_dir, ended: bool = False, segment_s: int = hls.MEETING_SEGMENT_S) -> int:
     """The live playlists of a meeting from its recordings: ``live.m3u8`` (main rendition) and,
     when it is recorded, ``low.m3u8`` (480p). Returns the main recording's segment count."""
-    n = hls.write_live_playlist(out_dir, ended=ended)
+    n = hls.write_live_playlist(out_dir, ended=ended, segment_s=segment_s)
     if (out_dir / "low_record.m3u8").exists():
-        hls.write_live_playlist(out_dir, ended=ended, record="low_record.m3u8", live="low.m3u8")
+        hls.write_live_playlist(out_dir, ended=ended, record="low_record.m3u8", live="low.m3u8", segment_s=segment_s)
     return n
 
 
-def main_size(info: hls.InputInfo | None) -> tuple[int, int]:
+def main_size(info: hls.InputInfo | None, segment_s: int) -> tuple[int, int]:
     """Width and height of the main rendition (as copied, or as ``hls.encode_args`` scales it)."""
     if info is None or not info.height:
         return 1280, 720
-    if info.fits_boxes(hls.MEETING_SEGMENT_S):
+    if info.fits_boxes(segment_s):
         return info.width, info.height
     h = min(hls.MAX_H, info.height)
     h -= h % 2
@@ -158,6 +158,7 @@ class MeetingJob(supervise.Job):
         self.log_path = settings.log_dir / f"ffmpeg-meeting-{meeting_id}.log"
         self.poll_s = poll_s
         self.low = bool(settings.meeting_low_rendition)
+        self.segment_s = hls.meeting_segment_s(info)
         self.window_over = False
         self.seen_stat = None
 
@@ -165,9 +166,9 @@ class MeetingJob(supervise.Job):
         if restarts and _status(self.meeting_id) != "live":
             return None
         if self.low:
-            hls.write_master(self.out_dir, *main_size(self.info))
+            hls.write_master(self.out_dir, *main_size(self.info, self.segment_s))
         return hls.build_command(self.url, self.out_dir, self.info, append=(self.out_dir / "record.m3u8").exists(),
-                                 low=self.low)
+                                 low=self.low, segment_s=self.segment_s)
 
     def started(self, proc, mode, restarts):
         meeting_ops.set_stream_facts(self.meeting_id, ffmpeg_pid=proc.pid, hls_mode=mode, ffmpeg_restarts=restarts)
@@ -186,7 +187,7 @@ class MeetingJob(supervise.Job):
                 stats.append(None)
         if stats != self.seen_stat:
             self.seen_stat = stats
-            write_live_playlists(self.out_dir)
+            write_live_playlists(self.out_dir, segment_s=self.segment_s)
         now = time.monotonic()
         if utcnow() >= self.hard_end:
             log.warning("hls meeting %s: window over, stopping ffmpeg (hard limit)", self.meeting_id)
@@ -202,7 +203,7 @@ class MeetingJob(supervise.Job):
         return None
 
     def exited(self, rc):
-        write_live_playlists(self.out_dir)
+        write_live_playlists(self.out_dir, segment_s=self.segment_s)
         self.seen_stat = None
 
     def restart_delay(self, restarts):
