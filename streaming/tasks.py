@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from epg import operations as epg_ops
 from epg import queries as epg_queries
-from portal_server.core import locks
+from portal_server.core import clock, locks
 from portal_server.core.db import session, utcnow
 from portal_server.meetings import operations as meeting_ops
 from portal_server.meetings import queries as meeting_queries
@@ -261,9 +261,32 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+#: The 480p rendition is for watching live (replays are the main rendition): its files go this long
+#: after the meeting ended (disk, and nightly backups, which take the HLS folder).
+LOW_KEPT_AFTER_END = dt.timedelta(minutes=10)
+
+
+def drop_low_renditions(now: dt.datetime) -> int:
+    """Remove the 480p rendition (and the master naming it) of meetings ended ``LOW_KEPT_AFTER_END``
+    ago or deleted. Returns how many meetings lost theirs."""
+    n = 0
+    for rec in (current_app.config["SETTINGS"].hls_dir / "meetings").glob("*/low_record.m3u8"):
+        if not rec.parent.name.isdigit():
+            continue
+        m = meeting_queries.meeting_by_id(int(rec.parent.name))
+        if m is not None and (m.status != "ended" or m.ended_at is None
+                              or clock.aware(m.ended_at) > now - LOW_KEPT_AFTER_END):
+            continue
+        for f in [*rec.parent.glob("low_*.ts"), rec.parent / "low.m3u8", rec.parent / "index.m3u8", rec]:
+            f.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
 def reap() -> dict:
     """Periodic: a live meeting without a running ffmpeg past its window is ended; an ended one
-    whose recording was never closed (the worker died) gets its replay."""
+    whose recording was never closed (the worker died) gets its replay; the 480p rendition of a
+    meeting ended a while ago is removed."""
     now = utcnow()
     ended, closed = 0, 0
     for m in session.scalars(select(Meeting).where(Meeting.status.in_(("live", "ended")),
@@ -278,7 +301,9 @@ def reap() -> dict:
         if m.status == "ended" and (meeting_queries.hls_dir(m.id) / "record.m3u8").exists():
             finalize(m.id)
             closed += 1
-    return {"ended": ended, "closed": closed}
+    low = drop_low_renditions(now)
+    session.rollback()
+    return {"ended": ended, "closed": closed, "low_dropped": low}
 
 
 # Relayed channels --------------------------------------------------------------------------------
