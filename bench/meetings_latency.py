@@ -11,7 +11,10 @@
    stamped by our ffmpeg when it starts muxing, so its input buffering and the RTMP hop are not in
    that figure; the second figure is by the encoder's clock: nginx-rtmp passes the publisher's
    timestamps, our ffmpeg logs the input's start time, so the newest segment's end is
-   push start + input start + the durations of every segment so far.
+   push start + input start + the durations of every segment so far. On a busy machine the
+   test encoder itself runs seconds behind the wall clock (its ``-progress`` says by how much);
+   that lag taken off gives the edge from the encoder's output, which includes the RTMP hop and
+   our ffmpeg's input buffering that the program date-times do not see.
    Goal (issue 19): under 3 s (it was 3.8 s with 2 s segments; issue 8 asked under 8 s).
 2. Transcoding. The job's transcode command (ffmpeg-python, libx264 veryfast → 720p30 High 4.1 +
    AAC, 2 s HLS segments) on a 20 s 720p30 testsrc file, pinned to one core (taskset -c 0): media
@@ -100,12 +103,13 @@ def latency(tmp: Path) -> dict:
         raise SystemExit(f"nginx-rtmp could not start on port {rtmp_port}; run the benchmark again")
     live = settings.hls_dir / "meetings" / str(mid) / "live.m3u8"
     t0 = time.time()
-    enc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+    progress = tmp / "encoder-progress.txt"
+    enc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-progress", str(progress), "-re",
                             "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i",
                             "sine=frequency=440:sample_rate=48000", "-t", str(PUSH_S), "-c:v", "libx264",
                             "-preset", "veryfast", "-tune", "zerolatency", "-g", str(30 * GOP_S), "-pix_fmt", "yuv420p",
                             "-c:a", "aac", "-f", "flv", f"{settings.rtmp_url}/benchkey0123456789"])
-    first_live, edges, enc_edges, targets = None, [], [], []
+    first_live, edges, enc_edges, targets, enc_lags = None, [], [], [], []
     record = live.parent / "record.m3u8"
     ff_log = settings.log_dir / f"ffmpeg-meeting-{mid}.log"
     input_start = None
@@ -130,6 +134,12 @@ def latency(tmp: Path) -> dict:
             if input_start is not None and record.exists():
                 rec = m3u8.loads(record.read_text())
                 enc_edges.append(now - (t0 + input_start + sum(x.duration for x in rec.segments)))
+                # How far the encoder's own output lags the wall clock (a slow encoder on a busy
+                # machine inflates the figure above by this much).
+                done = [l for l in progress.read_text().splitlines() if l.startswith("out_time_us=")] \
+                    if progress.exists() else []
+                if done and done[-1][12:].isdigit():
+                    enc_lags.append(now - t0 - int(done[-1][12:]) / 1e6)
         with app.app_context():
             mode = session.get(Meeting, mid).hls_mode
             session.rollback()
@@ -147,7 +157,8 @@ def latency(tmp: Path) -> dict:
     steady_enc = enc_edges[len(enc_edges) // 4:] or enc_edges
     return {"first_live_s": first_live, "edge_median": statistics.median(steady), "edge_max": max(steady),
             "samples": len(steady), "target": max(targets), "mode": mode, "renditions": renditions,
-            "input_start": input_start, "enc_median": statistics.median(steady_enc) if steady_enc else None,
+            "input_start": input_start, "enc_lag": statistics.median(enc_lags[len(enc_lags) // 4:]) if enc_lags else None,
+            "enc_median": statistics.median(steady_enc) if steady_enc else None,
             "enc_max": max(steady_enc) if steady_enc else None}
 
 
@@ -191,11 +202,17 @@ def main() -> int:
           f"playlist live {lat['first_live_s']:.1f} s after the push started):")
     print(f"  edge (now − end of newest segment by PROGRAM-DATE-TIME): median {lat['edge_median']:.2f} s, "
           f"max {lat['edge_max']:.2f} s")
-    print(f"  our ffmpeg's input start time (RTMP timestamp of its first packet): {lat['input_start']} s")
+    print(f"  our ffmpeg's input start time (RTMP timestamp of its first packet): {lat['input_start']} s; "
+          f"the encoder's output lags the wall clock by {lat['enc_lag']:.2f} s (median)")
     if lat["enc_median"] is not None:
         print(f"  edge by the encoder's clock (push start + input start + segment durations): median "
               f"{lat['enc_median']:.2f} s, max {lat['enc_max']:.2f} s → with the player's hold-back "
               f"{lat['enc_median'] + hold:.2f} s (ratio to goal {(lat['enc_median'] + hold) / GOAL_LATENCY_S:.2f})")
+    if lat["enc_median"] is not None and lat["enc_lag"] is not None:
+        out_edge = lat["enc_median"] - lat["enc_lag"]
+        print(f"  edge from the encoder's output (the figure above − the encoder's lag; includes the RTMP hop and "
+              f"our ffmpeg's input buffering): median {out_edge:.2f} s → latency with the hold-back "
+              f"{out_edge + hold:.2f} s   goal < {GOAL_LATENCY_S:.0f} s   ratio {(out_edge + hold) / GOAL_LATENCY_S:.2f}")
     print(f"  latency = edge + player hold-back {count} × {lat['target']} s = {hold} s: median {total:.2f} s, max {worst:.2f} s   "
           f"goal < {GOAL_LATENCY_S:.0f} s   ratio to goal {total / GOAL_LATENCY_S:.2f}")
     print(f"transcoding 720p30 testsrc → 720p30 H.264 High 4.1 + AAC HLS on one core: {speed['transcode']:.2f}× "
