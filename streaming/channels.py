@@ -100,17 +100,19 @@ def check_http_source(url: str, depth: int = 0, timeout: float = 5.0) -> None:
     source is down) are left to ffprobe."""
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         return
-    try:
-        r = requests.get(url, stream=True, allow_redirects=False, timeout=timeout)
-    except requests.RequestException:
-        return
-    with r:
-        if 300 <= r.status_code < 400:
-            raise SourceRefused(f"the source redirects ({r.status_code}) to {r.headers.get('Location', '?')[:200]}")
-        ctype = r.headers.get("Content-Type", "").lower()
-        if r.status_code != 200 or not (urlsplit(url).path.lower().endswith(".m3u8") or "mpegurl" in ctype):
+    with requests.Session() as http:
+        http.trust_env = False  # the source itself, not a proxy of the environment
+        try:
+            r = http.get(url, stream=True, allow_redirects=False, timeout=timeout)
+        except requests.RequestException:
             return
-        body = r.raw.read(PLAYLIST_MAX_BYTES, decode_content=True).decode("utf-8", "replace")
+        with r:
+            if 300 <= r.status_code < 400:
+                raise SourceRefused(f"the source redirects ({r.status_code}) to {r.headers.get('Location', '?')[:200]}")
+            ctype = r.headers.get("Content-Type", "").lower()
+            if r.status_code != 200 or not (urlsplit(url).path.lower().endswith(".m3u8") or "mpegurl" in ctype):
+                return
+            body = r.raw.read(PLAYLIST_MAX_BYTES, decode_content=True).decode("utf-8", "replace")
     if not body.lstrip().startswith("#EXTM3U"):
         return
     nested = []

@@ -212,7 +212,7 @@ class _Hits:
     """A tiny HTTP server on ``host`` (a thread) that notes every request; ``answer(path)`` gives
     (status, headers, body)."""
 
-    def __init__(self, host, answer):
+    def __init__(self, host, answer, pace_s: float = 0.0):
         import http.server
         import threading
         self.paths = []
@@ -226,7 +226,10 @@ class _Hits:
                 for k, v in {**headers, "Content-Length": str(len(body))}.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(body)
+                step = max(1, len(body) // 40)
+                for i in range(0, len(body), step):  # paced like a live stream when pace_s is given
+                    self.wfile.write(body[i:i + step])
+                    time.sleep(pace_s / 40)
             do_HEAD = do_GET
 
             def log_message(self, *a):
@@ -258,7 +261,7 @@ def test_http_sources_never_follow_a_redirect_outside_the_allowed_networks(app, 
         (302, {"Location": outside.url + "/live.ts"}, b"") if p.startswith("/redirect") else
         (200, {"Content-Type": "application/vnd.apple.mpegurl"},
          f"#EXTM3U\n#EXT-X-TARGETDURATION:8\n#EXTINF:8.0,\n{outside.url}/seg.ts\n".encode()) if p.endswith(".m3u8") else
-        (200, {"Content-Type": "video/mp2t"}, clip)))
+        (200, {"Content-Type": "video/mp2t"}, clip)), pace_s=6.0)
     try:
         # ffprobe alone (the relay's probe) does not follow the redirect.
         with pytest.raises(subprocess.CalledProcessError):
