@@ -40,7 +40,7 @@ from portal_server import stack
 PUSH_S = int(os.environ.get("BENCH_PUSH_S", 30))
 #: The encoder's keyframe interval (s): 1 as the staff page asks (copied into 1 s segments); 2 is
 #: copied into 2 s segments (the latency of before).
-GOP_S = int(os.environ.get("BENCH_GOP_S", 1))
+GOP_S = int(os.environ.get("BENCH_GOP_S", "1"))
 GOAL_LATENCY_S = 3.0
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -95,7 +95,7 @@ def _ffprobe_video(url: str) -> str:
     import subprocess
     out = subprocess.run(["ffprobe", "-v", "error", "-rw_timeout", "10000000", "-select_streams", "v:0",
                           "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", url],
-                         capture_output=True, text=True, timeout=40)
+                         capture_output=True, text=True, timeout=40, check=False)
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else out.stderr[-300:]
 
 
@@ -115,8 +115,10 @@ def test_live_meeting_has_a_480p_rendition_in_a_signed_master_playlist(app, clie
         assert res == [((854, 480), 1_000_000, "low.m3u8"), ((1280, 720), 3_000_000, "live.m3u8")], res
         base = url.rsplit("/", 1)[0]
         for (width, height), _bw, name in res:
-            pl = wait_for(lambda: (lambda p: p if p and len(p.segments) >= 2 else None)(_playlist(f"{base}/{name}")),
-                          20, what=f"{name} with two segments")
+            def two_segments(name=name):
+                p = _playlist(f"{base}/{name}")
+                return p if p and len(p.segments) >= 2 else None
+            pl = wait_for(two_segments, 20, what=f"{name} with two segments")
             assert pl.target_duration == 1 and all(0.5 <= s.duration <= 1.6 for s in pl.segments), name
             assert all(s.program_date_time is not None for s in pl.segments)
             seg = requests.get(f"{base}/{pl.segments[-1].uri}", timeout=5)
