@@ -1,15 +1,21 @@
-"""Live meetings: latency at the edge with 2 s segments, and 720p30 transcoding speed on one core.
+"""Live meetings: latency at the edge with 1 s segments, and 720p30 transcoding speed on one core.
 
 1. Latency. A real nginx-rtmp (the `make run` config) calls the app's on_publish; the app's HLS
    job runs ffmpeg; an encoder pushes testsrc + sine at real time (-re) for BENCH_PUSH_S seconds.
    Every 0.5 s the live playlist is read: edge = now − end of the newest segment by its
    EXT-X-PROGRAM-DATE-TIME; latency = edge + what the player holds back (hls.js on the boxes plays
-   liveSyncDurationCount = 2 target durations = 4 s behind the edge). The program date-times are
+   liveSyncDurationCount target durations behind the edge: the count is read from
+   stb_app/static/player.js, the target duration from the live playlist). The encoder sends a
+   keyframe every second, as the staff page asks, so the job copies it into 1 s segments and
+   encodes the 480p rendition beside it (COMMUNITV_MEETING_LOW_RENDITION, on by default). The program date-times are
    stamped by our ffmpeg when it starts muxing, so its input buffering and the RTMP hop are not in
    that figure; the second figure is by the encoder's clock: nginx-rtmp passes the publisher's
    timestamps, our ffmpeg logs the input's start time, so the newest segment's end is
-   push start + input start + the durations of every segment so far.
-   Goal (issue 8): under 8 s.
+   push start + input start + the durations of every segment so far. On a busy machine the
+   test encoder itself runs seconds behind the wall clock (its ``-progress`` says by how much);
+   that lag taken off gives the edge from the encoder's output, which includes the RTMP hop and
+   our ffmpeg's input buffering that the program date-times do not see.
+   Goal (issue 19): under 3 s (it was 3.8 s with 2 s segments; issue 8 asked under 8 s).
 2. Transcoding. The job's transcode command (ffmpeg-python, libx264 veryfast → 720p30 High 4.1 +
    AAC, 2 s HLS segments) on a 20 s 720p30 testsrc file, pinned to one core (taskset -c 0): media
    seconds per wall second (×). Goal: ≥ 1.0× (keeps up in real time). The limit printed next to
@@ -32,8 +38,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from portal_server import stack
 
 PUSH_S = int(os.environ.get("BENCH_PUSH_S", 30))
-PLAYER_HOLD_S = 2 * 2  # hls.js liveSyncDurationCount (2) × target duration (2 s)
-GOAL_LATENCY_S = 8.0
+#: The encoder's keyframe interval (s): 1 as the staff page asks (copied into 1 s segments); 2 is
+#: copied into 2 s segments (the latency of before).
+GOP_S = int(os.environ.get("BENCH_GOP_S", "1"))
+GOAL_LATENCY_S = 3.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def player_sync_count() -> int:
+    """hls.js's liveSyncDurationCount as the boxes' player sets it (hls.js's default is 3)."""
+    import re
+    found = re.search(r"liveSyncDurationCount:\s*([0-9]+)", (ROOT / "stb_app/static/player.js").read_text())
+    return int(found.group(1)) if found else 3
 
 
 def wait_port(port, proc=None):
@@ -87,12 +103,13 @@ def latency(tmp: Path) -> dict:
         raise SystemExit(f"nginx-rtmp could not start on port {rtmp_port}; run the benchmark again")
     live = settings.hls_dir / "meetings" / str(mid) / "live.m3u8"
     t0 = time.time()
-    enc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+    progress = tmp / "encoder-progress.txt"
+    enc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-progress", str(progress), "-re",
                             "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i",
                             "sine=frequency=440:sample_rate=48000", "-t", str(PUSH_S), "-c:v", "libx264",
-                            "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-pix_fmt", "yuv420p",
+                            "-preset", "veryfast", "-tune", "zerolatency", "-g", str(30 * GOP_S), "-pix_fmt", "yuv420p",
                             "-c:a", "aac", "-f", "flv", f"{settings.rtmp_url}/benchkey0123456789"])
-    first_live, edges, enc_edges = None, [], []
+    first_live, edges, enc_edges, targets, enc_lags = None, [], [], [], []
     record = live.parent / "record.m3u8"
     ff_log = settings.log_dir / f"ffmpeg-meeting-{mid}.log"
     input_start = None
@@ -107,6 +124,7 @@ def latency(tmp: Path) -> dict:
             now = time.time()
             first_live = first_live or now - t0
             seg = pl.segments[-1]
+            targets.append(pl.target_duration)
             end = seg.program_date_time.timestamp() + seg.duration
             edges.append(now - end)
             if input_start is None and ff_log.exists():
@@ -116,6 +134,17 @@ def latency(tmp: Path) -> dict:
             if input_start is not None and record.exists():
                 rec = m3u8.loads(record.read_text())
                 enc_edges.append(now - (t0 + input_start + sum(x.duration for x in rec.segments)))
+                # How far the encoder's own output lags the wall clock (a slow encoder on a busy
+                # machine inflates the figure above by this much).
+                done = [l for l in progress.read_text().splitlines() if l.startswith("out_time_us=")] \
+                    if progress.exists() else []
+                if done and done[-1][12:].isdigit():
+                    enc_lags.append(now - t0 - int(done[-1][12:]) / 1e6)
+        with app.app_context():
+            mode = session.get(Meeting, mid).hls_mode
+            session.rollback()
+        renditions = (live.parent / "index.m3u8").read_text().count("#EXT-X-STREAM-INF") \
+            if (live.parent / "index.m3u8").exists() else 1
     finally:
         enc.wait(30)
         time.sleep(3)
@@ -127,7 +156,9 @@ def latency(tmp: Path) -> dict:
     steady = edges[len(edges) // 4:] or edges
     steady_enc = enc_edges[len(enc_edges) // 4:] or enc_edges
     return {"first_live_s": first_live, "edge_median": statistics.median(steady), "edge_max": max(steady),
-            "samples": len(steady), "enc_median": statistics.median(steady_enc) if steady_enc else None,
+            "samples": len(steady), "target": max(targets), "mode": mode, "renditions": renditions,
+            "input_start": input_start, "enc_lag": statistics.median(enc_lags[len(enc_lags) // 4:]) if enc_lags else None,
+            "enc_median": statistics.median(steady_enc) if steady_enc else None,
             "enc_max": max(steady_enc) if steady_enc else None}
 
 
@@ -146,7 +177,7 @@ def transcode_speed(tmp: Path) -> dict:
         d.mkdir()
         info = None
         if mode == "copy":
-            info = hls.InputInfo("h264", "High", 31, 1280, 720, 30.0, "aac", 2.0)
+            info = hls.InputInfo("h264", "High", 31, 1280, 720, 30.0, "aac", 1.0)
         argv, got = hls.build_command(str(src), d, info)
         assert got == mode
         t = time.perf_counter()
@@ -162,17 +193,27 @@ def main() -> int:
         lat = latency(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    total = lat["edge_median"] + PLAYER_HOLD_S
-    worst = lat["edge_max"] + PLAYER_HOLD_S
-    print(f"meetings live latency ({PUSH_S} s push, 2 s segments, {lat['samples']} samples in steady state; "
+    count = player_sync_count()
+    hold = count * lat["target"]
+    total = lat["edge_median"] + hold
+    worst = lat["edge_max"] + hold
+    print(f"meetings live latency ({PUSH_S} s push, keyframe every {GOP_S} s, {lat['target']} s target duration, {lat['mode']} + "
+          f"{lat['renditions']} rendition(s) in the master, {lat['samples']} samples in steady state; "
           f"playlist live {lat['first_live_s']:.1f} s after the push started):")
     print(f"  edge (now − end of newest segment by PROGRAM-DATE-TIME): median {lat['edge_median']:.2f} s, "
           f"max {lat['edge_max']:.2f} s")
+    print(f"  our ffmpeg's input start time (RTMP timestamp of its first packet): {lat['input_start']} s; "
+          f"the encoder's output lags the wall clock by {lat['enc_lag']:.2f} s (median)")
     if lat["enc_median"] is not None:
         print(f"  edge by the encoder's clock (push start + input start + segment durations): median "
               f"{lat['enc_median']:.2f} s, max {lat['enc_max']:.2f} s → with the player's hold-back "
-              f"{lat['enc_median'] + PLAYER_HOLD_S:.2f} s (ratio to goal {(lat['enc_median'] + PLAYER_HOLD_S) / GOAL_LATENCY_S:.2f})")
-    print(f"  latency = edge + player hold-back {PLAYER_HOLD_S} s: median {total:.2f} s, max {worst:.2f} s   "
+              f"{lat['enc_median'] + hold:.2f} s (ratio to goal {(lat['enc_median'] + hold) / GOAL_LATENCY_S:.2f})")
+    if lat["enc_median"] is not None and lat["enc_lag"] is not None:
+        out_edge = lat["enc_median"] - lat["enc_lag"]
+        print(f"  edge from the encoder's output (the figure above − the encoder's lag; includes the RTMP hop and "
+              f"our ffmpeg's input buffering): median {out_edge:.2f} s → latency with the hold-back "
+              f"{out_edge + hold:.2f} s   goal < {GOAL_LATENCY_S:.0f} s   ratio {(out_edge + hold) / GOAL_LATENCY_S:.2f}")
+    print(f"  latency = edge + player hold-back {count} × {lat['target']} s = {hold} s: median {total:.2f} s, max {worst:.2f} s   "
           f"goal < {GOAL_LATENCY_S:.0f} s   ratio to goal {total / GOAL_LATENCY_S:.2f}")
     print(f"transcoding 720p30 testsrc → 720p30 H.264 High 4.1 + AAC HLS on one core: {speed['transcode']:.2f}× "
           f"real time   goal ≥ 1.0×   (limit: copy path {speed['copy']:.0f}×; ratio {speed['transcode'] / speed['copy']:.3f})")

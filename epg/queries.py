@@ -146,7 +146,7 @@ def live_meeting_url(xmltv_id: str) -> str | None:
     if ch is None or ch.kind != "village":
         return None
     m = meeting_queries.live_in_region(ch.region_code)
-    return meeting_queries.signed_path(m.id, "live.m3u8") if m else None
+    return meeting_queries.live_signed_path(m.id) if m else None
 
 
 def _epoch(ts) -> int | None:

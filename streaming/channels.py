@@ -13,6 +13,12 @@ Files of a channel:
   duration, segment), appended as segments appear; ``catchup_playlist`` reads the hours of a
   window only, and the cleanup job drops segments and hours older than ``catchup_hours``.
 
+HTTP(S) sources: the host was checked against ``COMMUNITV_CHANNEL_SOURCES`` when the channel was
+created, so neither ffmpeg nor ffprobe follows a redirect (``max_redirects`` 0: a redirect is a
+failed read), and before every ffmpeg start ``check_http_source`` refuses a source that answers
+3xx and an HLS source whose playlists name a URI outside the allowed networks (the HLS demuxer
+would open those itself).
+
 Status: ``starting`` until the first segment, ``live`` while segments come, ``source_lost`` when
 the source cannot be probed or ffmpeg writes nothing for ``LOST_AFTER_S`` (a NOC alarm; boxes show
 a slate), ``live`` again by itself when it returns.
@@ -29,14 +35,17 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import ffmpeg
+import requests
 from flask import current_app
 from sqlalchemy import select
 
 from epg import operations as epg_ops
 from epg import queries as epg_queries
 from epg.models import Channel
+from portal_server.core.api import ApiError
 from portal_server.core.db import session
 
 from . import hls, supervise
@@ -69,7 +78,60 @@ def input_options(url: str) -> dict:
         return {"timeout": IO_TIMEOUT_US, "fflags": "+genpts+discardcorrupt"}
     if scheme == "rtsp":
         return {"timeout": IO_TIMEOUT_US, "rtsp_transport": "tcp", "fflags": "+genpts"}
+    if scheme in ("http", "https"):
+        # Never follow a redirect: its target was not checked against the allowed networks.
+        return {"rw_timeout": IO_TIMEOUT_US, "max_redirects": 0, "fflags": "+genpts"}
     return {"rw_timeout": IO_TIMEOUT_US, "fflags": "+genpts"}
+
+
+class SourceRefused(ValueError):
+    """The source points ffmpeg somewhere it may not go (a redirect, a URI outside the networks)."""
+
+
+#: Most bytes of a playlist read by the check; nested playlists followed at most this deep.
+PLAYLIST_MAX_BYTES = 1 << 20
+PLAYLIST_DEPTH = 2
+
+
+def check_http_source(url: str, depth: int = 0, timeout: float = 5.0) -> None:
+    """An HTTP(S) source, read as ffmpeg would but without following redirects: a 3xx answer, or
+    an HLS playlist naming (directly or in a variant playlist) a URI whose scheme or host
+    ``COMMUNITV_CHANNEL_SOURCES`` does not allow, raises ``SourceRefused``. Other failures (the
+    source is down) are left to ffprobe."""
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return
+    with requests.Session() as http:
+        http.trust_env = False  # the source itself, not a proxy of the environment
+        try:
+            r = http.get(url, stream=True, allow_redirects=False, timeout=timeout)
+        except requests.RequestException:
+            return
+        with r:
+            if 300 <= r.status_code < 400:
+                raise SourceRefused(f"the source redirects ({r.status_code}) to {r.headers.get('Location', '?')[:200]}")
+            ctype = r.headers.get("Content-Type", "").lower()
+            if r.status_code != 200 or not (urlsplit(url).path.lower().endswith(".m3u8") or "mpegurl" in ctype):
+                return
+            body = r.raw.read(PLAYLIST_MAX_BYTES, decode_content=True).decode("utf-8", "replace")
+    if not body.lstrip().startswith("#EXTM3U"):
+        return
+    nested = []
+    for line in body.splitlines():
+        line = line.strip()
+        uris = [line] if line and not line.startswith("#") else []
+        if line.startswith("#") and 'URI="' in line:  # EXT-X-KEY, EXT-X-MEDIA, EXT-X-MAP ...
+            uris = [part.split('"', 1)[0] for part in line.split('URI="')[1:]]
+        for uri in uris:
+            target = urljoin(url, uri)
+            try:
+                epg_ops.validate_source(target)
+            except ApiError as e:  # the 400 of an outside host or scheme
+                raise SourceRefused(f"the playlist names {target[:200]}: {e.message}") from None
+            if urlsplit(target).path.lower().endswith(".m3u8"):
+                nested.append(target)
+    if depth < PLAYLIST_DEPTH:
+        for target in nested[:8]:
+            check_http_source(target, depth + 1, timeout)
 
 
 def probe(url: str, seconds: float = PROBE_S, timeout: float = 12.0) -> hls.InputInfo:
@@ -85,11 +147,6 @@ def probe(url: str, seconds: float = PROBE_S, timeout: float = 12.0) -> hls.Inpu
     return hls.parse_probe(json.loads(out.stdout or b"{}"))
 
 
-LOW_HEIGHT = 480
-LOW_BANDWIDTH = 1_000_000
-MAIN_BANDWIDTH = 3_000_000
-
-
 def _hls_opts(out_dir: Path, run: int) -> dict:
     return dict(f="hls", hls_time=SEGMENT_S, hls_list_size=FFMPEG_LIST,
                 hls_flags="program_date_time+independent_segments+temp_file",
@@ -99,28 +156,20 @@ def _hls_opts(out_dir: Path, run: int) -> dict:
 def build_relay_command(url: str, out_dir: Path, info: hls.InputInfo | None, run: int,
                         low: bool = False) -> tuple[list[str], str]:
     """ffmpeg relaying ``url`` into ``out_dir`` (copy when the codecs fit the boxes, else transcode);
-    with ``low`` also a 480p rendition into ``out_dir/low`` (keyframes every segment)."""
+    with ``low`` also the 480p rendition (``hls.low_output``, as meetings) into ``out_dir/low``."""
     src = ffmpeg.input(url, **input_options(url))
     streams, opts, mode = hls.encode_args(src, info)
     out = ffmpeg.output(*streams, str(out_dir / "ffmpeg.m3u8"), **opts, **_hls_opts(out_dir, run))
     if low:
         (out_dir / "low").mkdir(exist_ok=True)
-        v = src["v:0"].filter("scale", w=-2, h=LOW_HEIGHT).filter("fps", fps=25)
-        out_low = ffmpeg.output(v, src["a:0?"], str(out_dir / "low" / "ffmpeg.m3u8"), vcodec="libx264",
-                                preset="veryfast", pix_fmt="yuv420p", force_key_frames=f"expr:gte(t,n_forced*{SEGMENT_S})",
-                                sc_threshold=0, maxrate="900k", bufsize="1800k", acodec="aac", ar=48000, ac=2,
-                                **{"b:v": "800k", "profile:v": "main", "b:a": "96k"}, **_hls_opts(out_dir / "low", run))
-        out = ffmpeg.merge_outputs(out, out_low)
+        out = ffmpeg.merge_outputs(out, hls.low_output(src, out_dir / "low" / "ffmpeg.m3u8",
+                                                       _hls_opts(out_dir / "low", run)))
     return hls.finish(out), mode
 
 
 def write_master(out_dir: Path, width: int, height: int) -> None:
     """``index.m3u8``: the relayed rendition and the 480p one; players pick by bandwidth."""
-    low_w = (width * LOW_HEIGHT // max(1, height)) // 2 * 2 if width and height else 854
-    text = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
-            f"#EXT-X-STREAM-INF:BANDWIDTH={MAIN_BANDWIDTH},RESOLUTION={width or 1280}x{height or 720}\nlive.m3u8\n"
-            f"#EXT-X-STREAM-INF:BANDWIDTH={LOW_BANDWIDTH},RESOLUTION={low_w}x{LOW_HEIGHT}\nlow/live.m3u8\n")
-    hls._write_atomic(out_dir / "index.m3u8", text)
+    hls.write_master(out_dir, width, height, main="live.m3u8", low="low/live.m3u8")
 
 
 # Playlists ---------------------------------------------------------------------------------------
@@ -324,11 +373,12 @@ class ChannelJob(supervise.Job):
                 return None
             _xid, url, status, self.low = row
             try:
+                check_http_source(url)
                 info = probe(url)
                 if info.video_codec:
                     break
                 why = "no video"
-            except (subprocess.SubprocessError, OSError, ValueError) as e:
+            except (subprocess.SubprocessError, OSError, ValueError) as e:  # SourceRefused too
                 why = str(e)[:200]
             log.info("%s: source not there (%s)", self.name, why)
             if status != "source_lost":

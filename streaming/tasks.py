@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from epg import operations as epg_ops
 from epg import queries as epg_queries
-from portal_server.core import locks
+from portal_server.core import clock, locks
 from portal_server.core.db import session, utcnow
 from portal_server.meetings import operations as meeting_ops
 from portal_server.meetings import queries as meeting_queries
@@ -126,21 +126,49 @@ def run_live(meeting_id: int, poll_s: float = 0.25) -> dict:
         lock.release()
 
 
+def write_live_playlists(out_dir, ended: bool = False, segment_s: int = hls.MEETING_SEGMENT_S) -> int:
+    """The live playlists of a meeting from its recordings: ``live.m3u8`` (main rendition) and,
+    when it is recorded, ``low.m3u8`` (480p). Returns the main recording's segment count."""
+    n = hls.write_live_playlist(out_dir, ended=ended, segment_s=segment_s)
+    if (out_dir / "low_record.m3u8").exists():
+        hls.write_live_playlist(out_dir, ended=ended, record="low_record.m3u8", live="low.m3u8", segment_s=segment_s)
+    return n
+
+
+def main_size(info: hls.InputInfo | None, segment_s: int) -> tuple[int, int]:
+    """Width and height of the main rendition (as copied, or as ``hls.encode_args`` scales it)."""
+    if info is None or not info.height:
+        return 1280, 720
+    if info.fits_boxes(segment_s):
+        return info.width, info.height
+    h = min(hls.MAX_H, info.height)
+    h -= h % 2
+    return (info.width * h // info.height) // 2 * 2, h
+
+
 class MeetingJob(supervise.Job):
-    """The meeting's ffmpeg: pulls the admitted RTMP stream into the recording; restarted (a few
-    times) while the encoder still publishes; stopped when it leaves or the window closes."""
+    """The meeting's ffmpeg: pulls the admitted RTMP stream into the recording (and, with
+    ``COMMUNITV_MEETING_LOW_RENDITION``, the 480p one beside it, both named by the master playlist
+    ``index.m3u8``); restarted (a few times) while the encoder still publishes; stopped when it
+    leaves or the window closes."""
 
     def __init__(self, meeting_id, url, info, hard_end, out_dir, settings, poll_s):
         self.meeting_id, self.url, self.info, self.hard_end, self.out_dir = meeting_id, url, info, hard_end, out_dir
         self.name = f"hls meeting {meeting_id}"
         self.log_path = settings.log_dir / f"ffmpeg-meeting-{meeting_id}.log"
         self.poll_s = poll_s
+        self.low = bool(settings.meeting_low_rendition)
+        self.segment_s = hls.meeting_segment_s(info)
         self.window_over = False
+        self.seen_stat = None
 
     def command(self, restarts):
         if restarts and _status(self.meeting_id) != "live":
             return None
-        return hls.build_command(self.url, self.out_dir, self.info, append=(self.out_dir / "record.m3u8").exists())
+        if self.low:
+            hls.write_master(self.out_dir, *main_size(self.info, self.segment_s))
+        return hls.build_command(self.url, self.out_dir, self.info, append=(self.out_dir / "record.m3u8").exists(),
+                                 low=self.low, segment_s=self.segment_s)
 
     def started(self, proc, mode, restarts):
         meeting_ops.set_stream_facts(self.meeting_id, ffmpeg_pid=proc.pid, hls_mode=mode, ffmpeg_restarts=restarts)
@@ -148,7 +176,18 @@ class MeetingJob(supervise.Job):
         self.last_check, self.stopping_since = 0.0, None
 
     def tick(self, proc):
-        hls.write_live_playlist(self.out_dir)
+        # Re-derive the live playlists only when a recording changed (a long meeting's recording
+        # holds thousands of 1 s segments; it is read 4 times a second).
+        stats = []
+        for name in ("record.m3u8", "low_record.m3u8"):
+            try:
+                st = (self.out_dir / name).stat()
+                stats.append((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                stats.append(None)
+        if stats != self.seen_stat:
+            self.seen_stat = stats
+            write_live_playlists(self.out_dir, segment_s=self.segment_s)
         now = time.monotonic()
         if utcnow() >= self.hard_end:
             log.warning("hls meeting %s: window over, stopping ffmpeg (hard limit)", self.meeting_id)
@@ -164,7 +203,8 @@ class MeetingJob(supervise.Job):
         return None
 
     def exited(self, rc):
-        hls.write_live_playlist(self.out_dir)
+        write_live_playlists(self.out_dir, segment_s=self.segment_s)
+        self.seen_stat = None
 
     def restart_delay(self, restarts):
         if (not self.window_over and _status(self.meeting_id) == "live" and utcnow() < self.hard_end
@@ -202,7 +242,7 @@ def _supervise(meeting_id, key, hard_end, out_dir, settings, poll_s) -> dict:
 def finalize(meeting_id: int) -> dict:
     """Close the recording: live playlist ended, VOD replay playlist, thumbnail; replay_ready."""
     out_dir = meeting_queries.hls_dir(meeting_id)
-    hls.write_live_playlist(out_dir, ended=True)
+    write_live_playlists(out_dir, ended=True)
     n = hls.write_replay(out_dir)
     thumb = hls.make_thumbnail(out_dir) if n else False
     meeting_ops.set_stream_facts(meeting_id, ffmpeg_pid=None, replay_ready=bool(n and thumb))
@@ -221,9 +261,32 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+#: The 480p rendition is for watching live (replays are the main rendition): its files go this long
+#: after the meeting ended (disk, and nightly backups, which take the HLS folder).
+LOW_KEPT_AFTER_END = dt.timedelta(minutes=10)
+
+
+def drop_low_renditions(now: dt.datetime) -> int:
+    """Remove the 480p rendition (and the master naming it) of meetings ended ``LOW_KEPT_AFTER_END``
+    ago or deleted. Returns how many meetings lost theirs."""
+    n = 0
+    for rec in (current_app.config["SETTINGS"].hls_dir / "meetings").glob("*/low_record.m3u8"):
+        if not rec.parent.name.isdigit():
+            continue
+        m = meeting_queries.meeting_by_id(int(rec.parent.name))
+        if m is not None and (m.status != "ended" or m.ended_at is None
+                              or clock.aware(m.ended_at) > now - LOW_KEPT_AFTER_END):
+            continue
+        for f in [*rec.parent.glob("low_*.ts"), rec.parent / "low.m3u8", rec.parent / "index.m3u8", rec]:
+            f.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
 def reap() -> dict:
     """Periodic: a live meeting without a running ffmpeg past its window is ended; an ended one
-    whose recording was never closed (the worker died) gets its replay."""
+    whose recording was never closed (the worker died) gets its replay; the 480p rendition of a
+    meeting ended a while ago is removed."""
     now = utcnow()
     ended, closed = 0, 0
     for m in session.scalars(select(Meeting).where(Meeting.status.in_(("live", "ended")),
@@ -238,7 +301,9 @@ def reap() -> dict:
         if m.status == "ended" and (meeting_queries.hls_dir(m.id) / "record.m3u8").exists():
             finalize(m.id)
             closed += 1
-    return {"ended": ended, "closed": closed}
+    low = drop_low_renditions(now)
+    session.rollback()
+    return {"ended": ended, "closed": closed, "low_dropped": low}
 
 
 # Relayed channels --------------------------------------------------------------------------------

@@ -92,6 +92,9 @@ class Settings:
                             "224.0.0.0/4,ff00::/8")
     #: Longest wait (seconds) between two restarts of a channel relay whose source is away.
     channel_backoff_cap_s: int = 30
+    #: A live meeting also carries a 480p rendition (a second encode on the media host) in a master
+    #: playlist, which boxes on weak lines pick by bandwidth.
+    meeting_low_rendition: bool = True
     #: Run RQ jobs inline (tests, or a machine without a worker).
     jobs_inline: bool = False
     #: Redis requires a password (`make run` sets it): the URL gets the derived ``redis_password``

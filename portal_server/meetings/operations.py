@@ -273,8 +273,10 @@ def attend_from_tv(terminal, m: Meeting) -> Attendance:
 def attendance_from_heartbeats(m: Meeting, heartbeats: dict[str, dict], households: dict[str, int | None]) -> int:
     """Boxes whose latest heartbeat says they play this meeting's stream (``playing`` holds its
     HLS URL, its path or ``meeting:<id>``). Returns how many were noted."""
-    # Signed URLs put the signature before the folder: /hls/s/<sig>/<exp>/meetings/<id>/live.m3u8.
-    marks = (queries.hls_path(m.id, ""), f"/meetings/{m.id}/live.m3u8", f"meeting:{m.id}")
+    # Signed URLs put the signature before the folder: /hls/s/<sig>/<exp>/meetings/<id>/index.m3u8
+    # (the master playlist; live.m3u8 and low.m3u8 are its renditions).
+    marks = (queries.hls_path(m.id, ""), f"meeting:{m.id}",
+             *(f"/meetings/{m.id}/{name}" for name in ("index.m3u8", "live.m3u8", "low.m3u8")))
     n = 0
     for serial, hb in heartbeats.items():
         playing = (hb or {}).get("playing") or ""

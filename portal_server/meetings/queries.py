@@ -120,9 +120,17 @@ def signed_path(meeting_id: int, name: str) -> str:
     return signing.sign_hls_url(hls_path(meeting_id, name))
 
 
+def live_signed_path(meeting_id: int) -> str:
+    """The signed path boxes play a live meeting from: the master playlist ``index.m3u8`` (the
+    main rendition and the 480p one, same folder, one signature) unless
+    ``COMMUNITV_MEETING_LOW_RENDITION`` is off (then the main rendition's ``live.m3u8``)."""
+    low = current_app.config["SETTINGS"].meeting_low_rendition
+    return signed_path(meeting_id, "index.m3u8" if low else "live.m3u8")
+
+
 def urls(m: Meeting) -> dict:
     live = m.status == "live"
-    return {"hls_url": _public(signed_path(m.id, "live.m3u8")) if live else None,
+    return {"hls_url": _public(live_signed_path(m.id)) if live else None,
             "replay_url": _public(signed_path(m.id, "replay.m3u8")) if m.replay_ready else None,
             "thumbnail_url": _public(signed_path(m.id, "thumb.jpg")) if m.replay_ready else None}
 

@@ -47,7 +47,7 @@ def live(meeting_id: int):
     """The live video full screen; a motion shows over it with the colour keys."""
     _term, m = _meeting(meeting_id)
     return render_template("meetings/tv_player.html", m=m, mode="live",
-                           src=queries.signed_path(m.id, "live.m3u8"), CHOICES=CHOICE_NAMES, when=when)
+                           src=queries.live_signed_path(m.id), CHOICES=CHOICE_NAMES, when=when)
 
 
 @bp.get("/<int:meeting_id>/replay")

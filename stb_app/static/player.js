@@ -47,7 +47,8 @@
       say(video.muted ? '已静音　按确认键打开声音' : '正在播放');
     });
     load();
-    return {video: video, reload: function () { if (hls) { hls.destroy(); } load(); },
+    /* The player last started (TVPlayer.current): its hls.js tells the rendition it picked. */
+    return (P.current = {video: video, reload: function () { if (hls) { hls.destroy(); } load(); },
       /* hls.js of this start (null with the browser's own HLS): its playingDate, levels... */
       hls: function () { return hls; },
       /* Stop for good (zapping to another channel starts anew). */
@@ -56,7 +57,7 @@
         if (hls) { hls.destroy(); hls = null; }
         video.removeAttribute('src');
         if (video.load) { video.load(); }
-      }};
+      }});
   };
 
   /* The video page: OSD state, OK = sound on if muted, else pause/play. */

@@ -193,7 +193,7 @@ def test_a_lower_rendition_for_weak_lines_in_a_master_playlist(app, client, auth
         wait_for(lambda: _status(ch["id"]) == "live", 40, what="live")
         out = app.config["SETTINGS"].hls_dir / "channels" / ch["xmltv_id"]
         master = fresh(lambda: client.get(f"/hls/channels/{ch['xmltv_id']}/index.m3u8").get_data(as_text=True))
-        assert "RESOLUTION=1280x720\nlive.m3u8" in master and "RESOLUTION=852x480\nlow/live.m3u8" in master
+        assert "RESOLUTION=1280x720\nlive.m3u8" in master and "RESOLUTION=854x480\nlow/live.m3u8" in master
         wait_for(lambda: (out / "low" / "live.m3u8").exists() and ".ts" in (out / "low" / "live.m3u8").read_text(),
                  30, what="the 480p rendition")
         seg = sorted((out / "low").glob("seg_*.ts"))[0]
@@ -206,3 +206,85 @@ def test_a_lower_rendition_for_weak_lines_in_a_master_playlist(app, client, auth
     finally:
         src.kill()
         src.wait(5)
+
+
+class _Hits:
+    """A tiny HTTP server on ``host`` (a thread) that notes every request; ``answer(path)`` gives
+    (status, headers, body)."""
+
+    def __init__(self, host, answer, pace_s: float = 0.0):
+        import http.server
+        import threading
+        self.paths = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.paths.append(self.path)
+                status, headers, body = answer(self.path)
+                self.send_response(status)
+                for k, v in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                step = max(1, len(body) // 40)
+                for i in range(0, len(body), step):  # paced like a live stream when pace_s is given
+                    self.wfile.write(body[i:i + step])
+                    time.sleep(pace_s / 40)
+            do_HEAD = do_GET
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_sources_never_follow_a_redirect_outside_the_allowed_networks(app, client, auth, relays, tmp_path):
+    """Only 127.0.0.1 is an allowed source network here. A source on it that redirects to
+    127.0.0.2 (outside) is accepted at creation (its host is fine) but the relay never reaches the
+    target: ffprobe/ffmpeg do not follow redirects (max_redirects 0), the check before each start
+    refuses the 3xx and HLS playlists naming outside URIs; the channel is source_lost. A plain
+    HTTP TS source on the allowed host goes live."""
+    app.config["SETTINGS"].channel_sources = "127.0.0.1/32"
+    ts = tmp_path / "clip.ts"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25",
+                    "-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "8", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts", str(ts)], check=True, timeout=60)
+    clip = ts.read_bytes()
+    outside = _Hits("127.0.0.2", lambda p: (200, {"Content-Type": "video/mp2t"}, clip))
+    inside = _Hits("127.0.0.1", lambda p: (
+        (302, {"Location": outside.url + "/live.ts"}, b"") if p.startswith("/redirect") else
+        (200, {"Content-Type": "application/vnd.apple.mpegurl"},
+         f"#EXTM3U\n#EXT-X-TARGETDURATION:8\n#EXTINF:8.0,\n{outside.url}/seg.ts\n".encode()) if p.endswith(".m3u8") else
+        (200, {"Content-Type": "video/mp2t"}, clip)), pace_s=6.0)
+    try:
+        # ffprobe alone (the relay's probe) does not follow the redirect.
+        with pytest.raises(subprocess.CalledProcessError):
+            channels.probe(inside.url + "/redirect.ts", seconds=1)
+        with pytest.raises(channels.SourceRefused):
+            channels.check_http_source(inside.url + "/redirect.ts")
+        with pytest.raises(channels.SourceRefused):
+            channels.check_http_source(inside.url + "/outside.m3u8")
+        assert outside.paths == []
+        # Through the API and the relay: source_lost, the outside host never asked.
+        r = _post(client, auth, source_url=inside.url + "/redirect.ts", number=33)
+        assert r.status_code == 201, r.get_json()
+        bad = r.get_json()
+        wait_for(lambda: _status(bad["id"]) == "source_lost", 20, what="source_lost")
+        # A plain HTTP source on the allowed host is relayed (no redirect option gets in the way).
+        r = _post(client, auth, source_url=inside.url + "/plain.ts", number=34)
+        assert r.status_code == 201, r.get_json()
+        good = r.get_json()
+        wait_for(lambda: _status(good["id"]) == "live", 30, what="the plain HTTP source live")
+        assert _status(bad["id"]) == "source_lost"
+        assert outside.paths == [], outside.paths
+        assert any(p.startswith("/redirect") for p in inside.paths)
+    finally:
+        channels.stop_threads()
+        inside.close()
+        outside.close()

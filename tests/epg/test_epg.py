@@ -84,7 +84,7 @@ def test_now_next_and_the_village_hall_channel_follows_its_meeting(client, auth,
     assert client.get(f"/epg/live/v{V001}.qingshan.m3u8").status_code == 401  # the guide lists, only boxes play
     from tests.conftest import terminal_token
     r = client.get(f"/epg/live/v{V001}.qingshan.m3u8", headers={"X-Terminal-Token": terminal_token("CTV-HH-000001")})
-    assert r.status_code == 302 and r.headers["Location"].endswith(f"/meetings/{m['id']}/live.m3u8")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/meetings/{m['id']}/index.m3u8")  # the master: both renditions
     assert r.headers["Location"].startswith("/hls/s/")  # signed, expiring
     assert client.get("/api/v1/epg/now-next").status_code == 401
     assert client.get("/epg/xmltv.xml?days=99").status_code == 400

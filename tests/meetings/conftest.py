@@ -68,11 +68,12 @@ def rtmp_stack(app, live_server, tmp_path):
 
 def push(rtmp_url: str, key: str, seconds: float = 14, size: str = "1280x720", rate: int = 30,
          extra: tuple = ()) -> subprocess.Popen:
-    """ffmpeg pushing testsrc + sine like OBS would (H.264 High + AAC in FLV, keyframe every 2 s)."""
+    """ffmpeg pushing testsrc + sine like OBS set as the staff page says (H.264 High + AAC in FLV,
+    keyframe every 1 s: copied into the meeting's 1 s segments)."""
     argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
             "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}",
             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-            "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", str(2 * rate),
+            "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", str(rate),
             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", *extra, "-f", "flv", f"{rtmp_url}/{key}"]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -116,3 +116,31 @@ def test_live_page_plays_the_stream_and_votes_with_the_colour_keys(app, client, 
     page.wait_for_function("document.getElementById('video').currentTime > 1", timeout=20000)
     assert "反对 1" in page.inner_text("#overlay")
     _shot(page, "replay")
+
+
+def test_on_a_weak_line_the_box_plays_the_480p_rendition(app, client, auth, rtmp_stack, tv_page):
+    """The box's hls.js reads the master playlist; with the line throttled to 0.8 Mbit/s (the main
+    rendition announces 3 Mbit/s) it switches to the 480p rendition and goes on playing."""
+    m = make_meeting(client, auth, start_in=dt.timedelta(minutes=-5))
+    enc = push(rtmp_stack["rtmp"], m["stream_key"], seconds=40)
+    try:
+        session.remove()
+        out = app.config["SETTINGS"].hls_dir / "meetings" / str(m["id"])
+        wait_for(lambda: (out / "low.m3u8").exists() and (out / "live.m3u8").exists(), 20, what="both renditions")
+        page = tv_page
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 40,
+                                                       "downloadThroughput": 800_000 / 8, "uploadThroughput": 500_000 / 8})
+        page.goto(f"{rtmp_stack['app']}/tv/meetings/{m['id']}/live?token={terminal_token(box_serials(V001)[0])}")
+        page.wait_for_function("TVPlayer.current && TVPlayer.current.hls() && TVPlayer.current.hls().levels.length === 2",
+                               timeout=20000)
+        page.wait_for_function("(function (h) { return h.currentLevel >= 0 && h.levels[h.currentLevel].height === 480; })"
+                               "(TVPlayer.current.hls())", timeout=30000)
+        t0 = page.evaluate("document.getElementById('video').currentTime")
+        page.wait_for_function(f"document.getElementById('video').currentTime > {t0} + 1.5", timeout=20000)
+        _shot(page, "live-480p")
+    finally:
+        enc.kill()
+        enc.wait(10)
+        session.remove()

@@ -31,8 +31,10 @@ def live_meeting(app, client, auth):
     session.commit()
     folder = app.config["SETTINGS"].hls_dir / "meetings" / str(mid)
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("live.m3u8", "replay.m3u8"):
+    for name in ("live.m3u8", "low.m3u8", "replay.m3u8"):
         (folder / name).write_text(PLAYLIST)
+    (folder / "index.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=3000000\nlive.m3u8\n"
+                                       "#EXT-X-STREAM-INF:BANDWIDTH=1000000\nlow.m3u8\n")
     (folder / "seg-00001.ts").write_bytes(b"\x47" * 188)
     (folder / "thumb.jpg").write_bytes(b"\xff\xd8\xff")
     return mid
@@ -48,11 +50,12 @@ def test_api_gives_signed_urls_and_the_bare_path_is_403(client, auth, live_meeti
     for key in ("hls_url", "replay_url", "thumbnail_url"):
         assert "/hls/s/" in d[key], d[key]
         assert client.get(_rel(d[key])).status_code == 200
-    # The segment named relatively by the playlist inherits the signature.
-    seg = _rel(d["hls_url"]).rsplit("/", 1)[0] + "/seg-00001.ts"
-    assert client.get(seg).status_code == 200
-    for bare in (f"/hls/meetings/{mid}/live.m3u8", f"/hls/meetings/{mid}/seg-00001.ts",
-                 f"/hls/meetings/{mid}/replay.m3u8"):
+    # The renditions and segments named relatively by the master playlist inherit the signature.
+    assert _rel(d["hls_url"]).endswith(f"/meetings/{mid}/index.m3u8")
+    for name in ("live.m3u8", "low.m3u8", "seg-00001.ts"):
+        assert client.get(_rel(d["hls_url"]).rsplit("/", 1)[0] + "/" + name).status_code == 200
+    for bare in (f"/hls/meetings/{mid}/index.m3u8", f"/hls/meetings/{mid}/live.m3u8", f"/hls/meetings/{mid}/low.m3u8",
+                 f"/hls/meetings/{mid}/seg-00001.ts", f"/hls/meetings/{mid}/replay.m3u8"):
         assert client.get(bare).status_code == 403
     # Another meeting's folder with this signature, a forged one, an expired one: 403.
     other = _rel(d["hls_url"]).replace(f"/meetings/{mid}/", f"/meetings/{mid + 1}/")

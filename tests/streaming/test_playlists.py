@@ -59,3 +59,29 @@ def test_channel_live_window_keeps_numbers_across_restarts():
         playlists.append(w.render())
     _check(playlists)
     assert "#EXT-X-MEDIA-SEQUENCE:112" in playlists[-1] and "#EXT-X-DISCONTINUITY-SEQUENCE:3" in playlists[-1]
+
+
+def test_a_meetings_segments_follow_the_encoders_keyframes():
+    """1 s segments (latency under 3 s on hls.js) when the encoder sends a keyframe every second;
+    a box-ready stream with 2 s keyframes is still copied, into 2 s segments (no server encoding);
+    anything else is transcoded with a keyframe every second. The target duration follows."""
+    def info(gap, fps=30.0):
+        return hls.InputInfo("h264", "High", 31, 1280, 720, fps, "aac", gap)
+    assert hls.meeting_segment_s(info(1.0)) == 1 and info(1.0).fits_boxes(1)
+    assert hls.meeting_segment_s(info(2.0)) == 2 and not info(2.0).fits_boxes(1) and info(2.0).fits_boxes(2)
+    assert hls.meeting_segment_s(info(1.0, fps=50.0)) == 1 and not info(1.0, fps=50.0).fits_boxes(1)
+    assert hls.meeting_segment_s(None) == 1
+    argv, mode = hls.build_command("rtmp://127.0.0.1/live/k", Path("/tmp/x"), info(2.0, fps=50.0), low=True)
+    assert mode == "transcode" and argv.count("expr:gte(t,n_forced*1)") == 2 and "/tmp/x/low_record.m3u8" in argv
+    argv, mode = hls.build_command("rtmp://127.0.0.1/live/k", Path("/tmp/x"), info(2.0), low=True, segment_s=2)
+    assert mode == "copy" and argv.count("expr:gte(t,n_forced*2)") == 1  # only the 480p rendition is encoded
+
+
+def test_live_playlist_target_duration_fits_one_second_segments(tmp_path: Path):
+    body = "".join(f"#EXTINF:1.000000,\n#EXT-X-PROGRAM-DATE-TIME:2026-12-01T12:00:{i:02d}.000+0000\nseg_{i:05d}.ts\n"
+                   for i in range(12))
+    (tmp_path / "low_record.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n"
+                                              "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n" + body)
+    assert hls.write_live_playlist(tmp_path, record="low_record.m3u8", live="low.m3u8") == 12
+    text = (tmp_path / "low.m3u8").read_text()
+    assert "#EXT-X-TARGETDURATION:1\n" in text and "#EXT-X-MEDIA-SEQUENCE:4\n" in text and text.count("#EXTINF") == 8

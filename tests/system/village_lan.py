@@ -100,7 +100,8 @@ def http(method: str, url: str, body: str = "", token: str = "") -> dict:
 
 
 def hls(playlist_url: str, timeout: float = 60) -> dict:
-    """Wait until the live playlist lists segments, then fetch one (as a player would)."""
+    """Wait until the live playlist lists segments, then fetch one (as a player would; a master
+    playlist is followed to its first rendition)."""
     from urllib.parse import urljoin
 
     import requests
@@ -110,6 +111,9 @@ def hls(playlist_url: str, timeout: float = 60) -> dict:
         last = r.status_code
         if r.status_code == 200:
             segs = [ln for ln in r.text.splitlines() if ln and not ln.startswith("#")]
+            if segs and "#EXT-X-STREAM-INF" in r.text:  # a master playlist: its first rendition
+                playlist_url = urljoin(playlist_url, segs[0])
+                continue
             if segs:
                 seg = requests.get(urljoin(playlist_url, segs[-1]), timeout=10)
                 return {"playlist": r.text[:500], "segment_status": seg.status_code, "segment_bytes": len(seg.content)}
