@@ -177,6 +177,8 @@ def work(app, burst: bool = False) -> None:
         conn = core_redis.client()
         queues = [queue(n) for n in QUEUES]
         try:
-            Worker(queues, connection=conn).work(burst=burst)
+            # with_scheduler: RQ puts a job's Retry intervals in its scheduled registry, and only a
+            # worker running the scheduler moves them back to the queue (alert delivery retries).
+            Worker(queues, connection=conn).work(burst=burst, with_scheduler=True)
         finally:
             stop.set()
