@@ -573,13 +573,13 @@ def refresh_topics(codes: list[str]) -> None:
         alert = newest.get(code)
         if alert is None:
             states[code] = ""
-            infos.append(pub.publish(topic(code), protocol.CLEAR, qos=1, retain=True, wait=False))
+            infos.append(pub.publish(topic(code), protocol.CLEAR, qos=1, retain=True, wait=False, timeout=2))
         else:
             audio = queries.audio_url(alert)
             states[code] = f"{alert.id}|{audio or ''}"
             ttl = int((clock.aware(alert.expires_at) - now).total_seconds())
             infos.append(pub.publish(topic(code), mqtt_payload(alert, audio), qos=1,
-                                     retain=True, expiry_s=max(ttl, 1), wait=False))
+                                     retain=True, expiry_s=max(ttl, 1), wait=False, timeout=2))
     for info in infos:
         try:
             info.wait_for_publish(5)

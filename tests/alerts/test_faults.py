@@ -257,9 +257,13 @@ def test_alerts_survive_a_redis_crash_and_a_broker_crash(faults):
     # … and a second alert goes to the fourth village while it is away.
     body2 = dict(body, regions=[VILLAGES[3]], headline="停水通知（故障演练）", severity="Minor",
                  idempotency_key="drill-2")
+    t0 = time.monotonic()
     r3 = client.post("/api/v1/alerts", json=body2, headers=staff)
+    print("POST with the broker down took", round(time.monotonic() - t0, 2), "s")
     assert r3.status_code == 201, r3.get_data(as_text=True)
     a2 = r3.get_json()
+    # The delivery failed at once and went to the queue with retries; the worker's first try fails too.
+    time.sleep(4)
     f.mosquitto.start()
 
     # (c) Both back: every box shows its alert (the late ones too) and every ack counts.
@@ -279,4 +283,12 @@ def test_alerts_survive_a_redis_crash_and_a_broker_crash(faults):
     assert ok, (f"not shown on {missing}; alert 1 acked {d1['acked']}/15 unacked {d1['unacked']}; "
                 f"alert 2 acked {d2['acked']}/5 unacked {d2['unacked']}\n" + (f.run / "worker.log").read_text()[-3000:])
     assert d1["unacked"] == [] and d2["unacked"] == []
+    # The second alert's delivery job was retried by the worker (RQ Retry: its scheduler re-queues
+    # it) until Mosquitto confirmed.
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+    q = jobs.queue("high")
+    done = [j for j in Job.fetch_many(FinishedJobRegistry(queue=q).get_job_ids(), connection=q.connection)
+            if j is not None and j.args[:2] == ("portal_server.alerts.tasks:deliver", [VILLAGES[3]])]
+    assert done and done[0].retries_left < len(ops.DELIVERY_RETRY), "the delivery job was not retried"
     assert f.worker.poll() is None, "the worker died:\n" + (f.run / "worker.log").read_text()[-3000:]
