@@ -65,6 +65,7 @@ def test_bad_photos_are_400_naming_the_field_and_nothing_is_kept(client, app, fi
                                              "photos": photos}, content_type="multipart/form-data")
         assert r.status_code == 400
         assert 'data-field="photos"' in r.get_data(as_text=True)
+        assert re.search(r'id="error"[^>]*>[^<]*(不是图片|最多 3 张照片)', r.get_data(as_text=True))  # Chinese
     session.remove()
     assert session.scalar(select(func.count()).select_from(WorkOrderPhoto)
                           .where(WorkOrderPhoto.order_id == order.id)) == 0
