@@ -68,6 +68,10 @@ SHAPES = [(re.compile(p), msgid) for p, msgid in (
     (r"^photo (?P<name>.*) is not an image$", "photo %(name)s is not an image"),
     (r"^option must be 0 to (?P<n>\d+)$", "option must be 0 to %(n)s"),
     (r"^invalid (?P<field>lat|lon)$", "invalid %(field)s"),
+    (r"^unknown kind: (?P<value>\S+) \(kinds: (?P<choices>.+)\)$", "unknown kind: %(value)s (kinds: %(choices)s)"),
+    (r"^unknown ref (?P<value>.+)$", "unknown ref %(value)s"),
+    (r"^unknown status (?P<value>.+)$", "unknown status %(value)s"),
+    (r"^unknown category (?P<value>.+)$", "unknown category %(value)s"),
 )]
 #: Groups that name a thing ("poll 12", "work order 5"): its noun is translated too.
 NOUN_GROUPS = ("what",)

@@ -69,5 +69,6 @@ def test_staff_form_messages_found_in_english_are_chinese_now(app):
                 ("action assign needs the handler role", "操作 assign 需要承办人角色"),
                 ("outside the meeting's window (30 minutes before the start until 2 hours after the end)",
                  "不在会议时间内（开始前 30 分钟至结束后 2 小时）"),
-                ("slots are at a village hall or a town service centre", "预约时段只能设在村委会或镇便民服务中心")]:
+                ("slots are at a village hall or a town service centre", "预约时段只能设在村委会或镇便民服务中心"),
+                ("unknown status x", "未知的状态 x"), ("day must be YYYY-MM-DD", "日期格式应为 YYYY-MM-DD")]:
             assert i18n.chinese("操作未完成：" + english) == "操作未完成：" + chinese
