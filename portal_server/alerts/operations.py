@@ -507,8 +507,14 @@ def redis_acks(alert_id: int) -> dict[str, float]:
 
 
 def persist_acks(alert_id: int) -> int:
-    """Copy the alert's acks from Redis into alert_acks (only the new ones) → how many."""
-    acks = redis_acks(alert_id)
+    """Copy the alert's acks from Redis into alert_acks (only the new ones) → how many. Redis away:
+    0 (the acks it holds stay there, counted by ``queries.acked_serials``, until they expire); a
+    cancel must never fail on it."""
+    try:
+        acks = redis_acks(alert_id)
+    except core_redis.redis_lib.RedisError:
+        log.warning("alerts: Redis away, acks of alert %s not persisted now", alert_id)
+        return 0
     if not acks:
         return 0
     have = set(session.scalars(select(AlertAck.serial).where(AlertAck.alert_id == alert_id)))

@@ -194,7 +194,12 @@ def faults(tmp_path, test_settings_base, sqlite_template, request):
                 ingest.stop()
             if worker is not None:
                 worker.terminate()
-                worker.wait(10)
+                try:
+                    worker.wait(10)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait(10)
+                    raise AssertionError("the worker did not stop on SIGTERM") from None
             pub = core_mqtt._publishers.pop((os.getpid(), settings.mqtt_server_url), None)
             if pub is not None:
                 pub.close()
@@ -308,3 +313,11 @@ def test_alerts_survive_a_redis_crash_and_a_broker_crash(faults):
     assert done and done[0].retries_left < len(ops.DELIVERY_RETRY), \
         f"the delivery job was not retried: {state} {q.job_ids}\n" + (f.run / "worker.log").read_text()[-5000:]
     assert f.worker.poll() is None, "the worker died:\n" + (f.run / "worker.log").read_text()[-3000:]
+
+    # A wrong alert is cancelled while Redis is away again: 200, and its boxes clear it at once.
+    f.redis.crash()
+    r = client.post(f"/api/v1/alerts/{a2['id']}/cancel", json={"reason": "演练结束"}, headers=staff)
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled", r.get_data(as_text=True)
+    a2_boxes = [b for b in f.boxes if b.village == VILLAGES[3]]
+    assert wait_until(lambda: not any(b.showing() for b in a2_boxes), 5)
+    assert all(a1["id"] in b.showing() for b in f.boxes if b.village in VILLAGES[:3])
