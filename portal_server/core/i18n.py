@@ -76,6 +76,8 @@ SHAPES = [(re.compile(p), msgid) for p, msgid in (
 #: Groups that name a thing ("poll 12", "work order 5"): its noun is translated too.
 NOUN_GROUPS = ("what",)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+#: "第 4 行：<English>（整个文件未导入）": a Chinese head, the English message, a Chinese remark.
+_MIXED = re.compile(r"^(?P<head>.*：)(?P<en>[^：（]*?)(?P<tail>（[^（）]*）)?$")
 
 
 def select_locale() -> str:
@@ -150,8 +152,19 @@ def _translate(message: str) -> str | None:
 
 def translate(message: str, status: int) -> tuple[str, str | None]:
     """(the message for the client's language, the English detail when it had to be replaced)."""
-    if not message or _CJK.search(message):
+    if not message:
         return message, None
+    if _CJK.search(message):
+        # "第 4 行：amount cannot be negative" (imports name the row in Chinese): the English tail
+        # from the catalogue when it is there; otherwise the message as it is.
+        m = _MIXED.match(message)
+        if m is None or not m["en"] or _CJK.search(m["en"]):
+            return message, None
+        try:
+            found = None if str(get_locale()) == "en" else _translate(m["en"])
+        except Exception:
+            found = None
+        return (f"{m['head']}{found}{m['tail'] or ''}" if found else message), None
     try:
         if str(get_locale()) == "en":
             return message, None

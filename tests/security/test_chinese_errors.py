@@ -72,3 +72,12 @@ def test_staff_form_messages_found_in_english_are_chinese_now(app):
                 ("slots are at a village hall or a town service centre", "预约时段只能设在村委会或镇便民服务中心"),
                 ("unknown status x", "未知的状态 x"), ("day must be YYYY-MM-DD", "日期格式应为 YYYY-MM-DD")]:
             assert i18n.chinese("操作未完成：" + english) == "操作未完成：" + chinese
+
+
+def test_an_import_error_naming_the_row_in_chinese_gets_its_english_part_translated(client, auth):
+    """CSV imports say "第 N 行：<message>（整个文件未导入）": the message part comes from the catalogue too."""
+    csv = "month,item,income,expense\n2026-10,村务支出,,-5\n"
+    r = client.post("/api/v1/affairs/finance/import?region=990101001001", data=csv.encode(),
+                    headers={**auth.headers("v001-editor"), "Content-Type": "text/csv"})
+    assert r.status_code == 400
+    assert r.get_json()["error"]["message"] == "第 2 行：expense 不能为负数（整个文件未导入）"
