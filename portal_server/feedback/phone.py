@@ -130,8 +130,7 @@ def form():
     return render_template("feedback/phone_done.html", order=order)
 
 
-@bp.app_errorhandler(413)
+@bp.errorhandler(413)
 def _too_large(_e):
-    if request.path.startswith("/m/feedback"):
-        return render_template("feedback/phone.html", too_large=True, max_mb=PHOTOS_MAX_MB), 413
-    return _e
+    """This page's own 413 (elsewhere the app's: JSON for the API, the staff layout for forms)."""
+    return render_template("feedback/phone.html", too_large=True, max_mb=PHOTOS_MAX_MB), 413
