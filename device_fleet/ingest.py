@@ -17,11 +17,13 @@ import logging
 import queue
 import re
 import threading
+import hashlib
 import time
-import uuid
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from portal_server.core import protocol, redis as core_redis, signals
 from portal_server.core.mqtt import parse_url
@@ -37,6 +39,8 @@ HB_TOTAL = "ctv:fleet:hb_total"
 # A plain subscription: Mosquitto 2.0.11 delivered a $share/ subscription at ~300 msg/s with loss
 # in bench/fleet_heartbeats.py (vs ~12,000 msg/s plain), so one ingest process takes the stream.
 SHARE = ""
+#: How long the broker keeps the ingest's session (and queues the boxes' messages) while it is away.
+SESSION_EXPIRY_S = 600
 #: Most hellos or acks handled in one database session.
 HELLO_BATCH = 500
 #: The expiry (epoch s) signed into a portal URL (``…&e=<exp>&sig=…``, core.terminals.portal_url).
@@ -99,8 +103,12 @@ class Ingest:
         self.lock = threading.Lock()
         self.ready = threading.Event()
         args = parse_url(self.settings.mqtt_server_url)
-        self.client = paho.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"ctv-ingest-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
+        # One name per installation and a session the broker keeps while we are away (reconnecting,
+        # or the next leader taking over): the boxes' acks are QoS 1 and sent once, so an ack
+        # published in that gap waits in the broker instead of being lost.
+        digest = hashlib.sha1(self.settings.database_url.encode()).hexdigest()[:10]
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"ctv-ingest-{digest}",
+                                  protocol=paho.MQTTv5)
         self.client.username_pw_set(args["username"], args["password"])
         self.client.max_inflight_messages_set(1000)
         self.client.on_connect = self._on_connect
@@ -360,15 +368,22 @@ class Ingest:
                         threading.Thread(target=self._flusher, daemon=True, name="ingest-flush")]
         for t in self.threads:
             t.start()
-        self.client.reconnect_delay_set(1, 30)
-        self.client.connect_async(self._args["host"], self._args["port"], 30)
+        # Back within a second or two of the broker: boxes reconnect at once and ack what they show.
+        self.client.reconnect_delay_set(1, 2)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect_async(self._args["host"], self._args["port"], 30, clean_start=False,
+                                  properties=props)
         self.client.loop_start()
         return self
 
     def stop(self) -> None:
+        """A clean stop ends the session too (nothing left queued for an ingest that is gone)."""
         self.stop_event.set()
+        props = Properties(PacketTypes.DISCONNECT)
+        props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
         self.client.loop_stop()
-        self.client.disconnect()
         for t in self.threads:
             t.join(5)
 

@@ -207,7 +207,9 @@ bind 127.0.0.1
 port {port}
 dir {run_dir / 'redis'}
 save 300 10
-appendonly no
+# every write in the append-only file, flushed each second: a restart keeps the queue and the acks
+appendonly yes
+appendfsync everysec
 daemonize no
 protected-mode yes
 {auth}""")

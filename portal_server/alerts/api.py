@@ -11,7 +11,7 @@ from portal_server.core.auth import api_user_required, bearer_user, terminal_req
 from portal_server.core.db import session
 
 from . import operations as ops, queries
-from .models import STATUSES
+from .models import STATUS_NAMES, STATUSES
 
 bp = make_blueprint("alerts_api", __name__)
 
@@ -184,12 +184,13 @@ def ack(alert_id: int):
         raise not_found(f"alert {alert_id}")
     path = g.terminal.region_path or ""
     if not any(path.startswith(ar.path) for ar in a.regions):
-        raise forbidden("this alert is not for this box")
+        raise forbidden("该预警不是发给本机顶盒的")
     if a.status != "active":
-        raise conflict(f"this alert is {a.status}")
+        raise conflict(f"该预警已{STATUS_NAMES.get(a.status, a.status)}")
     first = ops.record_ack(a.id, g.terminal.serial)
     if first is None:
-        raise conflict("this alert is no longer live")
+        raise conflict("该预警已不在播发中")
+    session.commit()  # an ack kept in the database while Redis is away
     return {"id": a.id, "serial": g.terminal.serial, "acked": True, "first": first}
 
 

@@ -5,9 +5,10 @@ Delivery goes through the outbox (DESIGN §1): the alert row and its delivery in
 after commit ``tasks.deliver`` publishes one retained message per targeted region on the region alert
 topic of ``core.protocol`` (the newest live alert of that region, or an empty payload that clears
 it) at once, and when Mosquitto does not confirm it the job is queued with retries. The periodic
-sweep compares what the database says each region shows with what Mosquitto last confirmed (a
-Redis hash) and redelivers the difference, so an alert sent while Redis or the broker was away still
-reaches every box. Acks count for any active alert, even when Redis lost its live set.
+sweep compares what the database says each region shows with what Mosquitto holds retained (asked
+directly) and redelivers the difference, so an alert sent while Redis or the broker was away, or lost
+in a broker crash, still reaches every box. Acks count for any active alert, even when Redis lost its
+live set; while Redis is away they are written to alert_acks instead.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from portal_server.core import audit, clock, mqtt, outbox, protocol, signals, sp
 from portal_server.core import metrics as core_metrics
 from portal_server.core import redis as core_redis
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, parse_ts
-from portal_server.core.db import session, utcnow
+from portal_server.core.db import add_once, session, utcnow
 from portal_server.core.regions import Region, region_by_code
 
 from .models import (
@@ -361,16 +362,40 @@ def expire_due(now: dt.datetime | None = None) -> list[int]:
 # Acks -------------------------------------------------------------------------------------
 
 def record_ack(alert_id: int, serial: str, ts: float | None = None) -> bool | None:
-    """Count a box's ack in Redis (never a database write here). True: first ack of this box;
-    False: already counted; None: no such live alert."""
-    r = core_redis.client()
-    args = (_ACK_SCRIPT, 2, LIVE_KEY, ACKS_KEY.format(alert_id), str(alert_id), serial,
-            f"{ts or time.time():.3f}", ACKS_TTL_S)
-    n = r.eval(*args)
-    if n == -1 and active_ids([alert_id]):  # Redis lost its live set: the database says it is live
-        r.sadd(LIVE_KEY, str(alert_id))
+    """Count a box's ack in Redis; while Redis is away, straight into alert_acks (the caller
+    commits). True: first ack of this box; False: already counted; None: no such live alert."""
+    ts = ts or time.time()
+    try:
+        r = core_redis.client()
+        args = (_ACK_SCRIPT, 2, LIVE_KEY, ACKS_KEY.format(alert_id), str(alert_id), serial, f"{ts:.3f}", ACKS_TTL_S)
         n = r.eval(*args)
+        if n == -1 and active_ids([alert_id]):  # Redis lost its live set: the database says it is live
+            r.sadd(LIVE_KEY, str(alert_id))
+            n = r.eval(*args)
+    except core_redis.redis_lib.RedisError:
+        log.warning("alerts: Redis away, ack of %s for alert %s kept in the database", serial, alert_id)
+        if not active_ids([alert_id]):
+            return None
+        return store_acks([(alert_id, serial, ts)]) == 1
     return None if n == -1 else bool(n)
+
+
+def store_acks(batch) -> int:
+    """Acks (alert id, serial, epoch seconds) written to alert_acks when Redis cannot count them:
+    the first ack of a box per active alert, inside the caller's transaction → how many were new."""
+    live = active_ids({a for a, _s, _t in batch})
+    have = set(session.execute(select(AlertAck.alert_id, AlertAck.serial)
+                               .where(AlertAck.alert_id.in_(live)))) if live else set()
+    new = 0
+    for alert_id, serial, ts in batch:
+        if alert_id in live and (alert_id, serial) not in have:
+            have.add((alert_id, serial))
+            _row, created = add_once(AlertAck(alert_id=alert_id, serial=serial,
+                                              at=dt.datetime.fromtimestamp(ts, dt.timezone.utc)),
+                                     lambda: session.scalar(select(AlertAck).where(AlertAck.alert_id == alert_id,
+                                                                                   AlertAck.serial == serial)))
+            new += created
+    return new
 
 
 def active_ids(ids) -> set[int]:
@@ -398,6 +423,24 @@ class AckBatcher:
     def flush(self) -> int:
         with self.lock:
             batch, self.pending = self.pending, []
+        if batch:
+            try:
+                return self._flush(batch)
+            except Exception:  # Redis away: a box acks once, so its ack goes to the database instead
+                log.warning("alerts: Redis away, %d acks kept in the database", len(batch), exc_info=True)
+                if self.app is None:
+                    return 0
+                with self.app.app_context():
+                    try:
+                        store_acks(batch)
+                        session.commit()
+                    except Exception:
+                        log.exception("alerts: a batch of %d acks was lost", len(batch))
+                    finally:
+                        session.remove()
+        return len(batch)
+
+    def _flush(self, batch) -> int:
         if batch:
             script = self.client.register_script(_ACK_SCRIPT)
             counted = self._count(script, batch)
@@ -427,8 +470,8 @@ class AckBatcher:
             self.wake.clear()
             try:
                 self.flush()
-            except Exception:  # Redis down: the box acks again when it shows the alert next time
-                log.warning("alerts: a batch of acks was not counted", exc_info=True)
+            except Exception:  # never let the batching thread die
+                log.exception("alerts: ack batch failed")
 
 
 _batchers: dict[tuple[int, str, int], AckBatcher] = {}
@@ -464,8 +507,14 @@ def redis_acks(alert_id: int) -> dict[str, float]:
 
 
 def persist_acks(alert_id: int) -> int:
-    """Copy the alert's acks from Redis into alert_acks (only the new ones) → how many."""
-    acks = redis_acks(alert_id)
+    """Copy the alert's acks from Redis into alert_acks (only the new ones) → how many. Redis away:
+    0 (the acks it holds stay there, counted by ``queries.acked_serials``, until they expire); a
+    cancel must never fail on it."""
+    try:
+        acks = redis_acks(alert_id)
+    except core_redis.redis_lib.RedisError:
+        log.warning("alerts: Redis away, acks of alert %s not persisted now", alert_id)
+        return 0
     if not acks:
         return 0
     have = set(session.scalars(select(AlertAck.serial).where(AlertAck.alert_id == alert_id)))
@@ -530,13 +579,13 @@ def refresh_topics(codes: list[str]) -> None:
         alert = newest.get(code)
         if alert is None:
             states[code] = ""
-            infos.append(pub.publish(topic(code), protocol.CLEAR, qos=1, retain=True, wait=False))
+            infos.append(pub.publish(topic(code), protocol.CLEAR, qos=1, retain=True, wait=False, timeout=2))
         else:
             audio = queries.audio_url(alert)
             states[code] = f"{alert.id}|{audio or ''}"
             ttl = int((clock.aware(alert.expires_at) - now).total_seconds())
             infos.append(pub.publish(topic(code), mqtt_payload(alert, audio), qos=1,
-                                     retain=True, expiry_s=max(ttl, 1), wait=False))
+                                     retain=True, expiry_s=max(ttl, 1), wait=False, timeout=2))
     for info in infos:
         try:
             info.wait_for_publish(5)
@@ -552,25 +601,42 @@ def refresh_topics(codes: list[str]) -> None:
 
 
 def reconcile() -> list[str]:
-    """Periodic: the regions whose alert topic differs from what the database says it should show
-    (an alert committed while the broker or Redis was away, a Redis that lost its data) are
-    redelivered; the live set is refilled from the database. → the codes redelivered."""
+    """Periodic: the regions whose retained alert on the broker differs from what the database says
+    it should show are redelivered; the live set is refilled from the database. → the codes
+    redelivered. The broker itself is asked what it holds (``mqtt.retained``), not Redis's record of
+    what it confirmed: a broker that crashed before saving its retained store, or a Redis that lost
+    its data, would otherwise look up to date while boxes switched on later see nothing."""
     from . import queries
     now = utcnow()
     active = session.scalars(select(Alert).where(Alert.status == "active", Alert.expires_at > now)).all()
-    r = core_redis.client()
     if active:
-        r.sadd(LIVE_KEY, *[str(a.id) for a in active])
-    delivered = {k.decode(): v.decode() for k, v in r.hgetall(DELIVERED_KEY).items()}
-    codes = sorted({c for a in active for c in a.region_codes} | {c for c, v in delivered.items() if v})
+        try:
+            core_redis.client().sadd(LIVE_KEY, *[str(a.id) for a in active])
+        except core_redis.redis_lib.RedisError:  # acks still count: record_ack asks the database
+            log.warning("alerts: live set not refilled (Redis away)")
+    shown = broker_state()
+    codes = sorted({c for a in active for c in a.region_codes} | set(shown))
     if not codes:
         return []
     newest = queries.newest_live_by_code(codes, now)
     stale = [c for c in codes
-             if delivered.get(c, "") != (f"{newest[c].id}|{queries.audio_url(newest[c]) or ''}" if c in newest else "")]
+             if shown.get(c, "") != (f"{newest[c].id}|{queries.audio_url(newest[c]) or ''}" if c in newest else "")]
     if stale:
         refresh_topics(stale)
     return stale
+
+
+def broker_state() -> dict[str, str]:
+    """Region code → "<alert id>|<audio url>" of the alert Mosquitto holds retained on its topic."""
+    out = {}
+    for t, payload in mqtt.retained(topic("+")).items():
+        try:
+            alert = protocol.decode_alert(payload)
+        except protocol.ProtocolError:
+            alert = {"id": "?"}  # garbage on an alert topic: replaced by what the database says
+        if alert is not None:
+            out[t.split("/")[3]] = f"{alert['id']}|{alert.get('audio_url') or ''}"
+    return out
 
 
 def attach_speech(alert: Alert) -> str:

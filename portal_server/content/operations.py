@@ -291,7 +291,7 @@ def _work_version_for_edit(user: User, c: Content) -> tuple[ContentVersion, bool
     if not can_edit(user, c):
         raise forbidden(f"内容 {c.id} 不在您的管辖范围内，或您没有编辑角色")
     if c.status in ("withdrawn", "expired"):
-        raise conflict(f"content {c.id} is {c.status}（{STATUS_NAMES[c.status]}）: it cannot be edited")
+        raise conflict(f"内容 {c.id} {STATUS_NAMES[c.status]}，不能再编辑")
     work = c.work_version
     if work is not None:
         if work.status == "submitted":
@@ -338,9 +338,9 @@ def submit(user: User, c: Content) -> ContentVersion:
     v = c.work_version
     if v is None or v.status not in ("draft", "rejected"):
         state = v.status if v is not None else c.status
-        raise conflict(f"content {c.id} has nothing to submit (state {state})")
+        raise conflict(f"内容 {c.id} 没有可提交审核的草稿（当前：{STATUS_NAMES.get(state, state)}）")
     if c.status in ("withdrawn", "expired"):
-        raise conflict(f"content {c.id} is {c.status}（{STATUS_NAMES[c.status]}）")
+        raise conflict(f"内容 {c.id} {STATUS_NAMES[c.status]}，不能进行此操作")
     v.status, v.submitted_at = "submitted", utcnow()
     if c.live_version_id is None:
         c.status = "submitted"
@@ -357,9 +357,9 @@ def approve(user: User, c: Content) -> ContentVersion:
     if problem:
         raise forbidden(problem)
     if v is None or v.status != "submitted":
-        raise conflict(f"content {c.id} has no version waiting for review (state {c.status})")
+        raise conflict(f"内容 {c.id} 没有待审核的版本（当前：{STATUS_NAMES[c.status]}）")
     if c.status in ("withdrawn", "expired"):
-        raise conflict(f"content {c.id} is {c.status}（{STATUS_NAMES[c.status]}）")
+        raise conflict(f"内容 {c.id} {STATUS_NAMES[c.status]}，不能进行此操作")
     now = utcnow()
     old = c.live_version
     if old is not None:
@@ -396,7 +396,7 @@ def reject(user: User, c: Content, reason: str | None) -> ContentVersion:
         raise forbidden(problem)
     v = c.work_version
     if v is None or v.status != "submitted":
-        raise conflict(f"content {c.id} has no version waiting for review (state {c.status})")
+        raise conflict(f"内容 {c.id} 没有待审核的版本（当前：{STATUS_NAMES[c.status]}）")
     reason = (reason or "").strip()
     if not reason:
         raise bad_request("missing field: reason (请填写退回理由)", field="reason")
@@ -414,7 +414,7 @@ def withdraw(user: User, c: Content, reason: str | None = None) -> Content:
     if not can_withdraw(user, c):
         raise forbidden(f"内容 {c.id} 不在您的管辖范围内，或您没有编辑或审核角色")
     if c.status not in ("submitted", "approved", "published"):
-        raise conflict(f"content {c.id} is {c.status}（{STATUS_NAMES[c.status]}）: nothing to withdraw")
+        raise conflict(f"内容 {c.id} {STATUS_NAMES[c.status]}，没有可撤回的内容")
     was_published = c.status == "published"
     villages = _village_codes(c)
     c.status = "withdrawn"

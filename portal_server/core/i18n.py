@@ -46,10 +46,38 @@ SHAPES = [(re.compile(p), msgid) for p, msgid in (
      "%(what)s is too long (at most %(n)s characters)"),
     (r"^(?P<field>\w+) is required\b.*$", "%(field)s is required"),
     (r"^give \?(?P<param>.+)$", "give ?%(param)s"),
+    # Messages the staff web flashes (services, affairs, feedback, content forms).
+    (r"^(?P<field>\w+) (?P<value>.+) is not an amount$", "%(field)s %(value)s is not an amount"),
+    (r"^(?P<field>\w+) cannot be negative$", "%(field)s cannot be negative"),
+    (r"^(?P<field>\w+) has more than two decimals$", "%(field)s has more than two decimals"),
+    (r"^(?P<field>\w+) is implausibly large$", "%(field)s is implausibly large"),
+    (r"^(?P<field>\w+) must be a whole number$", "%(field)s must be a whole number"),
+    (r"^(?P<field>\w+) must be between (?P<lo>\S+) and (?P<hi>\S+)$", "%(field)s must be between %(lo)s and %(hi)s"),
+    (r"^disclosure is (?P<status>\w+); only drafts can be published$",
+     "disclosure is %(status)s; only drafts can be published"),
+    (r"^category has (?P<n>\d+) levels; at most (?P<max>\d+) are allowed$",
+     "category has %(n)s levels; at most %(max)s are allowed"),
+    (r"^unknown category (?P<value>\S+) \(one of: (?P<choices>.+)\)$", "unknown category %(value)s (one of: %(choices)s)"),
+    (r"^unknown action (?P<value>\S+) \(one of: (?P<choices>.+)\)$", "unknown action %(value)s (one of: %(choices)s)"),
+    (r"^action (?P<action>\w+) needs a handler$", "action %(action)s needs a handler"),
+    (r"^action (?P<action>\w+) needs the handler role$", "action %(action)s needs the handler role"),
+    (r"^unknown department (?P<code>.+)$", "unknown department %(code)s"),
+    (r"^at most (?P<n>\d+) photos per order$", "at most %(n)s photos per order"),
+    (r"^at most (?P<n>\d+) photos$", "at most %(n)s photos"),
+    (r"^photo (?P<name>.*) is larger than 10 MB$", "photo %(name)s is larger than 10 MB"),
+    (r"^photo (?P<name>.*) is not an image$", "photo %(name)s is not an image"),
+    (r"^option must be 0 to (?P<n>\d+)$", "option must be 0 to %(n)s"),
+    (r"^invalid (?P<field>lat|lon)$", "invalid %(field)s"),
+    (r"^unknown kind: (?P<value>\S+) \(kinds: (?P<choices>.+)\)$", "unknown kind: %(value)s (kinds: %(choices)s)"),
+    (r"^unknown ref (?P<value>.+)$", "unknown ref %(value)s"),
+    (r"^unknown status (?P<value>.+)$", "unknown status %(value)s"),
+    (r"^unknown category (?P<value>.+)$", "unknown category %(value)s"),
 )]
 #: Groups that name a thing ("poll 12", "work order 5"): its noun is translated too.
 NOUN_GROUPS = ("what",)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+#: "第 4 行：<English>（整个文件未导入）": a Chinese head, the English message, a Chinese remark.
+_MIXED = re.compile(r"^(?P<head>.*：)(?P<en>[^：（]*?)(?P<tail>（[^（）]*）)?$")
 
 
 def select_locale() -> str:
@@ -124,8 +152,19 @@ def _translate(message: str) -> str | None:
 
 def translate(message: str, status: int) -> tuple[str, str | None]:
     """(the message for the client's language, the English detail when it had to be replaced)."""
-    if not message or _CJK.search(message):
+    if not message:
         return message, None
+    if _CJK.search(message):
+        # "第 4 行：amount cannot be negative" (imports name the row in Chinese): the English tail
+        # from the catalogue when it is there; otherwise the message as it is.
+        m = _MIXED.match(message)
+        if m is None or not m["en"] or _CJK.search(m["en"]):
+            return message, None
+        try:
+            found = None if str(get_locale()) == "en" else _translate(m["en"])
+        except Exception:
+            found = None
+        return (f"{m['head']}{found}{m['tail'] or ''}" if found else message), None
     try:
         if str(get_locale()) == "en":
             return message, None

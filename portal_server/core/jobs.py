@@ -162,10 +162,34 @@ def start_scheduler(app, stop: threading.Event, interval_s: float = 1.0) -> thre
     return t
 
 
+#: Seconds between an RQ worker's maintenance runs (cleaning registries, restarting its scheduler).
+MAINTENANCE_S = 15
+
+
+def _worker_class():
+    from rq import Worker
+
+    class StoppableWorker(Worker):
+        """RQ's worker, except that SIGTERM while Redis is away stops it: RQ's handler asks Redis
+        for the worker's state, and its dequeue loop swallows the connection error (the worker
+        then ignored every SIGTERM until Redis came back)."""
+
+        def request_stop(self, signum, frame):
+            import redis as redis_lib
+            try:
+                super().request_stop(signum, frame)
+            except redis_lib.RedisError:
+                raise SystemExit(0) from None
+
+    return StoppableWorker
+
+
 def work(app, burst: bool = False) -> None:
     """The `communitv worker` command: an RQ worker on every queue plus the periodic scheduler."""
     global _app
-    from rq import Worker
+    import redis as redis_lib
+
+    _Worker = _worker_class()
 
     from . import redis as core_redis
 
@@ -177,6 +201,43 @@ def work(app, burst: bool = False) -> None:
         conn = core_redis.client()
         queues = [queue(n) for n in QUEUES]
         try:
-            Worker(queues, connection=conn).work(burst=burst)
+            while True:
+                # Redis away (not up yet, restarting): wait for it instead of exiting, which under
+                # `make run` would take the whole stack down with the worker.
+                wait_for_redis(conn)
+                # with_scheduler: RQ puts a job's Retry intervals in its scheduled registry, and only a
+                # worker running the scheduler moves them back to the queue (alert delivery retries).
+                # RQ's scheduler process dies on a Redis error and the worker starts it again at its
+                # next maintenance (every 10 minutes by default): every MAINTENANCE_S instead.
+                w = None
+                try:
+                    w = _Worker(queues, connection=conn, maintenance_interval=MAINTENANCE_S)
+                    w.work(burst=burst, with_scheduler=True)
+                except (redis_lib.RedisError, SystemExit):  # RQ's own teardown after losing Redis raises too
+                    log.warning("worker: Redis went away under RQ", exc_info=True)
+                if burst or (w is not None and w._shutdown_requested_date is not None):  # done, or SIGTERM
+                    break
+                log.warning("worker: RQ stopped on an error (Redis went away?); starting it again")
         finally:
             stop.set()
+
+
+def wait_for_redis(conn, max_delay_s: float = 10.0) -> None:
+    """Return once Redis answers, saying what is wrong and backing off (1, 2, 4 … 10 s) until then."""
+    import signal
+
+    import redis as redis_lib
+
+    # A stopped RQ worker leaves its handlers behind (they ask Redis for the worker's state): while
+    # we wait, SIGTERM and Ctrl-C simply end the process.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    delay = 1.0
+    while True:
+        try:
+            conn.ping()
+            return
+        except redis_lib.RedisError as exc:
+            log.warning("worker: Redis not reachable (%s); retrying in %.0fs", exc, delay)
+            time.sleep(delay)
+            delay = min(max_delay_s, delay * 2)

@@ -108,6 +108,53 @@ def publish(topic: str, payload, **kwargs):
     return publisher().publish(topic, payload, **kwargs)
 
 
+def retained(pattern: str, url: str | None = None, timeout: float = 5.0) -> dict[str, bytes]:
+    """What the broker holds right now as retained messages on ``pattern`` (topic → payload), read
+    by a fresh connection: subscribe, then publish a marker to ourselves; the broker sends the
+    retained messages of a subscription before it handles our next packet, so all of them have
+    arrived when the marker does. Raises ConnectionError when the broker does not answer."""
+    if url is None:
+        from flask import current_app
+        url = current_app.config["SETTINGS"].mqtt_server_url
+    args = parse_url(url)
+    marker = f"ctv/v1/server/probe/{uuid.uuid4().hex}"
+    found: dict[str, bytes] = {}
+    done, connected = threading.Event(), threading.Event()
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"ctv-probe-{uuid.uuid4().hex[:10]}",
+                    protocol=paho.MQTTv5)
+    if args["username"]:
+        c.username_pw_set(args["username"], args["password"])
+
+    def on_connect(client, _u, _f, reason, _p):
+        if not reason.is_failure:
+            connected.set()
+            client.subscribe([(pattern, 1), (marker, 1)])
+
+    def on_subscribe(client, *_a):
+        client.publish(marker, b"1", qos=1)
+
+    def on_message(_client, _u, msg):
+        if msg.topic == marker:
+            done.set()
+        elif msg.retain:
+            found[msg.topic] = msg.payload
+
+    c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+    try:
+        c.connect(args["host"], args["port"], keepalive=30)
+    except OSError as exc:
+        raise ConnectionError(f"MQTT broker not reachable at {args['host']}: {exc}") from exc
+    c.loop_start()
+    try:
+        if not done.wait(timeout):
+            raise ConnectionError("MQTT broker did not answer the probe"
+                                  + ("" if connected.is_set() else " (not connected)"))
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return found
+
+
 def ping(url: str, timeout: float = 2.0) -> bool:
     """True when the broker accepts a fresh connection with these credentials."""
     pub = publisher(url)

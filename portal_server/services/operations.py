@@ -91,18 +91,18 @@ def parse_materials(text: str) -> list[dict]:
     for i, part in enumerate([p.strip() for p in (text or "").replace("；", ";").split(";") if p.strip()], 1):
         bits = [b.strip() for b in part.replace("：", ":").split(":")]
         if len(bits) != 3:
-            raise bad_request(f"material {i} ({part}) must be name:quantity:form", field="materials")
+            raise bad_request(f"第 {i} 项材料（{part}）格式应为 名称:份数:形式", field="materials")
         name, qty, form = bits
         if not name:
-            raise bad_request(f"material {i} has no name", field="materials")
+            raise bad_request(f"第 {i} 项材料缺少名称", field="materials")
         try:
             q = int(qty)
         except ValueError:
-            raise bad_request(f"material {i} ({name}): quantity {qty!r} is not a number", field="materials") from None
+            raise bad_request(f"第 {i} 项材料（{name}）的份数 {qty} 不是数字", field="materials") from None
         if q < 1 or q > 99:
-            raise bad_request(f"material {i} ({name}): quantity must be 1–99", field="materials")
+            raise bad_request(f"第 {i} 项材料（{name}）的份数应为 1–99", field="materials")
         if form not in FORMS:
-            raise bad_request(f"material {i} ({name}): form must be one of {'/'.join(FORMS)}", field="materials")
+            raise bad_request(f"第 {i} 项材料（{name}）的形式必须是：{'/'.join(FORMS)}", field="materials")
         out.append({"name": name, "quantity": q, "form": form, "original": form != "复印件",
                     "copy": form != "原件"})
     return out

@@ -16,9 +16,9 @@ def _import(client, auth, data, region=V1, user="v001-editor"):
 
 def test_finance_csv_bad_row_names_the_row_and_imports_nothing(client, auth):
     before = session.scalar(select(func.count(FinanceEntry.id)))
-    for bad, row, word in [(CSV + "2026-10,村务支出,,-5\n", 4, "negative"),
+    for bad, row, word in [(CSV + "2026-10,村务支出,,-5\n", 4, "不能为负数"),
                            (CSV + "2026-11,另一个月,5,\n", 4, "一个月"),
-                           (CSV.replace("1200.50", "12o0"), 2, "not an amount"),
+                           (CSV.replace("1200.50", "12o0"), 2, "不是有效金额"),
                            (CSV + "2026-10,,5,\n", 4, "项目")]:
         r = _import(client, auth, bad)
         assert r.status_code == 400, bad

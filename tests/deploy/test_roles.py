@@ -170,3 +170,44 @@ def test_two_app_hosts_racing_on_a_scheduled_job_run_it_once(any_db_app):
         b.stdin.flush()
         b.wait(20)
     assert jobs.run_exclusive(path) != {"skipped": "running elsewhere"}    # B done: A runs it
+
+
+def test_the_layout_s_redis_requires_the_password_every_app_host_uses(tmp_path):
+    """The db role's Redis has requirepass (0600 config, append-only file); the app hosts' settings
+    carry the same password: derived from the shared key by default, or the URL's own."""
+    import stat
+    from urllib.parse import urlparse
+
+    env = layout_env(tmp_path / "data")
+    db = deploy.write_role("db", tmp_path / "db", env)
+    conf = tmp_path / "db" / "redis.conf"
+    assert conf in db.files and stat.S_IMODE(conf.stat().st_mode) == 0o600
+    text = conf.read_text()
+    assert "appendonly yes" in text
+    deploy.write_role("app", tmp_path / "app", env)
+    app_env = deploy.read_env_file(tmp_path / "app" / "communitv.env")
+    assert app_env["COMMUNITV_REDIS_AUTH"] == "1"
+    assert stat.S_IMODE((tmp_path / "app" / "communitv.env").stat().st_mode) == 0o600
+    password = urlparse(deploy.settings_from(app_env).redis_url).password
+    assert password and len(password) >= 32 and f"requirepass {password}\n" in text
+    # An explicit password in the URL wins on both sides.
+    env2 = layout_env(tmp_path / "data", COMMUNITV_REDIS_URL="redis://:given-pw-0123456789@10.215.0.1:6379/0")
+    deploy.write_role("db", tmp_path / "db2", env2)
+    assert "requirepass given-pw-0123456789\n" in (tmp_path / "db2" / "redis.conf").read_text()
+
+    # The real server: without the password nothing, with the app host's URL everything.
+    import redis
+    port = stack.free_port()
+    live = tmp_path / "live.conf"
+    live.write_text(text.replace("bind 10.215.0.3", "bind 127.0.0.1").replace("port 6379", f"port {port}")
+                    .replace("protected-mode no", "protected-mode yes"))
+    proc = subprocess.Popen(["redis-server", str(live)], stdout=subprocess.DEVNULL)
+    try:
+        from tests.conftest import wait_port
+        wait_port(port, proc=proc)
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port).set("x", 1)
+        assert redis.Redis(port=port, password=password).set("x", 1)
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -54,3 +54,30 @@ def test_staff_web_flash_messages_use_the_catalogue(app):
         assert i18n.chinese("操作未完成：the poll is closed") == "操作未完成：调查已结束"
         assert i18n.chinese("meeting 12 not found") == "未找到会议 12"
         assert i18n.chinese("已保存") == "已保存"
+
+
+def test_staff_form_messages_found_in_english_are_chinese_now(app):
+    """Messages the staff web and the phone form show (a sweep of the raise sites after issue 20)."""
+    from portal_server.core import i18n
+    with app.test_request_context("/admin/"):
+        for english, chinese in [
+                ("amount cannot be negative", "amount 不能为负数"),
+                ("promised_days must be between 1 and 60", "promised_days 必须在 1 到 60 之间"),
+                ("category has 5 levels; at most 3 are allowed", "分类有 5 级，最多允许 3 级"),
+                ("at most 3 photos per order", "每件诉求最多 3 张照片"),
+                ("photo a.jpg is not an image", "a.jpg 不是图片，请选择照片文件"),
+                ("action assign needs the handler role", "操作 assign 需要承办人角色"),
+                ("outside the meeting's window (30 minutes before the start until 2 hours after the end)",
+                 "不在会议时间内（开始前 30 分钟至结束后 2 小时）"),
+                ("slots are at a village hall or a town service centre", "预约时段只能设在村委会或镇便民服务中心"),
+                ("unknown status x", "未知的状态 x"), ("day must be YYYY-MM-DD", "日期格式应为 YYYY-MM-DD")]:
+            assert i18n.chinese("操作未完成：" + english) == "操作未完成：" + chinese
+
+
+def test_an_import_error_naming_the_row_in_chinese_gets_its_english_part_translated(client, auth):
+    """CSV imports say "第 N 行：<message>（整个文件未导入）": the message part comes from the catalogue too."""
+    csv = "month,item,income,expense\n2026-10,村务支出,,-5\n"
+    r = client.post("/api/v1/affairs/finance/import?region=990101001001", data=csv.encode(),
+                    headers={**auth.headers("v001-editor"), "Content-Type": "text/csv"})
+    assert r.status_code == 400
+    assert r.get_json()["error"]["message"] == "第 2 行：expense 不能为负数（整个文件未导入）"

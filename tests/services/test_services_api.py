@@ -120,7 +120,7 @@ def test_csv_import_all_or_nothing_with_the_row_number(client, auth):
     r = client.post("/api/v1/services/import", data=bad.encode(), headers={**h, "Content-Type": "text/csv"})
     assert r.status_code == 400
     err = r.get_json()["error"]
-    assert err["row"] == 3 and "第 3 行" in err["message"] and "quantity" in err["message"]
+    assert err["row"] == 3 and "第 3 行" in err["message"] and "份数" in err["message"]
     assert client.get("/api/v1/services", query_string={"q": "测试事项"}).get_json()["total"] == 0
     deep = GOOD.replace("测试/二级/三级", "测试/二级/三级/四级")
     r = client.post("/api/v1/services/import", data=deep.encode(), headers={**h, "Content-Type": "text/csv"})
