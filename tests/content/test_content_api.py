@@ -97,7 +97,7 @@ def test_scheduled_publish_and_expiry_by_the_periodic_job(api, draft, captured_s
     assert ids(V001, mine={item["id"]}) == []
     assert ops.expire_due(soon + dt.timedelta(days=2)) == 1
     assert captured_signals[-1][:2] == ("unpublished", item["id"])
-    assert captured_signals[-1][2] == {"region_codes": [V001], "reason": "expired"}
+    assert captured_signals[-1][2] == {"region_codes": [V001], "reason": "expired", "targets": [V001]}
     session.commit()
     assert api("v001-editor", "get", f"/contents/{item['id']}").get_json()["status"] == "expired"
     assert tasks.run_schedule() == {"published": 0, "expired": 0}
@@ -207,7 +207,8 @@ def test_withdraw_removes_it_from_tv_with_a_signal(api, publish, captured_signal
     r = api("v001-editor", "post", f"/contents/{cid}/withdraw", json={"reason": "内容过时"})
     assert r.get_json()["status"] == "withdrawn"
     assert ids(V001, mine={cid}) == []
-    assert captured_signals[-1] == ("unpublished", cid, {"region_codes": [V001], "reason": "withdrawn"})
+    assert captured_signals[-1] == ("unpublished", cid, {"region_codes": [V001], "reason": "withdrawn",
+                                                            "targets": [V001]})
     assert api("v001-editor", "post", f"/contents/{cid}/withdraw").status_code == 409
     assert api("v001-editor", "patch", f"/contents/{cid}", json={"title": "x"}).status_code == 409
 
