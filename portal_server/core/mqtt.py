@@ -18,6 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
+from . import protocol
+
 log = logging.getLogger(__name__)
 
 
@@ -117,7 +119,7 @@ def retained(pattern: str, url: str | None = None, timeout: float = 5.0) -> dict
         from flask import current_app
         url = current_app.config["SETTINGS"].mqtt_server_url
     args = parse_url(url)
-    marker = f"ctv/v1/server/probe/{uuid.uuid4().hex}"
+    marker = protocol.probe_topic(uuid.uuid4().hex)
     found: dict[str, bytes] = {}
     done, connected = threading.Event(), threading.Event()
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"ctv-probe-{uuid.uuid4().hex[:10]}",

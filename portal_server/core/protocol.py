@@ -38,6 +38,11 @@ def region_topic(code: str, kind: str) -> str:
     return f"{PREFIX}/region/{code}/{kind}"
 
 
+def probe_topic(token: str) -> str:
+    """A server-only topic a server process publishes a marker to itself on (core.mqtt.retained)."""
+    return f"{PREFIX}/server/probe/{token}"
+
+
 def region_alert_topic(code: str) -> str:
     """The retained alert topic of a region."""
     return region_topic(code, "alert")
