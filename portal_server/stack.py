@@ -21,6 +21,8 @@ from portal_server.core.protocol import (SERVER_ROLE, TERMINAL_ROLE, box_role_ac
                                          terminal_role_acls)
 
 STB_STATIC = Path(__file__).resolve().parent.parent / "stb_app" / "static"
+#: nginx's own error answers (a body over client_max_body_size never reaches the app): Chinese.
+ERROR_PAGES = Path(__file__).resolve().parent / "static" / "errors"
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -303,10 +305,21 @@ http {{
     # TV page views for the leaders' figures (portal_server.stats): one line per view, one file per
     # UTC day, read by the aggregation job; the serial is the ctv_sn cookie, nothing else is kept.
     log_format ctv_beacon '$msec $cookie_ctv_sn $arg_p';
+    map $request_uri $ctv_error_type {{ default html; "~^/api/" json; }}
     map $time_iso8601 $ctv_beacon_day {{ default "undated"; "~^(?<d>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})" $d; }}
 {nginx_callback_server(callback_port) if callback_port else ""}    server {{
 {nginx_listen_lines(http_port, listen).rstrip(chr(10))}
         server_name _;
+        # A body over client_max_body_size is refused by nginx before the app sees it: say so in
+        # Chinese (JSON for the API, a page for the staff web and the phone).
+        error_page 413 /_errors/413.$ctv_error_type;
+        location /_errors/ {{
+            internal;
+            alias {ERROR_PAGES}/;
+            default_type text/html;
+            types {{ text/html html; application/json json; }}
+            charset utf-8;
+        }}
         location /hls/ {{
             alias {data / 'hls'}/;
             add_header Cache-Control no-cache;
