@@ -55,9 +55,10 @@ def refresh_configs(now: float | None = None) -> int:
     sent = 0
     for i in range(0, len(due), HELLO_BATCH):
         chunk = due[i:i + HELLO_BATCH]
-        terms = {t.serial: t for t in session.scalars(select(Terminal).where(Terminal.serial.in_(chunk)))}
+        terms = {t.serial: t for t in session.scalars(select(Terminal).where(Terminal.serial.in_(chunk)))
+                 if t.paired}
         gone = [s for s in chunk if s not in terms]
-        if gone:  # retired since: nothing to refresh
+        if gone:  # retired or unbound since: no portal URL to refresh (an unbound box's hello gets its pairing code)
             r.zrem(presence.PORTAL_EXPIRY, *gone)
         infos, expiries = [], {}
         for serial, term in terms.items():

@@ -115,6 +115,10 @@ def test_the_periodic_job_reissues_portal_urls_a_week_before_they_expire(app, in
         cfg = read_config(port, BOX, sec)
         assert expiry(cfg) >= first - 5 * DAY + 89 * DAY
         assert r.zscore(presence.PORTAL_EXPIRY, BOX) == expiry(cfg)
+        # A box unbound since its expiry was noted has no portal URL to refresh: skipped, forgotten.
+        r.zadd(presence.PORTAL_EXPIRY, {"CTV-NEW-0001": first})
+        tasks.refresh_configs()
+        assert r.zscore(presence.PORTAL_EXPIRY, "CTV-NEW-0001") is None
         # ...and it was due once: the next run leaves it alone.
         before = cfg["portal_url"]
         tasks.refresh_configs()
