@@ -580,12 +580,14 @@ def evaluate_alarms(now: float | None = None) -> dict[str, int]:
     """Raise and clear alarms from the presence in Redis. Idempotent; run every few seconds by the ingest.
 
     - institutional_offline: an institutional terminal seen before and silent for 5 minutes;
-    - area_outage: more than half of a village's terminals dropped within 2 minutes → one alarm
-      for the village (its institutional alarms are then not raised separately).
+    - area_outage: more than half of a village's terminals dropped within 2 minutes and still down
+      after a grace of 30 s (a power blip the boxes ride out raises nothing) → one alarm for the
+      village (its institutional alarms are then not raised separately).
     """
     now = now or time.time()
     inst_after = _cfg("FLEET_INSTITUTIONAL_OFFLINE_S", 300)
     window = _cfg("FLEET_OUTAGE_WINDOW_S", 120)
+    grace = _cfg("FLEET_OUTAGE_GRACE_S", 30)
     last = presence.last_seen_all()
     online = presence.online_serials(now)
     terms = session.execute(select(Terminal.serial, Terminal.kind, Terminal.region_path)
@@ -605,7 +607,8 @@ def evaluate_alarms(now: float | None = None) -> dict[str, int]:
             continue
         latest = down[-1]
         recent = [t for t in down if latest - t <= window]
-        if len(recent) * 2 > len(boxes) or (("area_outage", village) in active and len(down) * 2 > len(boxes)):
+        if (len(recent) * 2 > len(boxes) and now - recent[0] >= grace) \
+                or (("area_outage", village) in active and len(down) * 2 > len(boxes)):
             outage_villages.add(village)
             want[("area_outage", village)] = (village, None, f"区域断网：{len(down)}/{len(boxes)} 台终端离线")
     path_of = {s: p for s, _k, p in terms}

@@ -187,3 +187,28 @@ def test_alarms_institutional_offline_and_area_outage_clear_themselves(app, clie
     r.zadd(presence.LASTSEEN, {"CTV-HH-000001": time.time(), "CTV-HH-000002": time.time(),
                                "CTV-VIL-001": time.time(), "CTV-VIL-002": time.time()})
     assert wait_for(lambda: kinds() == [])
+
+
+def test_a_power_blip_raises_no_outage_and_a_lasting_cut_raises_one(app):
+    """Boxes that drop and are back within the grace (30 s) raise no area outage (no flapping
+    alarm per village after a one-second power cut); a cut that lasts raises one."""
+    from device_fleet import presence
+    from device_fleet.operations import evaluate_alarms
+    from device_fleet.models import Alarm
+    from portal_server.core import redis as core_redis
+    from portal_server.core.db import session
+    from sqlalchemy import select
+    r = core_redis.client()
+    t0 = time.time()
+    village = {"CTV-HH-000001": t0 - 3, "CTV-HH-000002": t0 - 3, "CTV-HH-000003": t0 - 3,
+               "CTV-HH-000004": t0, "CTV-VIL-001": t0}
+    r.zadd(presence.LASTSEEN, village)
+    with app.app_context():
+        def outages():
+            return [a.region_code for a in session.scalars(select(Alarm).where(
+                Alarm.kind == "area_outage", Alarm.cleared_at.is_(None)))]
+        evaluate_alarms(now=t0 + 5)          # three of five down for 8 s: a blip so far
+        assert outages() == []
+        evaluate_alarms(now=t0 + 40)         # still down after the grace: one alarm for the village
+        assert outages() == ["990101001001"]
+        session.rollback()
