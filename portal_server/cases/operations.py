@@ -220,13 +220,12 @@ def file_application(application: Application) -> tuple[Case, bool]:
     if application.retry:
         return case, False
     full_key = case.idempotency_key
+    _event(case, "submit", who, case.note)   # inserted with the case: one flush fewer
     case, created = add_once(case, lambda: session.scalar(select(Case).where(Case.idempotency_key == full_key))
                              if full_key else None)
     if not created:
         return case, False
-    case.number = f"BJ{clock.local(case.created_at):%Y%m%d}{case.id:06d}"
-    _event(case, "submit", who, case.note)
-    session.flush()
+    case.number = f"BJ{clock.local(case.created_at):%Y%m%d}{case.id:06d}"   # flushed with the audit row
     _audit(case, "submit", _actor_name(who), service=case.service_code, channel=case.channel,
            flags=len(case.flags))
     _notify(case, "submit")

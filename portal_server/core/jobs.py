@@ -120,9 +120,15 @@ def enqueue(path: str, *args, queue_name: str = "default", job_id: str | None = 
     from rq import Retry
 
     q = queue(queue_name)
-    return q.enqueue_call(run, args=(path, *args), kwargs=kwargs, job_id=job_id,
-                          timeout=timeout_s, result_ttl=3600, failure_ttl=7 * 86400,
-                          retry=Retry(max=len(retry), interval=list(retry)) if retry else None)
+    # One Redis round trip (MULTI…EXEC): left to itself RQ sends the queue's registration and the
+    # job in two pipelines, and every application from a box waits for both after its commit.
+    with q.connection.pipeline() as pipe:
+        job = q.enqueue_call(run, args=(path, *args), kwargs=kwargs, job_id=job_id,
+                             timeout=timeout_s, result_ttl=3600, failure_ttl=7 * 86400,
+                             retry=Retry(max=len(retry), interval=list(retry)) if retry else None,
+                             pipeline=pipe)
+        pipe.execute()
+    return job
 
 
 def run_due_periodic(redis_client, now: float | None = None) -> list[str]:

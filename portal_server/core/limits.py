@@ -9,6 +9,7 @@ Redis down → requests pass (``swallow_errors``): a limiter must not take the p
 from __future__ import annotations
 
 import hashlib
+import time
 
 from flask import current_app, request, session as web_session
 from flask_limiter import Limit, Limiter
@@ -83,6 +84,15 @@ def _limit(kind: str) -> Limit:
                  exempt_when=lambda: request_kind() != kind)
 
 
+def _retry_after(limiter: Limiter) -> int:
+    """Seconds until the breached limit lets the next request through (60 when Redis cannot say)."""
+    try:
+        hit = limiter.current_limit
+        return max(1, int(hit.reset_at - time.time())) if hit is not None else 60
+    except Exception:  # noqa: BLE001 - Redis away: a plain minute
+        return 60
+
+
 def init_app(app) -> Limiter:
     """Install the limiter with Redis storage (the app's Redis) and the Chinese 429."""
     from .api import error_response, is_api_request
@@ -90,8 +100,11 @@ def init_app(app) -> Limiter:
     settings = app.config["SETTINGS"]
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "ctv:limit")
+    # No X-RateLimit-* headers on every answer: each costs a second Redis round trip (the window's
+    # stats) on every limited request, a box's application included. Only the 429 says when to
+    # try again (Retry-After, below).
     limiter = Limiter(client_key, app=app, default_limits=[_limit(k) for k in DEFAULT_LIMITS],
-                      strategy="moving-window", headers_enabled=True, swallow_errors=True)
+                      strategy="moving-window", headers_enabled=False, swallow_errors=True)
 
     @app.errorhandler(429)
     def _too_many(err):
@@ -101,6 +114,7 @@ def init_app(app) -> Limiter:
             from flask import make_response
             resp, status = make_response(f"<!doctype html><meta charset=utf-8><title>{MESSAGE}</title>"
                                          f"<p style='font-size:20px'>{MESSAGE}</p>"), 429
+        resp.headers["Retry-After"] = str(_retry_after(limiter))
         return resp, status
 
     app.extensions["ctv_limiter"] = limiter

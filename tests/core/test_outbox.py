@@ -93,3 +93,18 @@ def test_a_forced_rollback_sends_nothing(app, how):
     assert made is None and _queued() == 0 and audio_made == set()  # no clip, no job run or waiting
     session.commit()  # the session's next commit hands over nothing left from before
     assert _queued() == 0 and page.exists() and int(r.get(gen_key) or 0) == gen
+
+
+def test_a_committed_job_waits_in_its_queue_for_a_worker(app):
+    """Not inline (as in production): after the commit the job is in Redis, on its queue, with
+    its arguments and retries, ready for a worker (sent in one pipeline)."""
+    app.config["SETTINGS"].jobs_inline = False
+    before = jobs.queue("default").count
+    outbox.job("portal_server.core.audit:seal_job", retry=(1, 2))
+    session.commit()
+    q = jobs.queue("default")
+    assert q.count == before + 1
+    job = q.jobs[-1]
+    assert job.args[0] == "portal_server.core.audit:seal_job" and job.retries_left == 2
+    assert q.key in [k.decode() if isinstance(k, bytes) else k
+                     for k in core_redis.client().smembers("rq:queues")]
