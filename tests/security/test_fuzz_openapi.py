@@ -39,6 +39,10 @@ def test_no_server_errors_over_every_operation(app, auth):
                   suppress_health_check=list(HealthCheck))
         def run(case):
             name = f"{op.method.upper()} {op.path}"
+            # schemathesis fills the documented security schemes with random tokens: that only tests the 401,
+            # so the operations are called as the admin instead.
+            case.headers = {k: v for k, v in (case.headers or {}).items()
+                            if k.lower() not in ("authorization", "x-terminal-token")}
             try:
                 resp = case.call(headers=headers)
             except Exception as exc:  # TESTING propagates what production answers with 500
