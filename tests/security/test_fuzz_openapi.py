@@ -17,8 +17,11 @@ NOT_CONFORMANT: dict[str, str] = {}
 
 def test_no_server_errors_over_every_operation(app, auth):
     from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                                   status_code_conformance)
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
     from portal_server.core.db import session
     conformance = [status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -69,7 +72,7 @@ def test_no_server_errors_over_every_operation(app, auth):
 
 def test_openapi_describes_success_and_error_bodies(client):
     doc = client.get("/api/v1/openapi.json").get_json()
-    ok = lambda path, method="get": doc["paths"][path][method]["responses"]  # noqa: E731
+    ok = lambda path, method="get": doc["paths"][path][method]["responses"]
     assert ok("/api/v1/alerts")["2XX"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/List"}
     assert set(doc["components"]["schemas"]["List"]["required"]) == {"items", "total", "page", "per_page"}
     assert ok("/api/v1/alerts")["4XX"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
