@@ -245,7 +245,7 @@ def openapi_document(app) -> dict:
                     "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
             paths.setdefault(path, {})[method.lower()] = op
     schemas["List"] = {"type": "object", "required": ["items", "total", "page", "per_page"], "properties": {
-        "items": {"type": "array"}, "total": {"type": "integer", "minimum": 0},
+        "items": {"type": "array", "items": {"type": "object"}}, "total": {"type": "integer", "minimum": 0},
         "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 0}}}
     schemas["Open311Errors"] = {"type": "array", "minItems": 1, "items": {
         "type": "object", "required": ["code", "description"],
