@@ -6,7 +6,7 @@ from flask import Response, g, request
 from pydantic import BaseModel, Field
 
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, json_body, make_blueprint, \
-    not_found, paginate
+    not_found, paginate, responds
 from portal_server.core.auth import api_user_required, bearer_user, terminal_required
 from portal_server.core.db import session
 
@@ -98,6 +98,7 @@ def _cap_response(doc: bytes) -> Response:
 
 
 @bp.get("/alerts/<int:alert_id>.cap")
+@responds("application/cap+xml")
 def cap_document(alert_id: int):
     """The alert as a CAP 1.2 document (msgType Alert or Update). Public once sent (boxes and
     outside CAP readers fetch it); a pending alert only for staff in scope."""
@@ -112,6 +113,7 @@ def cap_document(alert_id: int):
 
 
 @bp.get("/alerts/<int:alert_id>/cancel.cap")
+@responds("application/cap+xml")
 def cap_cancel(alert_id: int):
     """The CAP 1.2 Cancel message of a cancelled alert (references the original)."""
     a = queries.alert_get(alert_id)

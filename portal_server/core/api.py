@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import re
 from typing import Any
 
@@ -171,6 +172,47 @@ def parse_ts(value: Any, field: str) -> dt.datetime | None:
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
+def responds(media_type: str):
+    """Declare (for OpenAPI) that a view answers something other than JSON (``application/cap+xml``...).
+    Put it right under the route decorator."""
+
+    def deco(fn):
+        fn.__openapi_media_type__ = media_type
+        return fn
+
+    return deco
+
+
+def _success_responses(view) -> dict:
+    """The 2XX of an operation: the media type declared with :func:`responds`; else, read from the view's
+    source, 204 without a body, the list envelope when it paginates or builds ``{"items": ...}``, a JSON object."""
+    media_type = getattr(view, "__openapi_media_type__", None)
+    if media_type:
+        return {"2XX": {"description": "OK", "content": {media_type: {}}}}
+    try:
+        source = inspect.getsource(view)
+    except (OSError, TypeError):
+        source = ""
+    if '"", 204' in source:
+        return {"204": {"description": "done, no body"}}
+    is_list = "paginate(" in source or '"items":' in source
+    schema = {"$ref": "#/components/schemas/List"} if is_list else {"type": "object"}
+    return {"2XX": {"description": "OK", "content": {"application/json": {"schema": schema}}}}
+
+
+def _responses(rule: str, view) -> dict:
+    """Success and error answers of one operation. Open311 (GeoReport v2) keeps its own standard shapes:
+    a JSON array or object (XML for ``.xml``) and errors as ``[{"code","description"}]``."""
+    if rule.startswith("/open311"):
+        media = ("text/xml", {}) if rule.endswith(".xml") else ("application/json", {"schema": {"type": ["array", "object"]}})
+        return {"2XX": {"description": "OK", "content": {media[0]: media[1]}},
+                "4XX": {"description": "GeoReport v2 errors", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Open311Errors"}}}}}
+    return {**_success_responses(view),
+            "4XX": {"description": "error", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"}}}}}
+
+
 def openapi_document(app) -> dict:
     """OpenAPI 3.1 from the URL map: every /api/v1 and /open311 rule, its docstring and body model."""
     paths: dict[str, dict] = {}
@@ -188,9 +230,7 @@ def openapi_document(app) -> dict:
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             op: dict[str, Any] = {"operationId": f"{rule.endpoint}.{method.lower()}",
                                   "summary": summary, "tags": [rule.endpoint.split(".")[0]],
-                                  "responses": {"200": {"description": "OK"},
-                                                "4XX": {"description": "error",
-                                                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
+                                  "responses": _responses(rule.rule, view)}
             if doc and "\n" in doc:
                 op["description"] = doc
             if params:
@@ -204,7 +244,13 @@ def openapi_document(app) -> dict:
                 op["requestBody"] = {"required": True, "content": {"application/json": {
                     "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
             paths.setdefault(path, {})[method.lower()] = op
-    schemas["Error"] = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+    schemas["List"] = {"type": "object", "required": ["items", "total", "page", "per_page"], "properties": {
+        "items": {"type": "array", "items": {"type": "object"}}, "total": {"type": "integer", "minimum": 0},
+        "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 0}}}
+    schemas["Open311Errors"] = {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}
+    schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}}, "required": ["code", "message"]}}}
     return {"openapi": "3.1.0",
             "info": {"title": "CommuniTV API", "version": "1"},
