@@ -8,6 +8,7 @@ Each host runs `communitv deploy run --role R` (portal_server.deploy). The LAN h
 server network. Files live in one folder every host sees (the NFS of a real layout)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -126,12 +127,9 @@ class Layout:
         self._kill_namespace(host)
 
     def _kill_namespace(self, host):
-        pids = _ip("netns", "pids", self.names[host], check=False).stdout.split()
-        for pid in pids:
-            try:
+        for pid in _ip("netns", "pids", self.names[host], check=False).stdout.split():
+            with contextlib.suppress(ProcessLookupError):   # gone already
                 os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
 
     def logs(self, *hosts):
         return "\n".join(f"--- {h}\n" + (self.work / f"{h}.log").read_text()[-2500:]

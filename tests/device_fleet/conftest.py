@@ -7,6 +7,7 @@ import pytest
 from device_fleet.broker import register_boxes
 from device_fleet.ingest import Ingest
 from portal_server.demo import terminal_secret
+from tests.conftest import session_ending_client
 
 
 @pytest.fixture
@@ -52,22 +53,6 @@ def sub_one(port, serial, secret, topic, wait=5):
 
 @pytest.fixture
 def client(app):
-    """The test client, ending the test thread's database transaction after every request.
-
-    The ``app`` fixture keeps one app context for the whole test, so the per-request session
-    cleanup never runs; on SQLite (BEGIN IMMEDIATE) the open transaction would block the ingest
-    thread's writes (a box's ack) until the test ends.
-    """
-    from flask.testing import FlaskClient
-
-    from portal_server.core.db import session
-
-    class Client(FlaskClient):
-        def open(self, *a, **kw):
-            try:
-                return super().open(*a, **kw)
-            finally:
-                session.remove()
-
-    app.test_client_class = Client
-    return app.test_client()
+    """The test client, ending the test thread's database transaction after every request (the
+    ingest thread writes a box's ack meanwhile)."""
+    return session_ending_client(app)
