@@ -72,6 +72,7 @@ SHAPES = [(re.compile(p), msgid) for p, msgid in (
     (r"^unknown ref (?P<value>.+)$", "unknown ref %(value)s"),
     (r"^unknown status (?P<value>.+)$", "unknown status %(value)s"),
     (r"^unknown category (?P<value>.+)$", "unknown category %(value)s"),
+    (r"^channel (?P<value>\S+) exists$", "channel %(value)s exists"),
 )]
 #: Groups that name a thing ("poll 12", "work order 5"): its noun is translated too.
 NOUN_GROUPS = ("what",)
