@@ -37,6 +37,8 @@ SHAPES = [(re.compile(p), msgid) for p, msgid in (
     (r"^(?P<what>.+?) is outside your scope or needs the editor role$",
      "%(what)s is outside your scope or needs the editor role"),
     (r"^(?P<what>.+?) is outside your scope$", "%(what)s is outside your scope"),
+    (r"^service_code (?P<value>.+) not found$", "service_code %(value)s not found"),
+    (r"^service_request_id (?P<value>.+) not found$", "service_request_id %(value)s not found"),
     (r"^(?P<what>.+?) not found$", "%(what)s not found"),
     (r"^(?P<what>.+?) does not exist$", "%(what)s does not exist"),
     (r"^unknown region (?P<code>.+)$", "unknown region %(code)s"),

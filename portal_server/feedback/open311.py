@@ -14,6 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
+from portal_server.core import i18n
 from portal_server.core.accounts import user_for_token
 from portal_server.core.api import ApiError, iso
 from portal_server.core.db import session
@@ -36,15 +37,21 @@ class Open311Error(Exception):
         self.status, self.description = status, description
 
 
+def _georeport_error(status: int, message: str, field: str | None = None):
+    """GeoReport's error list, the description in the client's language (Chinese unless it asks for
+    English), as every other API error (``core.i18n``)."""
+    text = i18n.translate(message, status)[0] + (f" ({field})" if field else "")
+    return jsonify([{"code": status, "description": text}]), status
+
+
 @bp.errorhandler(Open311Error)
 def _err(e: Open311Error):
-    return jsonify([{"code": e.status, "description": e.description}]), e.status
+    return _georeport_error(e.status, e.description)
 
 
 @bp.errorhandler(ApiError)
 def _api_err(e: ApiError):
-    field = e.extra.get("field")
-    return jsonify([{"code": e.status, "description": e.message + (f" ({field})" if field else "")}]), e.status
+    return _georeport_error(e.status, e.message, e.extra.get("field"))
 
 
 def _params() -> dict:

@@ -168,5 +168,8 @@ def test_open311_services_and_requests(client, auth):
     bad = client.post("/open311/v2/requests.json", data={"api_key": key, "service_code": "nope",
                                                          "address_id": "990101001002"})
     assert bad.status_code == 400 and bad.get_json()[0]["code"] == 400
-    assert "service_code" in bad.get_json()[0]["description"]
+    assert bad.get_json()[0]["description"] == "诉求类别 'nope' 不存在"      # Chinese, as every API error
+    en = client.post("/open311/v2/requests.json", data={"api_key": key, "service_code": "nope"},
+                     headers={"Accept-Language": "en"})
+    assert en.get_json()[0]["description"] == "service_code 'nope' not found"
     assert client.get("/open311/v2/requests.json").status_code == 401

@@ -84,9 +84,9 @@ def test_an_import_error_naming_the_row_in_chinese_gets_its_english_part_transla
 
 
 # Every message written out in the code (``ApiError(status, code, "…")``, ``bad_request("…")``,
-# ``forbidden``/``conflict``/``not_found``) reaches staff and residents in Chinese of its own, not
+# ``forbidden``/``conflict``/``not_found``, Open311's errors) reaches staff and residents in Chinese of its own, not
 # the generic sentence for its status: a new English message without its catalogue line fails here.
-_CALLS = {"ApiError": 2, "bad_request": 0, "forbidden": 0, "conflict": 0, "not_found": 0}
+_CALLS = {"ApiError": 2, "Open311Error": 1, "bad_request": 0, "forbidden": 0, "conflict": 0, "not_found": 0}
 _STATUS = {"bad_request": 400, "forbidden": 403, "conflict": 409, "not_found": 404}
 #: f-string holes get a number; a hole that names a field gets one of the field's real names.
 _SAMPLES = {"name": "lat"}
