@@ -446,6 +446,25 @@ def plan_household_import(user, data: bytes, filename: str) -> imports.Plan:
     return imports.plan(rows, household_import_checker(user))
 
 
+def run_household_import(user, data: bytes, filename: str, progress) -> dict:
+    """The staff web's confirmed import, run as a background job (``imports.start``): the upload is
+    checked again in the user's scope (rows may have changed since the preview), then written;
+    ``progress`` (an ``imports.Progress``) tells the page how far. Any bad row → ImportRejected,
+    nothing written. The job commits."""
+    rows = imports.read_table(data, filename, HOUSEHOLD_HEADERS, HOUSEHOLD_REQUIRED)
+    if not rows:
+        raise imports.ImportFileError("表中没有数据行")
+    progress.phase("check", len(rows))
+    plan = imports.plan(rows, household_import_checker(user), progress)
+    if plan.bad:
+        raise imports.ImportRejected(plan.bad)
+    progress.phase("write", len(plan.items))
+    written = import_households(user, plan, progress, source=filename)
+    counts = plan.counts()
+    return {"new": counts["new"], "updated": counts["updated"], "unchanged": counts["unchanged"],
+            "written": written}
+
+
 def import_households(user, plan: imports.Plan, progress=None, source: str = "") -> int:
     """Write a checked plan (all or nothing: ImportRejected when a row is bad); caller commits.
 

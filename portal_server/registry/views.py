@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from device_fleet import operations as fleet_ops
 from portal_server.care import queries as care_queries
-from portal_server.core import clock, exports, scope
+from portal_server.core import clock, exports, imports, scope
 from portal_server.core.accounts import (
     ROLE_NAMES,
     ROLES,
@@ -205,7 +205,11 @@ def _upload_dir() -> Path:
 def households_import():
     """Step 1: upload; step 2: the preview (new/updated/unchanged/bad rows); step 3: confirm."""
     if request.method == "GET":
-        return render_template("registry/import.html", preview=None)
+        job = request.args.get("job")
+        if job and imports.status(job, g.user) is None:
+            flash("找不到该导入任务（已过期或不是您发起的）", "error")
+            job = None
+        return render_template("registry/import.html", preview=None, job=job)
     token = request.form.get("token", "")
     if token:  # confirm a previewed upload
         meta_path = _upload_dir() / f"{token}.json"
@@ -216,18 +220,13 @@ def households_import():
         if meta["user"] != g.user.username:
             abort(403)
         data = (_upload_dir() / f"{token}.bin").read_bytes()
-        try:
-            plan = ops.plan_household_import(g.user, data, meta["filename"])
-            n = ops.import_households(g.user, plan, source=meta["filename"])
-            session.commit()
-        except ApiError as exc:
-            session.rollback()
-            _fail(exc)
-            return redirect(url_for("registry.households_import"))
+        # The rows are checked again and written by a background job (one transaction); the page
+        # it redirects to polls the job's progress and then shows the counts or the reason.
+        job = imports.start(g.user, "portal_server.registry.operations:run_household_import", data,
+                            meta["filename"], what="户")
         for ext in ("json", "bin"):
             (_upload_dir() / f"{token}.{ext}").unlink(missing_ok=True)
-        flash(f"导入完成：写入 {n} 户（新增 {plan.counts()['new']}，更新 {plan.counts()['updated']}）", "ok")
-        return redirect(url_for("registry.households"))
+        return redirect(url_for("registry.households_import", job=job), 303)
     f = request.files.get("file")
     if f is None or not f.filename:
         flash("请选择要上传的文件", "error")
