@@ -137,6 +137,7 @@ def _household_page(hh, phone: str | None = None):
         orders=[feedback_queries.order_to_dict(o, with_events=False) for o in feedback_queries.household_orders(hh.id)],
         care_tasks=care_queries.household_tasks(hh.id),
         last_checkin=care_queries.last_checkin_days([hh.id]).get(hh.id), phone=phone, fmt=clock.fmt,
+        released=queries.released_boxes(hh.id) if hh.status != "active" else [],
         panels=[p for p in (fn(hh.id) for fn in current_app.extensions.get("registry_household_panels", ())) if p],
         can_write=g.user.has_role(*ops.WRITE_ROLES))
 
@@ -177,8 +178,12 @@ def household_action(household_id: int, action: str):
                 ops.move_out_person(g.user, p)
                 flash(f"{p.name} 已迁出", "ok")
         elif action == "move_out":
+            term = queries.terminal_of(hh)
+            if term is not None and not f.get("release_box"):
+                flash(f"该户的机顶盒 {term.serial} 将解除绑定，请勾选确认后再办理迁出", "error")
+                return redirect(url_for("registry.household", household_id=hh.id))
             ops.move_out_household(g.user, hh, f.get("note", ""))
-            flash(f"{hh.number} 已整户迁出", "ok")
+            flash(f"{hh.number} 已整户迁出" + (f"，机顶盒 {term.serial} 已解除绑定，回到配对界面" if term else ""), "ok")
         elif action == "unmask":
             phone = ops.unmask(g.user, hh, "phone", f.get("reason") or "住户页面查看")
             session.commit()
