@@ -271,7 +271,12 @@ def household_map():
     if village is not None and village.level != "village":
         abort(404)
     plan = queries.village_plan(g.user, village, tasks.online_serials()) if village else None
-    return render_template("registry/map.html", plan=plan, villages=villages, village=village)
+    layers = []
+    if village is not None:
+        layers = [x for x in (fn(g.user, village) for fn in current_app.extensions.get("registry_map_layers", ()))
+                  if x]
+    return render_template("registry/map.html", plan=plan, villages=villages, village=village, layers=layers,
+                           here=url_for("registry.household_map", village=village.code) if village else None)
 
 
 @bp.route("/households/compare", methods=["GET", "POST"])
