@@ -133,3 +133,23 @@ def test_only_the_user_who_started_an_import_may_read_it(app, client, auth):
 def _user(username):
     from portal_server.core.accounts import user_by_username
     return user_by_username(username)
+
+
+def test_the_service_catalogue_import_uses_the_same_background_import(app, client, auth):
+    """One mechanism in core: the catalogue's web import (services) is checked at once, then written
+    by the same job, and its page follows the same progress."""
+    auth.login("city-editor")
+    page = client.get("/admin/services/").get_data(as_text=True)
+    csv_text = ("code,name,type,category,department,implementer,basis,conditions,materials,steps,statutory_days,"
+                "promised_days,fee,fee_basis,location,hours,visits,phone,local\n"
+                + "".join(f"P-{i},进度事项{i},公共服务,民政/养老,市民政局,市民政局,,,,申请|受理,5,3,,,便民服务中心,,1,,否\n"
+                          for i in range(1, 21)))
+    r = client.post("/admin/services/import", data={"csrf_token": csrf_from(page),
+                                                    "file": (io.BytesIO(csv_text.encode()), "c.csv")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 303, r.get_data(as_text=True)
+    job = re.search(r"job=([\w-]+)", r.headers["Location"]).group(1)
+    assert 'id="import-job"' in client.get(r.headers["Location"]).get_data(as_text=True)
+    st = client.get(f"/admin/imports/{job}").get_json()
+    assert st["status"] == "done" and st["result"]["new"] == 20 and st["what"] == "项"
+    assert "进度事项7" in client.get("/admin/services/").get_data(as_text=True)
