@@ -48,14 +48,12 @@ def make_xlsx(n: int, name: str = "张") -> bytes:
 
 
 def main() -> None:
-    from portal_server import demo
+    import subprocess
+
+    from portal_server import demo, stack
     from portal_server.app import create_app
     from portal_server.core import db
     from portal_server.core.config import Settings
-
-    import subprocess
-
-    from portal_server import stack
 
     tmp = Path(tempfile.mkdtemp(prefix="ctv-bench-registry-"))
     url = f"sqlite:///{tmp / 'communitv.db'}"

@@ -388,7 +388,8 @@ def status(import_id: str, user) -> dict | None:
            "total": int(state.get("total") or 0), "filename": state.get("filename", ""),
            "what": state.get("what", ""), "message": state.get("message", ""),
            "result": json.loads(state["result"]) if state.get("result") else None,
-           "rows": json.loads(state["rows"])[:PREVIEW_LIMIT] if state.get("rows") else []}
+           "rows": json.loads(state["rows"])[:PREVIEW_LIMIT] if state.get("rows") else [],
+           "waited_s": int(time.time() - float(state.get("started_at") or time.time()))}
     if out["status"] == "running" and time.time() - float(state.get("updated_at") or 0) > STALL_S:
         out["status"] = "failed"
         out["message"] = "导入已中断（处理进程停止），未导入任何数据，请重新导入"

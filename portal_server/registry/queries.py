@@ -5,9 +5,9 @@ Public for other features (cases, grids): ``person_by_id_number``, ``is_deceased
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select
-
 import json
+
+from sqlalchemy import and_, func, or_, select
 
 from portal_server.core import crypto, scope
 from portal_server.core.api import iso
