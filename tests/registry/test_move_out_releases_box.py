@@ -62,6 +62,12 @@ def test_moving_out_releases_the_box_and_its_old_portal_stops_working(app, clien
     session.remove()
     item = client.get(f"/api/v1/terminals/{SERIAL}", headers=auth.headers("admin")).get_json()
     assert item["paired"] is False and item["household_id"] is None and item["region_code"] is None
+    listed = client.get("/api/v1/terminals?per_page=1000", headers=auth.headers("admin")).get_json()["items"]
+    assert [t["paired"] for t in listed if t["serial"] == SERIAL] == [False]
+    auth.login("admin")
+    page = client.get(f"/noc/terminals/{SERIAL}").get_data(as_text=True)
+    assert "未绑定，配对码" in page and hh_number(hid) not in page
+    auth.login("v001-clerk")
     # Audited: the unbinding (by whom, which household) and the move-out naming the released box.
     ev = session.scalar(select(AuditEvent).where(AuditEvent.action == "terminal.unbind",
                                                  AuditEvent.object_id == SERIAL))
@@ -98,3 +104,27 @@ def test_the_api_move_out_releases_the_box_too(app, client, auth):
     assert r.status_code == 200
     session.remove()
     assert not terminals.terminal_by_serial(SERIAL).paired
+
+
+def test_the_clerk_confirms_the_release_in_the_browser(app, staff_page, live_server):
+    term = terminals.terminal_by_serial(SERIAL)
+    hid = term.household_id
+    session.remove()
+    page = staff_page("v001-clerk", 390, 844)
+    page.goto(f"{live_server}/admin/households/{hid}")
+    page.click("text=整户迁出")
+    form = page.locator("#move-out-form")
+    assert "该户的机顶盒将解除绑定" in form.inner_text() and SERIAL in form.inner_text()
+    asked = []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+    page.on("dialog", answer)
+    form.locator("button[type=submit]").click()  # the checkbox is required: the browser stops here
+    assert page.url.endswith(f"/admin/households/{hid}") and asked == []
+    form.locator("input[name=release_box]").check()
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("text=已解除绑定，回到配对界面")
+    assert asked and f"该户的机顶盒 {SERIAL} 将解除绑定" in asked[0]
+    assert "无机顶盒" in page.inner_text("#box") and "随整户迁出解除绑定" in page.inner_text("#box")
