@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
+
 from . import jobs
 from . import redis as core_redis
 from .accounts import user_by_username
@@ -329,7 +331,13 @@ def start(user, runner: str, data: bytes, filename: str, what: str = "") -> str:
         pipe.expire(_STATE.format(import_id), STATE_TTL_S)
         pipe.set(_DATA.format(import_id), data, ex=DATA_TTL_S)
         pipe.execute()
-    jobs.enqueue("portal_server.core.imports:run_job", import_id, timeout_s=1800)
+    try:
+        jobs.enqueue("portal_server.core.imports:run_job", import_id, timeout_s=1800)
+    except Exception:  # run inline (jobs_inline) and failed: its state already says why
+        if current_app.config["SETTINGS"].jobs_inline:
+            log.exception("import %s failed inline", import_id)
+        else:
+            _finish(import_id, status="failed", message="无法提交导入任务（后台服务不可用），未导入任何数据，请稍后重试")
     return import_id
 
 

@@ -153,3 +153,18 @@ def test_the_service_catalogue_import_uses_the_same_background_import(app, clien
     st = client.get(f"/admin/imports/{job}").get_json()
     assert st["status"] == "done" and st["result"]["new"] == 20 and st["what"] == "项"
     assert "进度事项7" in client.get("/admin/services/").get_data(as_text=True)
+
+
+def test_an_unexpected_error_writes_nothing_and_the_page_says_so(app, client, auth, monkeypatch):
+    from portal_server.registry import operations as ops
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(ops, "_insert_new", boom)
+    before = _count()
+    auth.login("v001-clerk")
+    job = imports.start(_user("v001-clerk"), "portal_server.registry.operations:run_household_import",
+                        _csv(4, start=4000), "d.csv", what="户")
+    st = client.get(f"/admin/imports/{job}").get_json()
+    assert st["status"] == "failed" and "服务器处理出错，未导入任何数据" in st["message"] and "disk" not in st["message"]
+    assert _count() == before
