@@ -248,6 +248,27 @@ def rotate_portal_token(term: Terminal, user, reason: str = "") -> Terminal:
     return term
 
 
+def unbind_terminal(term: Terminal, user, reason: str = "") -> Terminal:
+    """Release a box from its household or region: it goes back to the pairing screen with a new
+    pairing code, and its token version moves on so that every portal URL and token issued to it
+    stops working (nginx after the commit, the app at once). The next family in the house pairs it
+    again. Caller commits; the retained unpaired config goes out after the commit."""
+    if not term.paired:
+        raise FleetError("本机尚未绑定，无需解除绑定", field="serial")
+    old_code = term.region.code if term.region else None
+    old_household = term.household_id
+    term.household, term.region, term.region_path = None, None, None
+    term.kind, term.bound_at = "household", None
+    term.token_version = (term.token_version or 1) + 1
+    session.flush()
+    ensure_pairing_code(term)
+    audit.record("terminal.unbind", "terminal", term.serial, region_code=old_code, actor=user.username,
+                 household_id=old_household, version=term.token_version, reason=reason[:200])
+    outbox.call("portal_server.core.terminals:revoke_token_marks", term.serial)
+    outbox.mqtt(protocol.dev_topic(term.serial, "config"), config_payload(term), qos=1, retain=True)
+    return term
+
+
 # Commands --------------------------------------------------------------------------------------
 
 def validate_command(type_: str, args: dict | None) -> dict:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
-from portal_server.core import audit
+from portal_server.core import audit, imports
 from portal_server.core.accounts import ROLE_NAMES, revoke_all_tokens
 from portal_server.core.auth import authenticate, load_web_user, login, login_required, logout
 from portal_server.core.db import session
@@ -104,3 +104,16 @@ def home():
             cards.append(card)
     chain = g.user.region.chain()
     return render_template("admin/home.html", user=g.user, chain=chain, cards=cards)
+
+
+@bp.get("/imports/<import_id>")
+@login_required
+def import_status(import_id: str):
+    """How far a background import of the staff web is (core.imports): phase, done, total, then the
+    counts or the reason it failed. Only the user who started it may read it (404 for anyone else)."""
+    st = imports.status(import_id, g.user)
+    if st is None:
+        return jsonify({"error": {"code": "not_found", "message": "找不到该导入任务（已过期或不是您发起的）"}}), 404
+    resp = jsonify(st)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

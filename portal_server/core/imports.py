@@ -8,17 +8,35 @@ feature's ``check`` function and sorts them into new / updated / unchanged / bad
 staff web shows before anything is written. ``apply`` refuses a plan with a bad row (all or
 nothing) and otherwise runs the feature's write for each row in the caller's transaction, with a
 progress callback for the CLI's bar and the web page.
+
+The staff web runs the confirmed import as a background job (``start`` → the RQ job ``run_job``):
+the feature's runner checks and writes the rows in one transaction while a ``Progress`` puts
+"phase, done, total" in Redis under a random import id; the page polls ``status`` (only the user
+who started it may read it: GET /admin/imports/<id>) and shows a real bar, then the counts — or
+the reason in Chinese when nothing was written.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
+import secrets
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
+
+from . import jobs
+from . import redis as core_redis
+from .accounts import user_by_username
 from .api import ApiError
+from .db import session
+
+log = logging.getLogger(__name__)
 
 #: Most rows shown per group in a preview page (the counts are always complete).
 PREVIEW_LIMIT = 200
@@ -224,7 +242,7 @@ class Plan:
 Check = Callable[[Row, dict], "Planned"]
 
 
-def plan(rows: list[Row], check: Check) -> Plan:
+def plan(rows: list[Row], check: Check, progress: Callable[[int], Any] | None = None) -> Plan:
     """Run ``check(row, state)`` on every row. ``state`` is one dict shared across rows (for
     duplicate checks within the file); a RowProblem becomes a bad row with its message."""
     result = Plan()
@@ -234,6 +252,8 @@ def plan(rows: list[Row], check: Check) -> Plan:
             result.items.append(check(row, state))
         except RowProblem as exc:
             result.bad.append(RowError(row.number, str(exc)))
+        if progress is not None:
+            progress(1)
     return result
 
 
@@ -251,3 +271,134 @@ def apply(result: Plan, write: Callable[[Planned], Any],
         if progress is not None:
             progress(1)
     return n
+
+
+# Running a confirmed import in the background, with progress the web page polls ------------------
+
+#: Redis keys of one import: its state (a hash) and the uploaded bytes (any worker host reads them).
+_STATE = "ctv:import:{}"
+_DATA = "ctv:import:{}:data"
+#: How long the state (and so the result page) and the uploaded bytes are kept.
+STATE_TTL_S = 24 * 3600
+DATA_TTL_S = 3600
+#: A running import whose progress has not moved for this long is reported as stopped (the worker
+#: died: its transaction never committed, so nothing was written).
+STALL_S = 300
+#: Phases of an import as the page names them.
+PHASES = {"queued": "排队等待", "check": "正在检查", "write": "已写入", "commit": "正在保存"}
+
+
+def _redis():
+    return core_redis.client()
+
+
+class Progress:
+    """The progress callback of a background import: ``phase(name, total)`` then ``progress(n)``
+    per row; written to Redis at most every ``every_s`` seconds (and at each phase's end)."""
+
+    def __init__(self, import_id: str, every_s: float = 0.2):
+        self.key, self.every_s = _STATE.format(import_id), every_s
+        self.name, self.done, self.total, self._last = "queued", 0, 0, 0.0
+
+    def phase(self, name: str, total: int = 0) -> None:
+        self.name, self.done, self.total = name, 0, total
+        self._write()
+
+    def __call__(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self._last >= self.every_s or self.done >= self.total:
+            self._write(now)
+
+    def _write(self, now: float | None = None) -> None:
+        self._last = now if now is not None else time.monotonic()
+        _redis().hset(self.key, mapping={"phase": self.name, "done": self.done, "total": self.total,
+                                         "updated_at": time.time()})
+
+
+def start(user, runner: str, data: bytes, filename: str, what: str = "") -> str:
+    """Queue the import of ``data`` by ``runner`` ("package.module:function", called in the job as
+    ``runner(user, data, filename, progress)``; it re-checks every row in the user's scope, writes
+    them, and returns the counts to show, e.g. {"new": 3, "updated": 1, "unchanged": 0}). The job
+    commits once; a failure writes nothing. Returns the import id the page polls."""
+    import_id = secrets.token_urlsafe(16)
+    r = _redis()
+    with r.pipeline() as pipe:
+        pipe.hset(_STATE.format(import_id), mapping={
+            "user": user.username, "runner": runner, "filename": filename or "", "what": what,
+            "status": "queued", "phase": "queued", "done": 0, "total": 0, "message": "", "result": "",
+            "rows": "", "started_at": time.time(), "updated_at": time.time()})
+        pipe.expire(_STATE.format(import_id), STATE_TTL_S)
+        pipe.set(_DATA.format(import_id), data, ex=DATA_TTL_S)
+        pipe.execute()
+    try:
+        jobs.enqueue("portal_server.core.imports:run_job", import_id, timeout_s=1800)
+    except Exception:  # run inline (jobs_inline) and failed: its state already says why
+        if current_app.config["SETTINGS"].jobs_inline:
+            log.exception("import %s failed inline", import_id)
+        else:
+            _finish(import_id, status="failed", message="无法提交导入任务（后台服务不可用），未导入任何数据，请稍后重试")
+    return import_id
+
+
+def _finish(import_id: str, **fields) -> None:
+    r = _redis()
+    fields["updated_at"] = time.time()
+    r.hset(_STATE.format(import_id), mapping={k: v if isinstance(v, (str, int, float)) else json.dumps(
+        v, ensure_ascii=False) for k, v in fields.items()})
+    r.delete(_DATA.format(import_id))
+
+
+def run_job(import_id: str) -> dict | None:
+    """The RQ job: run the import's runner in one transaction, keeping its progress in Redis."""
+    r = _redis()
+    state = {k.decode(): v.decode() for k, v in r.hgetall(_STATE.format(import_id)).items()}
+    if not state or state.get("status") != "queued":
+        return None  # unknown, expired, or already run (a retried job never writes twice)
+    r.hset(_STATE.format(import_id), mapping={"status": "running", "updated_at": time.time()})
+    user = user_by_username(state["user"])
+    data = r.get(_DATA.format(import_id))
+    if user is None or not user.active:
+        _finish(import_id, status="failed", message="账号已停用，未导入任何数据")
+        return None
+    if data is None:
+        _finish(import_id, status="failed", message="上传的文件已过期，请重新上传，未导入任何数据")
+        return None
+    progress = Progress(import_id)
+    try:
+        result = jobs.resolve(state["runner"])(user, data, state.get("filename", ""), progress)
+        progress.phase("commit")
+        session.commit()
+    except ApiError as exc:
+        session.rollback()
+        _finish(import_id, status="failed", message=exc.message, rows=exc.extra.get("rows") or [])
+        return None
+    except Exception:
+        session.rollback()
+        _finish(import_id, status="failed", message="导入失败：服务器处理出错，未导入任何数据。请稍后重试或联系管理员")
+        log.exception("import %s (%s) failed", import_id, state.get("runner"))
+        raise
+    _finish(import_id, status="done", result=result or {})
+    return result
+
+
+def status(import_id: str, user) -> dict | None:
+    """The import's state for the page that polls it, or None (unknown, expired, or started by
+    someone else: nobody reads another user's import)."""
+    if not import_id or len(import_id) > 64:
+        return None
+    raw = _redis().hgetall(_STATE.format(import_id))
+    state = {k.decode(): v.decode() for k, v in raw.items()}
+    if not state or state.get("user") != user.username:
+        return None
+    out = {"id": import_id, "status": state["status"], "phase": state.get("phase", ""),
+           "phase_name": PHASES.get(state.get("phase", ""), ""), "done": int(state.get("done") or 0),
+           "total": int(state.get("total") or 0), "filename": state.get("filename", ""),
+           "what": state.get("what", ""), "message": state.get("message", ""),
+           "result": json.loads(state["result"]) if state.get("result") else None,
+           "rows": json.loads(state["rows"])[:PREVIEW_LIMIT] if state.get("rows") else [],
+           "waited_s": int(time.time() - float(state.get("started_at") or time.time()))}
+    if out["status"] == "running" and time.time() - float(state.get("updated_at") or 0) > STALL_S:
+        out["status"] = "failed"
+        out["message"] = "导入已中断（处理进程停止），未导入任何数据，请重新导入"
+    return out

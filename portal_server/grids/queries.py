@@ -76,6 +76,28 @@ def village_households(region: Region) -> list[tuple[Household, Grid | None]]:
     return [(h, g) for h, g in rows]
 
 
+#: Outline colours of a village's grids on the household map (by the grid's order in its village).
+GRID_COLORS = ("#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#e8590c", "#0c8599", "#c2255c", "#5c940d",
+               "#364fc7", "#a61e4d")
+
+
+def village_grid_layer(user: User, village: Region) -> dict:
+    """The grids of a village as a layer of the household map: each grid with its colour, label
+    (name and worker) and household count, and which grid every household of the village is in."""
+    scope.require(user, village, "网格")
+    grids = list(session.scalars(select(Grid).where(Grid.region_id == village.id).order_by(Grid.name, Grid.id)))
+    counts = household_counts([x.id for x in grids])
+    by_household = dict(session.execute(
+        select(GridHousehold.household_id, GridHousehold.grid_id)
+        .join(Household, Household.id == GridHousehold.household_id)
+        .where(Household.region_id == village.id)).all())
+    return {"title": "网格",
+            "groups": [{"id": x.id, "label": f"{x.name}·{x.worker.display_name or x.worker.username}", "short": x.name,
+                        "color": GRID_COLORS[i % len(GRID_COLORS)], "count": counts.get(x.id, 0)}
+                       for i, x in enumerate(grids)],
+            "by_household": by_household, "none_label": "未划入网格"}
+
+
 def household_to_dict(h: Household, grid: Grid | None = None) -> dict:
     """The masked view of a household with its tags in Chinese."""
     return {"id": h.id, "number": h.number, "head_name": h.head_name, "address": h.address,

@@ -55,6 +55,46 @@ def index():
     return render_template("grids/index.html", grids=grids, counts=counts, villages=villages, workers=workers)
 
 
+def map_layer(user, village: Region) -> dict:
+    """The grids layer of the registry's 电子装户图 (registry.add_map_layer): every reader sees
+    each house's grid; managers (the grids API's roles, in scope) also get the assign form."""
+    layer = queries.village_grid_layer(user, village)
+    layer["assign"] = None
+    if user.has_role(*ops.MANAGER_ROLES) and scope.covers(user, village):
+        layer["assign"] = {"url": url_for("grids_staff.map_assign"), "label": "划入网格", "group_field": "grid_id",
+                           "hint": "点按房屋选中或取消；点“整排选择”选中一排。选好后点“划入所选网格”。"}
+    return layer
+
+
+def _back(target: str | None) -> str:
+    if target and target.startswith("/admin/") and not target.startswith("//"):
+        return target
+    return url_for("grids_staff.index")
+
+
+@bp.post("/map-assign")
+@roles_required(*ops.MANAGER_ROLES)
+def map_assign():
+    """The household map's assign form: the selected houses' households go into one grid (the same
+    write and checks as POST /api/v1/grids/<id>/households: a grid outside the caller's scope →
+    403 naming its region, a household of another village → 400, nothing changed)."""
+    back = _back(request.form.get("next"))
+    try:
+        grid_id = int(request.form.get("grid_id", ""))
+    except ValueError:
+        return render_template("grids/assign_failed.html", message="请选择网格", back=back), 400
+    try:
+        grid = ops.get_grid(grid_id)
+        scope.require(g.user, grid.region, "网格")
+        r = ops.assign_households(g.user, grid, request.form.getlist("household_ids"))
+        session.commit()
+    except ApiError as e:
+        session.rollback()
+        return render_template("grids/assign_failed.html", message=e.message, back=back), e.status
+    flash(f"已将 {r['assigned']} 户划入“{grid.name}”（其中从其他网格调入 {r['moved']} 户）", "ok")
+    return redirect(back, 303)
+
+
 @bp.route("/<int:grid_id>", methods=["GET", "POST"])
 @roles_required(*ops.MANAGER_ROLES)
 def grid(grid_id: int):

@@ -17,6 +17,16 @@ def add_comparison_check(app, fn) -> None:
     app.extensions.setdefault("registry_comparison_checks", []).append(fn)
 
 
+def add_map_layer(app, fn) -> None:
+    """Another feature's layer on the 电子装户图: ``fn(user, village)`` returns None or
+    ``{"title", "groups": [{"id", "label", "short" (on the house), "color", "count"}], "by_household": {household_id: group id},
+    "none_label", "assign": None or {"url", "label", "group_field", "hint"}}``. Houses are outlined in
+    their group's colour with its label; with ``assign`` the user picks a group, taps houses (or a
+    whole lane) and POSTs ``household_ids`` (several), ``group_field`` and ``next`` (the map URL,
+    to return to) with the CSRF token to ``url`` — the feature's own view does the write."""
+    app.extensions.setdefault("registry_map_layers", []).append(fn)
+
+
 def init_app(app):
     from . import api, views
 

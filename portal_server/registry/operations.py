@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select
 
+from device_fleet import operations as fleet_ops
 from portal_server.core import audit, crypto, imports, scope
 from portal_server.core.accounts import (
     ROLES,
@@ -272,13 +273,23 @@ def update_household(user, hh: Household, data: dict) -> Household:
 
 
 def move_out_household(user, hh: Household, note: str = "") -> Household:
-    """The household left the village: it leaves lists, the map and check-ins; its rows stay."""
+    """The household left the village: it leaves lists, the map and check-ins; its rows stay.
+
+    Its box stays in the house for the next family, so it is released at once: unbound, back on the
+    pairing screen, its token version moved on (an old portal URL no longer opens this household's
+    names, cases and care). The audit row names the released box (the household page shows it)."""
     require_household(user, hh)
+    if hh.status != "active":
+        raise RegistryError("该户已迁出", "status")
     hh.status, hh.moved_out_at = "moved_out", utcnow()
     for p in session.scalars(select(Person).where(Person.household_id == hh.id, Person.status == "active")):
         p.status = "moved_out"
+    released = []
+    for term in session.scalars(select(Terminal).where(Terminal.household_id == hh.id)):
+        fleet_ops.unbind_terminal(term, user, reason=f"住户 {hh.number} 整户迁出")
+        released.append(term.serial)
     session.flush()
-    audit.record("household.move_out", "household", hh.id, _code_of(hh), note=note)
+    audit.record("household.move_out", "household", hh.id, _code_of(hh), note=note, released_boxes=released)
     return hh
 
 
@@ -444,6 +455,25 @@ def plan_household_import(user, data: bytes, filename: str) -> imports.Plan:
     if not rows:
         raise imports.ImportFileError("表中没有数据行")
     return imports.plan(rows, household_import_checker(user))
+
+
+def run_household_import(user, data: bytes, filename: str, progress) -> dict:
+    """The staff web's confirmed import, run as a background job (``imports.start``): the upload is
+    checked again in the user's scope (rows may have changed since the preview), then written;
+    ``progress`` (an ``imports.Progress``) tells the page how far. Any bad row → ImportRejected,
+    nothing written. The job commits."""
+    rows = imports.read_table(data, filename, HOUSEHOLD_HEADERS, HOUSEHOLD_REQUIRED)
+    if not rows:
+        raise imports.ImportFileError("表中没有数据行")
+    progress.phase("check", len(rows))
+    plan = imports.plan(rows, household_import_checker(user), progress)
+    if plan.bad:
+        raise imports.ImportRejected(plan.bad)
+    progress.phase("write", len(plan.items))
+    written = import_households(user, plan, progress, source=filename)
+    counts = plan.counts()
+    return {"new": counts["new"], "updated": counts["updated"], "unchanged": counts["unchanged"],
+            "written": written}
 
 
 def import_households(user, plan: imports.Plan, progress=None, source: str = "") -> int:

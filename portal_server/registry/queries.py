@@ -5,10 +5,13 @@ Public for other features (cases, grids): ``person_by_id_number``, ``is_deceased
 """
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import and_, func, or_, select
 
 from portal_server.core import crypto, scope
 from portal_server.core.api import iso
+from portal_server.core.audit import AuditEvent
 from portal_server.core.db import session
 from portal_server.core.households import TAG_NAMES, Household
 from portal_server.core.regions import Region, Scope
@@ -162,6 +165,22 @@ def terminal_of(hh: Household) -> Terminal | None:
     return session.scalar(select(Terminal).where(Terminal.household_id == hh.id))
 
 
+def released_boxes(household_id: int) -> list[dict]:
+    """Boxes released when the household moved out: [{"serial", "at"}] (from the audit trail)."""
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.action == "household.move_out",
+                                                    AuditEvent.object_type == "household",
+                                                    AuditEvent.object_id == str(household_id))
+                           .order_by(AuditEvent.id))
+    out = []
+    for ev in rows:
+        try:
+            serials = json.loads(ev.detail or "{}").get("released_boxes") or []
+        except ValueError:
+            serials = []
+        out.extend({"serial": s, "at": ev.at} for s in serials)
+    return out
+
+
 def household_detail(hh: Household) -> dict:
     t = terminal_of(hh)
     d = household_to_dict(hh, t.serial if t else None)
@@ -229,6 +248,17 @@ def village_plan(who, village: Region, online: set[str] | None = None) -> dict:
         lanes.setdefault((h.row, h.lane), []).append({
             "id": h.id, "number": h.number, "col": h.col, "tags": tags, "box": box,
             "households": [{"id": hh.id, "head_name": hh.head_name, "number": hh.number} for hh, _s in hhs]})
+    # Houses whose households all moved out: the plot says so (and that the box was released).
+    moved = session.execute(
+        select(HouseholdHouse.house_id, Household.number)
+        .join(Household, Household.id == HouseholdHouse.household_id)
+        .where(Household.region_id == village.id, Household.status == "moved_out")).all()
+    moved_by_house: dict[int, list[str]] = {}
+    for house_id, number in moved:
+        moved_by_house.setdefault(house_id, []).append(number)
+    for lane in lanes.values():
+        for h in lane:
+            h["moved_out"] = [] if h["households"] else moved_by_house.get(h["id"], [])
     unplaced = session.scalar(select(func.count(Household.id))
                               .outerjoin(HouseholdHouse, HouseholdHouse.household_id == Household.id)
                               .where(Household.region_id == village.id, Household.status == "active",

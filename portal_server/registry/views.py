@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from device_fleet import operations as fleet_ops
 from portal_server.care import queries as care_queries
-from portal_server.core import clock, exports, scope
+from portal_server.core import clock, exports, imports, scope
 from portal_server.core.accounts import (
     ROLE_NAMES,
     ROLES,
@@ -137,6 +137,7 @@ def _household_page(hh, phone: str | None = None):
         orders=[feedback_queries.order_to_dict(o, with_events=False) for o in feedback_queries.household_orders(hh.id)],
         care_tasks=care_queries.household_tasks(hh.id),
         last_checkin=care_queries.last_checkin_days([hh.id]).get(hh.id), phone=phone, fmt=clock.fmt,
+        released=queries.released_boxes(hh.id) if hh.status != "active" else [],
         panels=[p for p in (fn(hh.id) for fn in current_app.extensions.get("registry_household_panels", ())) if p],
         can_write=g.user.has_role(*ops.WRITE_ROLES))
 
@@ -177,8 +178,12 @@ def household_action(household_id: int, action: str):
                 ops.move_out_person(g.user, p)
                 flash(f"{p.name} 已迁出", "ok")
         elif action == "move_out":
+            term = queries.terminal_of(hh)
+            if term is not None and not f.get("release_box"):
+                flash(f"该户的机顶盒 {term.serial} 将解除绑定，请勾选确认后再办理迁出", "error")
+                return redirect(url_for("registry.household", household_id=hh.id))
             ops.move_out_household(g.user, hh, f.get("note", ""))
-            flash(f"{hh.number} 已整户迁出", "ok")
+            flash(f"{hh.number} 已整户迁出" + (f"，机顶盒 {term.serial} 已解除绑定，回到配对界面" if term else ""), "ok")
         elif action == "unmask":
             phone = ops.unmask(g.user, hh, "phone", f.get("reason") or "住户页面查看")
             session.commit()
@@ -205,7 +210,11 @@ def _upload_dir() -> Path:
 def households_import():
     """Step 1: upload; step 2: the preview (new/updated/unchanged/bad rows); step 3: confirm."""
     if request.method == "GET":
-        return render_template("registry/import.html", preview=None)
+        job = request.args.get("job")
+        if job and imports.status(job, g.user) is None:
+            flash("找不到该导入任务（已过期或不是您发起的）", "error")
+            job = None
+        return render_template("registry/import.html", preview=None, job=job)
     token = request.form.get("token", "")
     if token:  # confirm a previewed upload
         meta_path = _upload_dir() / f"{token}.json"
@@ -216,18 +225,13 @@ def households_import():
         if meta["user"] != g.user.username:
             abort(403)
         data = (_upload_dir() / f"{token}.bin").read_bytes()
-        try:
-            plan = ops.plan_household_import(g.user, data, meta["filename"])
-            n = ops.import_households(g.user, plan, source=meta["filename"])
-            session.commit()
-        except ApiError as exc:
-            session.rollback()
-            _fail(exc)
-            return redirect(url_for("registry.households_import"))
+        # The rows are checked again and written by a background job (one transaction); the page
+        # it redirects to polls the job's progress and then shows the counts or the reason.
+        job = imports.start(g.user, "portal_server.registry.operations:run_household_import", data,
+                            meta["filename"], what="户")
         for ext in ("json", "bin"):
             (_upload_dir() / f"{token}.{ext}").unlink(missing_ok=True)
-        flash(f"导入完成：写入 {n} 户（新增 {plan.counts()['new']}，更新 {plan.counts()['updated']}）", "ok")
-        return redirect(url_for("registry.households"))
+        return redirect(url_for("registry.households_import", job=job), 303)
     f = request.files.get("file")
     if f is None or not f.filename:
         flash("请选择要上传的文件", "error")
@@ -267,7 +271,12 @@ def household_map():
     if village is not None and village.level != "village":
         abort(404)
     plan = queries.village_plan(g.user, village, tasks.online_serials()) if village else None
-    return render_template("registry/map.html", plan=plan, villages=villages, village=village)
+    layers = []
+    if village is not None:
+        layers = [x for x in (fn(g.user, village) for fn in current_app.extensions.get("registry_map_layers", ()))
+                  if x]
+    return render_template("registry/map.html", plan=plan, villages=villages, village=village, layers=layers,
+                           here=url_for("registry.household_map", village=village.code) if village else None)
 
 
 @bp.route("/households/compare", methods=["GET", "POST"])

@@ -231,10 +231,43 @@ class CsvImportError(ApiError):
         self.row = row
 
 
-def import_csv(data: bytes | str, actor: str, user=None) -> dict:
+def import_csv(data: bytes | str, actor: str, user=None, progress=None) -> dict:
     """Import a catalogue CSV (UTF-8 or GBK; English or Chinese headers, see CSV_HEADERS_CN);
     all rows or none; idempotent (rows update items by code). Row numbers count the header as row 1.
-    ``user`` must own the catalogue (``require_catalogue_owner``) for every row's department."""
+    ``user`` must own the catalogue (``require_catalogue_owner``) for every row's department.
+    ``progress`` (a ``core.imports.Progress``, in the staff web's background import) is told how
+    many items are written."""
+    cleaned = parse_csv(data, user)
+    created = updated = 0
+    if progress is not None:
+        progress.phase("write", len(cleaned))
+    with session.begin_nested():
+        for clean in cleaned:
+            item = session.scalar(select(ServiceItem).where(ServiceItem.code == clean["code"]))
+            if item is None:
+                item = ServiceItem(code=clean["code"])
+                created += 1
+            else:
+                updated += 1
+            _apply(item, clean)
+            session.add(item)
+            if progress is not None:
+                progress(1)
+        session.flush()
+    audit.record("services.csv_import", "service_catalogue", "csv", None, actor=actor,
+                 created=created, updated=updated)
+    return {"created": created, "updated": updated}
+
+
+def run_catalogue_import(user, data: bytes, filename: str, progress) -> dict:
+    """The staff web's catalogue import as a background job (``core.imports.start``); the job commits."""
+    res = import_csv(data, user.username, user=user, progress=progress)
+    return {"new": res["created"], "updated": res["updated"], "unchanged": 0}
+
+
+def parse_csv(data: bytes | str, user=None) -> list[dict]:
+    """Check a catalogue CSV without writing: the cleaned rows, or CsvImportError naming the first
+    bad row; 403 when ``user`` may not change the catalogue, or the items of these departments."""
     require_catalogue_owner(user)
     if isinstance(data, bytes):
         try:
@@ -269,24 +302,10 @@ def import_csv(data: bytes | str, actor: str, user=None) -> dict:
         cleaned.append(clean)
     if not cleaned:
         raise CsvImportError(2, "文件中没有事项")
-    created = updated = 0
     old_departments = session.scalars(select(ServiceItem.department).where(
         ServiceItem.code.in_([c["code"] for c in cleaned]))).all()
     require_catalogue_owner(user, [c.get("department") for c in cleaned] + list(old_departments))
-    with session.begin_nested():
-        for clean in cleaned:
-            item = session.scalar(select(ServiceItem).where(ServiceItem.code == clean["code"]))
-            if item is None:
-                item = ServiceItem(code=clean["code"])
-                created += 1
-            else:
-                updated += 1
-            _apply(item, clean)
-            session.add(item)
-        session.flush()
-    audit.record("services.csv_import", "service_catalogue", "csv", None, actor=actor,
-                 created=created, updated=updated)
-    return {"created": created, "updated": updated}
+    return cleaned
 
 
 def import_file(path, actor: str = "cli") -> dict:

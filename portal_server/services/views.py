@@ -6,7 +6,7 @@ import datetime as dt
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from portal_server.core import clock
+from portal_server.core import clock, imports
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
@@ -34,7 +34,11 @@ def home_card(user):
 def catalogue():
     """The catalogue: every active item, grouped by category; CSV import form."""
     items = session.scalars(queries.items_query()).all()
-    return render_template("services/catalogue.html", items=items, columns=ops.CSV_COLUMNS)
+    job = request.args.get("job")
+    if job and imports.status(job, g.user) is None:
+        flash("找不到该导入任务（已过期或不是您发起的）", "error")
+        job = None
+    return render_template("services/catalogue.html", items=items, columns=ops.CSV_COLUMNS, job=job)
 
 
 @bp.post("/import")
@@ -44,10 +48,14 @@ def import_csv():
     if f is None or not f.filename:
         flash("请选择要导入的 CSV 文件", "error")
         return redirect(url_for("services_staff.catalogue"))
+    data = f.read()
     try:
-        result = ops.import_csv(f.read(), g.user.username, user=g.user)
-        session.commit()
-        flash(f"导入成功：新增 {result['created']} 项，更新 {result['updated']} 项", "ok")
+        # Checked here (a bad row is named at once); written by a background job whose progress
+        # the catalogue page then follows (core.imports, the same as the household import).
+        ops.parse_csv(data, user=g.user)
+        job = imports.start(g.user, "portal_server.services.operations:run_catalogue_import", data, f.filename,
+                            what="项")
+        return redirect(url_for("services_staff.catalogue", job=job), 303)
     except ApiError as e:
         session.rollback()
         flash(f"导入失败：{e.message}", "error")

@@ -196,7 +196,12 @@ def test_staff_web_lists_exports_imports_with_preview(app, client, auth):
     assert r.status_code == 200 and 'data-count="new">1<' in prev and _count() == before
     token = re.search(r'name="token" value="([0-9a-f]+)"', prev).group(1)
     r = client.post("/admin/households/import", data={"csrf_token": csrf_from(prev), "token": token})
-    assert r.status_code == 302 and _count() == before + 1
+    assert r.status_code == 303 and _count() == before + 1
+    # The page it leads to follows the background import (jobs run inline in tests: already done).
+    job = re.search(r"job=([\w-]+)", r.headers["Location"]).group(1)
+    assert 'id="import-job"' in client.get(r.headers["Location"]).get_data(as_text=True)
+    st = client.get(f"/admin/imports/{job}").get_json()
+    assert st["status"] == "done" and st["result"]["new"] == 1
     # A bad row: the preview names it, nothing is written and there is no confirm button.
     bad = _xlsx([[V001, "10组2号", "冯二", "1501234", ""]])
     r = client.post("/admin/households/import", data={"csrf_token": csrf_from(prev), "file": (io.BytesIO(bad), "b.xlsx")},
