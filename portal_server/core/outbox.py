@@ -9,8 +9,13 @@ commit to the session's outbox::
     outbox.job("portal_server.alerts.tasks:deliver", codes, queue="high", eager=True,
                retry=(1, 2, 5, 10, 30))                              # now, and retried if it fails
 
+A file the write puts on disk before the commit (a photo) is registered the other way round::
+
+    outbox.file_written(media / rel, root=media)   # deleted unless the transaction commits
+
 The handler (or job) commits once; one ``after_commit`` hook hands the outbox to the job queue
-(inline when ``jobs_inline``), a rollback drops it. MQTT messages are sent by the job
+(inline when ``jobs_inline``), a rollback drops it, and a transaction that ends without a commit
+(rollback, refused commit, failed request) deletes the files it wrote. MQTT messages are sent by the job
 ``core.outbox:deliver`` which waits for the broker's PUBACK and raises (so RQ retries) when the
 broker is away.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -27,6 +33,8 @@ from .db import session
 log = logging.getLogger(__name__)
 
 KEY = "ctv_outbox"
+#: Files written in the session's transaction, deleted unless it commits: [(file, root)].
+FILES = "ctv_outbox_files"
 
 
 @dataclass
@@ -73,6 +81,32 @@ def call(path: str, *args, **kwargs) -> None:
     _pending().append(Entry("call", path, args, kwargs))
 
 
+def file_written(path, root=None) -> None:
+    """A file this transaction wrote before its commit (a visit's photo): kept when the transaction
+    commits, deleted when it ends any other way (rollback, a commit the database refuses, a failed
+    request whose session is closed), so no file stays behind a row that was never written. Empty
+    folders between the file and ``root`` go with it."""
+    session().info.setdefault(FILES, []).append((Path(path), Path(root) if root is not None else None))
+
+
+def _delete_files(files) -> None:
+    for path, root in files:
+        try:
+            path.unlink(missing_ok=True)
+            log.info("outbox: %s removed (its transaction did not commit)", path)
+        except OSError:
+            log.warning("outbox: could not remove %s written by a transaction that did not commit", path,
+                        exc_info=True)
+            continue
+        folder = path.parent
+        while root is not None and root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another photo of the same row) or gone: stop there
+                break
+            folder = folder.parent
+
+
 def pending() -> list[Entry]:
     """What this session will hand over at commit (tests and debugging)."""
     return list(_pending())
@@ -116,6 +150,7 @@ def _inline(e: Entry) -> None:
 
 
 def _after_commit(sess) -> None:
+    sess.info.pop(FILES, None)  # committed: the files belong to rows that exist
     entries = sess.info.pop(KEY, None)
     if not entries:
         return
@@ -151,6 +186,13 @@ def _after_rollback(sess) -> None:
     sess.info.pop(KEY, None)
 
 
+def _after_transaction_end(sess, transaction) -> None:
+    """The outermost transaction ended: files still listed were written by one that did not commit
+    (a savepoint's end leaves them to the outer transaction)."""
+    if transaction.parent is None and sess.info.get(FILES):
+        _delete_files(sess.info.pop(FILES))
+
+
 _installed = False
 
 
@@ -162,3 +204,4 @@ def install() -> None:
     _installed = True
     event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_rollback", _after_rollback)
+    event.listen(Session, "after_transaction_end", _after_transaction_end)
