@@ -14,8 +14,9 @@ A file the write puts on disk before the commit (a photo) is registered the othe
     outbox.file_written(media / rel, root=media)   # deleted unless the transaction commits
 
 The handler (or job) commits once; one ``after_commit`` hook hands the outbox to the job queue
-(inline when ``jobs_inline``), a rollback drops it, and a transaction that ends without a commit
-(rollback, refused commit, failed request) deletes the files it wrote. MQTT messages are sent by the job
+(inline when ``jobs_inline``). A transaction that ends without a commit (rollback, refused commit,
+a failed request's session closed) drops it and deletes the files it wrote; a savepoint rolled
+back drops only what was queued inside it. MQTT messages are sent by the job
 ``core.outbox:deliver`` which waits for the broker's PUBACK and raises (so RQ retries) when the
 broker is away.
 """
@@ -33,6 +34,8 @@ from .db import session
 log = logging.getLogger(__name__)
 
 KEY = "ctv_outbox"
+#: Where each open savepoint began in the outbox: {id(savepoint): len(outbox)}.
+MARKS = "ctv_outbox_marks"
 #: Files written in the session's transaction, deleted unless it commits: [(file, root)].
 FILES = "ctv_outbox_files"
 
@@ -150,6 +153,10 @@ def _inline(e: Entry) -> None:
 
 
 def _after_commit(sess) -> None:
+    if sess.in_nested_transaction():
+        # A savepoint released (``add_once``, ``begin_nested``): SQLAlchemy calls this hook for it
+        # too, but nothing is committed until the outermost transaction is.
+        return
     sess.info.pop(FILES, None)  # committed: the files belong to rows that exist
     entries = sess.info.pop(KEY, None)
     if not entries:
@@ -182,14 +189,31 @@ def _after_commit(sess) -> None:
             log.exception("outbox: %s %s failed after commit", e.kind, e.path)
 
 
-def _after_rollback(sess) -> None:
-    sess.info.pop(KEY, None)
+def _after_transaction_create(sess, transaction) -> None:
+    """A savepoint begins: remember how much of the outbox came before it."""
+    if transaction.nested:
+        sess.info.setdefault(MARKS, {})[id(transaction)] = len(sess.info.get(KEY, ()))
+
+
+def _after_soft_rollback(sess, previous_transaction) -> None:
+    """A savepoint rolled back (``add_once`` losing a race): drop only what was queued inside it.
+    (SQLAlchemy's ``after_rollback`` fires for a savepoint too; it dropped the whole outbox.)"""
+    if previous_transaction.nested:
+        mark = sess.info.get(MARKS, {}).pop(id(previous_transaction), None)
+        if mark is not None and KEY in sess.info:
+            del sess.info[KEY][mark:]
 
 
 def _after_transaction_end(sess, transaction) -> None:
-    """The outermost transaction ended: files still listed were written by one that did not commit
-    (a savepoint's end leaves them to the outer transaction)."""
-    if transaction.parent is None and sess.info.get(FILES):
+    """The outermost transaction ended. After a commit ``_after_commit`` took everything; anything
+    left belongs to one that did not commit (rollback, refused commit, a failed request's session
+    closed): its outbox is dropped and the files it wrote are deleted. A savepoint's end leaves
+    both to the outer transaction."""
+    if transaction.parent is not None:
+        return
+    sess.info.pop(KEY, None)
+    sess.info.pop(MARKS, None)
+    if sess.info.get(FILES):
         _delete_files(sess.info.pop(FILES))
 
 
@@ -203,5 +227,6 @@ def install() -> None:
         return
     _installed = True
     event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_rollback", _after_rollback)
+    event.listen(Session, "after_transaction_create", _after_transaction_create)
+    event.listen(Session, "after_soft_rollback", _after_soft_rollback)
     event.listen(Session, "after_transaction_end", _after_transaction_end)
