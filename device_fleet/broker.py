@@ -95,7 +95,8 @@ def list_roles(server_url: str, page: int = 500) -> list[dict]:
         data = next((r.get("data", {}) for r in res if r.get("command") == "listRoles"), {})
         got = data.get("roles", [])
         roles.extend(got)
-        if len(got) < page or len(roles) >= data.get("totalCount", 0):
+        total = data.get("totalCount")
+        if len(got) < page or (total is not None and len(roles) >= total):
             return roles
 
 

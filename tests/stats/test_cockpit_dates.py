@@ -16,7 +16,7 @@ TOWN01 = "990101001000"
 
 def test_presets_are_cut_in_city_time():
     # 2026-12-31 17:30 UTC is already 2027-01-01 in the city: 本月 and 本年 start on the city's new day.
-    with time_machine.travel(dt.datetime(2026, 12, 31, 17, 30, tzinfo=dt.timezone.utc), tick=False):
+    with time_machine.travel(dt.datetime(2026, 12, 31, 17, 30, tzinfo=dt.UTC), tick=False):
         got = {label: (a.isoformat(), b.isoformat()) for label, a, b in params.presets(clock.today())}
     assert got == {"近7天": ("2026-12-26", "2027-01-01"), "近30天": ("2026-12-03", "2027-01-01"),
                    "近90天": ("2026-10-04", "2027-01-01"), "本月": ("2027-01-01", "2027-01-01"),
