@@ -10,7 +10,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from portal_server.core.mqtt import parse_url
-from portal_server.core.protocol import TERMINAL_ROLE, box_role_acls, box_role_name
+from portal_server.core.protocol import (TERMINAL_ROLE, acl_changes, box_role_acls, box_role_name, role_acls,
+                                         role_change_lines)
 
 log = logging.getLogger(__name__)
 CONTROL = "$CONTROL/dynamic-security/v1"
@@ -83,3 +84,55 @@ def existing_accounts(server_url: str) -> set[str]:
         if r.get("command") == "listClients":
             return set(r.get("data", {}).get("clients", []))
     return set()
+
+
+def list_roles(server_url: str, page: int = 500) -> list[dict]:
+    """Every role the broker holds, with its ACLs (``listRoles`` verbose, a page at a time)."""
+    roles: list[dict] = []
+    while True:
+        res = run_commands(server_url, [{"command": "listRoles", "verbose": True, "count": page,
+                                         "offset": len(roles)}])
+        data = next((r.get("data", {}) for r in res if r.get("command") == "listRoles"), {})
+        got = data.get("roles", [])
+        roles.extend(got)
+        total = data.get("totalCount")
+        if len(got) < page or (total is not None and len(roles) >= total):
+            return roles
+
+
+def role_sync_commands(roles: list[dict]) -> tuple[list[dict], dict[str, tuple[list[dict], list[dict]]]]:
+    """The dynsec commands that bring ``roles`` (as listed) to the current ACLs, and the changes by
+    role. Roles this project does not own are left alone."""
+    cmds: list[dict] = []
+    changed = {}
+    for role in roles:
+        name = role["rolename"]
+        want = role_acls(name)
+        if want is None:
+            continue
+        remove, add = acl_changes(role.get("acls", []), want)
+        if not (remove or add):
+            continue
+        changed[name] = (remove, add)
+        cmds += [{"command": "removeRoleACL", "rolename": name, "acltype": a["acltype"], "topic": a["topic"]}
+                 for a in remove]
+        cmds += [{"command": "addRoleACL", "rolename": name, **a} for a in add]
+    return cmds, changed
+
+
+def sync_roles(server_url: str) -> dict[str, tuple[list[dict], list[dict]]]:
+    """Bring the roles an older version created on a running broker to the current ACLs (issue 22
+    denied a box publishing its own config/cmd topics; a role created before keeps the old set until
+    changed). Idempotent: a second run finds nothing to do. Logs and returns {role: (removed, added)}.
+
+    The plugin rewrites its file after every command, so a large upgrade is best done by
+    ``stack.write_mosquitto`` before the broker starts (make run, ``deploy run``); this catches a
+    broker that kept running through the upgrade."""
+    cmds, changed = role_sync_commands(list_roles(server_url))
+    if cmds:
+        failed = [r for r in run_commands(server_url, cmds, batch=100) if r.get("error")]
+        if failed:
+            log.error("broker role sync: %d command(s) failed, first: %s", len(failed), failed[0])
+    for line in role_change_lines(changed, "running broker"):
+        log.warning("%s", line)
+    return changed

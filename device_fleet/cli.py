@@ -64,7 +64,7 @@ def register(main: click.Group, make_app) -> None:
         """Run the MQTT ingest service (hello/config, heartbeats, status, acks, alarms)."""
 
         from .ingest import Ingest
-        from .operations import sync_broker_clients
+        from .operations import sync_broker_clients, sync_broker_roles
 
         app = make_app()
         leader = take_ingest_lead(app)
@@ -74,6 +74,8 @@ def register(main: click.Group, make_app) -> None:
                 try:
                     n = sync_broker_clients(app)
                     click.echo(f"broker accounts in sync ({n} registered now)")
+                    changed = sync_broker_roles(app)
+                    click.echo(f"broker roles in sync ({len(changed)} brought to the current ACLs now)")
                     break
                 except (ConnectionError, TimeoutError, OSError) as exc:
                     click.echo(f"waiting for the broker ({exc})", err=True)

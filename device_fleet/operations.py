@@ -74,6 +74,12 @@ def sync_broker_clients(app) -> int:
     return broker.register_boxes(url, boxes)
 
 
+def sync_broker_roles(app) -> dict:
+    """Bring the broker's roles (server, terminal, every box's) to the current ACLs, idempotently:
+    run at ingest start, so an installation upgraded with its broker running gets them too."""
+    return broker.sync_roles(app.config["SETTINGS"].mqtt_server_url)
+
+
 # Inventory import ------------------------------------------------------------------------------
 
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import shutil
 import pwd
@@ -17,9 +18,10 @@ import sys
 from pathlib import Path
 
 from portal_server.core.config import MQTT_SERVER_USER, WILDCARDS, Settings, url_host
-from portal_server.core.protocol import (SERVER_ROLE, TERMINAL_ROLE, box_role_acls, box_role_name, server_role_acls,
-                                         terminal_role_acls)
+from portal_server.core.protocol import (SERVER_ROLE, TERMINAL_ROLE, acl_changes, box_role_acls, box_role_name,
+                                         role_acls, role_change_lines, server_role_acls, terminal_role_acls)
 
+log = logging.getLogger(__name__)
 STB_STATIC = Path(__file__).resolve().parent.parent / "stb_app" / "static"
 #: nginx's own error answers (a body over client_max_body_size never reaches the app): Chinese.
 ERROR_PAGES = Path(__file__).resolve().parent / "static" / "errors"
@@ -139,6 +141,25 @@ def dynsec_document(server_password: str, clients=()) -> dict:
                                  "subscribe": False, "unsubscribe": True}}
 
 
+def upgrade_role_acls(doc: dict) -> dict[str, tuple[list[dict], list[dict]]]:
+    """Bring the roles of a saved dynamic-security document to the current ACLs (a role created by an
+    older version keeps its old ACLs otherwise: issue 22's deny on a box's own config/cmd topics).
+    Changes ``doc`` in place, logs and returns {rolename: (removed, added)}; roles this project does
+    not own are left alone. The broker is not running yet: the file is the whole truth."""
+    changed = {}
+    for role in doc.get("roles", []):
+        want = role_acls(role["rolename"])
+        if want is None:
+            continue
+        remove, add = acl_changes(role.get("acls", []), want)
+        if remove or add:
+            role["acls"] = want
+            changed[role["rolename"]] = (remove, add)
+    for line in role_change_lines(changed, "dynamic-security.json"):
+        log.warning("%s", line)
+    return changed
+
+
 def mosquitto_listeners(port: int, listen: str = "127.0.0.1") -> str:
     """The broker's MQTT listener lines (``per_listener_settings false``: one auth for all)."""
     return "".join(f"listener {port} {addr}\n" for addr in listen_addresses(listen))
@@ -162,6 +183,7 @@ def write_mosquitto(run_dir: Path, port: int, server_password: str, clients=(),
         doc["clients"] += [c for c in extra["clients"] if c["username"] != MQTT_SERVER_USER]
         have_roles = {r["rolename"] for r in doc.get("roles", [])}
         doc["roles"] += [r for r in extra["roles"] if r["rolename"] not in have_roles]
+        upgrade_role_acls(doc)
     tmp = dynsec.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1))
     os.chmod(tmp, 0o600)

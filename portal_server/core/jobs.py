@@ -38,7 +38,23 @@ def register_periodic(job: PeriodicJob) -> None:
     PERIODIC[job.name] = job
 
 
+#: Job paths renamed since a release, old → current. A queued job keeps its path string in Redis
+#: (the argument of ``run``), so a job queued by the old version before an upgrade would fail with
+#: an ImportError after it; ``resolve`` runs the current function instead. Keep an entry at least
+#: one release after the rename; add one whenever a job function moves.
+RENAMED = {
+    # abd5aa5: device_fleet took the feature shape (jobs in tasks.py).
+    "device_fleet.operations:publish_commands": "device_fleet.tasks:publish_commands",
+    # fba3203: speech clips moved from care to core (same speech_clips table, same clip id).
+    "portal_server.care.tasks:synthesise_speech": "portal_server.core.speech:make",
+}
+
+
 def resolve(path: str):
+    """The function of a job path ``package.module:function`` (a renamed one: its current place)."""
+    if path in RENAMED:
+        log.info("job path %s was renamed: running %s", path, RENAMED[path])
+        path = RENAMED[path]
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
 

@@ -9,8 +9,14 @@ commit to the session's outbox::
     outbox.job("portal_server.alerts.tasks:deliver", codes, queue="high", eager=True,
                retry=(1, 2, 5, 10, 30))                              # now, and retried if it fails
 
+A file the write puts on disk before the commit (a photo) is registered the other way round::
+
+    outbox.file_written(media / rel, root=media)   # deleted unless the transaction commits
+
 The handler (or job) commits once; one ``after_commit`` hook hands the outbox to the job queue
-(inline when ``jobs_inline``), a rollback drops it. MQTT messages are sent by the job
+(inline when ``jobs_inline``). A transaction that ends without a commit (rollback, refused commit,
+a failed request's session closed) drops it and deletes the files it wrote; a savepoint rolled
+back drops only what was queued inside it. MQTT messages are sent by the job
 ``core.outbox:deliver`` which waits for the broker's PUBACK and raises (so RQ retries) when the
 broker is away.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -27,6 +34,10 @@ from .db import session
 log = logging.getLogger(__name__)
 
 KEY = "ctv_outbox"
+#: Where each open savepoint began in the outbox: {id(savepoint): len(outbox)}.
+MARKS = "ctv_outbox_marks"
+#: Files written in the session's transaction, deleted unless it commits: [(file, root)].
+FILES = "ctv_outbox_files"
 
 
 @dataclass
@@ -73,6 +84,32 @@ def call(path: str, *args, **kwargs) -> None:
     _pending().append(Entry("call", path, args, kwargs))
 
 
+def file_written(path, root=None) -> None:
+    """A file this transaction wrote before its commit (a visit's photo): kept when the transaction
+    commits, deleted when it ends any other way (rollback, a commit the database refuses, a failed
+    request whose session is closed), so no file stays behind a row that was never written. Empty
+    folders between the file and ``root`` go with it."""
+    session().info.setdefault(FILES, []).append((Path(path), Path(root) if root is not None else None))
+
+
+def _delete_files(files) -> None:
+    for path, root in files:
+        try:
+            path.unlink(missing_ok=True)
+            log.info("outbox: %s removed (its transaction did not commit)", path)
+        except OSError:
+            log.warning("outbox: could not remove %s written by a transaction that did not commit", path,
+                        exc_info=True)
+            continue
+        folder = path.parent
+        while root is not None and root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another photo of the same row) or gone: stop there
+                break
+            folder = folder.parent
+
+
 def pending() -> list[Entry]:
     """What this session will hand over at commit (tests and debugging)."""
     return list(_pending())
@@ -116,6 +153,11 @@ def _inline(e: Entry) -> None:
 
 
 def _after_commit(sess) -> None:
+    if sess.in_nested_transaction():
+        # A savepoint released (``add_once``, ``begin_nested``): SQLAlchemy calls this hook for it
+        # too, but nothing is committed until the outermost transaction is.
+        return
+    sess.info.pop(FILES, None)  # committed: the files belong to rows that exist
     entries = sess.info.pop(KEY, None)
     if not entries:
         return
@@ -147,8 +189,32 @@ def _after_commit(sess) -> None:
             log.exception("outbox: %s %s failed after commit", e.kind, e.path)
 
 
-def _after_rollback(sess) -> None:
+def _after_transaction_create(sess, transaction) -> None:
+    """A savepoint begins: remember how much of the outbox came before it."""
+    if transaction.nested:
+        sess.info.setdefault(MARKS, {})[id(transaction)] = len(sess.info.get(KEY, ()))
+
+
+def _after_soft_rollback(sess, previous_transaction) -> None:
+    """A savepoint rolled back (``add_once`` losing a race): drop only what was queued inside it.
+    (SQLAlchemy's ``after_rollback`` fires for a savepoint too; it dropped the whole outbox.)"""
+    if previous_transaction.nested:
+        mark = sess.info.get(MARKS, {}).pop(id(previous_transaction), None)
+        if mark is not None and KEY in sess.info:
+            del sess.info[KEY][mark:]
+
+
+def _after_transaction_end(sess, transaction) -> None:
+    """The outermost transaction ended. After a commit ``_after_commit`` took everything; anything
+    left belongs to one that did not commit (rollback, refused commit, a failed request's session
+    closed): its outbox is dropped and the files it wrote are deleted. A savepoint's end leaves
+    both to the outer transaction."""
+    if transaction.parent is not None:
+        return
     sess.info.pop(KEY, None)
+    sess.info.pop(MARKS, None)
+    if sess.info.get(FILES):
+        _delete_files(sess.info.pop(FILES))
 
 
 _installed = False
@@ -161,4 +227,6 @@ def install() -> None:
         return
     _installed = True
     event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_rollback", _after_rollback)
+    event.listen(Session, "after_transaction_create", _after_transaction_create)
+    event.listen(Session, "after_soft_rollback", _after_soft_rollback)
+    event.listen(Session, "after_transaction_end", _after_transaction_end)

@@ -307,3 +307,46 @@ def server_role_acls() -> list[dict]:
             acl("subscribePattern", ALL), acl("subscribePattern", "$share/#"),
             acl("publishClientReceive", "$SYS/#"), acl("subscribePattern", "$SYS/#"),
             acl("unsubscribePattern", "#")]
+
+
+def role_acls(rolename: str) -> list[dict] | None:
+    """The current ACLs of a role this project creates (server, terminal, ``box-<serial>``); None
+    for a role it does not own (an operator's own roles are left alone)."""
+    if rolename == SERVER_ROLE:
+        return server_role_acls()
+    if rolename == TERMINAL_ROLE:
+        return terminal_role_acls()
+    if rolename.startswith(box_role_name("")) and len(rolename) > len(box_role_name("")):
+        return box_role_acls(rolename[len(box_role_name("")):])
+    return None
+
+
+def _acl_key(a: dict) -> tuple[str, str]:
+    return str(a.get("acltype", "")).lower(), str(a.get("topic", ""))
+
+
+def acl_changes(have: list[dict], want: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(to remove, to add) that turn a role's ACLs ``have`` into ``want``. Dynamic security keys an
+    ACL by (type, topic): one whose allow/priority changed is removed and added again."""
+    wanted = {_acl_key(a): a for a in want}
+    present = {_acl_key(a): a for a in have}
+    remove = [a for k, a in present.items()
+              if k not in wanted or (bool(a.get("allow")), int(a.get("priority", 0)))
+              != (bool(wanted[k]["allow"]), int(wanted[k]["priority"]))]
+    gone = {_acl_key(a) for a in remove}
+    add = [a for k, a in wanted.items() if k not in present or k in gone]
+    return remove, add
+
+
+def describe_acl(a: dict) -> str:
+    """One ACL for the log: ``publishClientSend deny ctv/v1/dev/X/config``."""
+    return f"{a.get('acltype')} {'allow' if a.get('allow') else 'deny'} {a.get('topic')}"
+
+
+def role_change_lines(changed: dict[str, tuple[list[dict], list[dict]]], where: str, shown: int = 20) -> list[str]:
+    """Log lines for {rolename: (removed, added)}: one per role (the first ``shown``), then a count."""
+    lines = [f"broker role {name} brought to the current ACLs ({where}): removed [{'; '.join(map(describe_acl, rm))}]"
+             f" added [{'; '.join(map(describe_acl, add))}]" for name, (rm, add) in list(changed.items())[:shown]]
+    if changed:
+        lines.append(f"broker roles: {len(changed)} role(s) brought to the current ACLs ({where})")
+    return lines

@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import delete, select
 
-from portal_server.core import audit, clock, scope
+from portal_server.core import audit, clock, outbox, scope
 from portal_server.core.accounts import User, user_by_username
 from portal_server.core.api import ApiError, bad_request, forbidden
 from portal_server.core.db import add_once, session
@@ -200,6 +200,7 @@ def _store_photo(visit: Visit, jpeg: bytes) -> str:
     tmp = target.with_suffix(".tmp")
     tmp.write_bytes(jpeg)
     tmp.replace(target)
+    outbox.file_written(target, root=media)  # a visit that is never committed keeps no photo
     return str(rel)
 
 

@@ -41,6 +41,15 @@ def period_args(args, default_days: int = 7) -> tuple[dt.date, dt.date]:
     return start, end
 
 
+def presets(today: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+    """The cockpit's period buttons as (label, from, to), ``today`` being the city's date."""
+    return [("近7天", today - dt.timedelta(days=6), today),
+            ("近30天", today - dt.timedelta(days=29), today),
+            ("近90天", today - dt.timedelta(days=89), today),
+            ("本月", today.replace(day=1), today),
+            ("本年", today.replace(month=1, day=1), today)]
+
+
 def previous(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     """The period of the same length just before [start, end] (for "change against last period")."""
     n = (end - start).days + 1

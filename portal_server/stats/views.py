@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for
 
 from device_fleet import queries as fleet_queries
-from portal_server.core import scope
+from portal_server.core import clock, scope
 from portal_server.core.api import ApiError
 from portal_server.core.auth import request_terminal, roles_required
 from portal_server.core.exports import workbook_response
@@ -42,7 +42,20 @@ def cockpit():
     region = _region()
     crumbs = [r for r in region.chain() if scope.covers(g.user, r)]
     screen = request.args.get("screen") == "1"
+    try:
+        start, end = params.period_args(request.args)
+        period_error = None
+    except ApiError as err:   # the fields keep what was typed; the message says what is wrong
+        start = end = None
+        period_error = err.message
+    presets = [{"label": label, "from": a.isoformat(), "to": b.isoformat(), "current": (a, b) == (start, end),
+                "url": url_for("stats.cockpit", region=region.code, screen=1 if screen else None,
+                               **{"from": a.isoformat(), "to": b.isoformat()})}
+               for label, a, b in params.presets(clock.today())]
     return render_template("stats/cockpit.html", region=region, crumbs=crumbs, screen=screen,
+                           presets=presets, period_error=period_error,
+                           period_from=start.isoformat() if start else request.args.get("from", ""),
+                           period_to=end.isoformat() if end else request.args.get("to", ""),
                            data_url=url_for("stats.data", region=region.code),
                            map_url=url_for("stats.map_data", region=region.code),
                            xlsx_url=url_for("stats_api.overview", region=region.code, format="xlsx"),

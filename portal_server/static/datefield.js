@@ -1,0 +1,60 @@
+/* The staff web's date fields (admin/_date.html): 年-月-日 whatever the browser's language.
+ * Tidies what was typed (2026/12/1, 2026.12.1, 20261201, 2026年12月1日 → 2026-12-01) and puts a
+ * Chinese message both in the browser's validation bubble and under the field. */
+(function () {
+  'use strict';
+  var SHAPE = /^(\d{4})\D{1,2}(\d{1,2})\D{1,2}(\d{1,2})\D?$/;
+
+  function tidy(v) {
+    v = v.replace(/\s+/g, '');
+    var m = /^(\d{4})(\d{2})(\d{2})$/.exec(v) || SHAPE.exec(v);
+    if (!m) { return v; }
+    return m[1] + '-' + ('0' + m[2]).slice(-2) + '-' + ('0' + m[3]).slice(-2);
+  }
+
+  function problem(v, required) {
+    if (!v) { return required ? '请填写日期，如 2026-12-01' : ''; }
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
+    if (!m) { return '日期格式不对：“' + v + '”，请按 年-月-日 填写，如 2026-12-01'; }
+    var y = +m[1], mo = +m[2], d = +m[3], t = new Date(y, mo - 1, d);
+    if (mo < 1 || mo > 12) { return '月份不对：' + v + '（月份应在 01 到 12 之间）'; }
+    if (t.getFullYear() !== y || t.getMonth() !== mo - 1 || t.getDate() !== d) {
+      return '没有这一天：' + v + '（' + y + ' 年 ' + mo + ' 月没有 ' + d + ' 日）';
+    }
+    return '';
+  }
+
+  function check(input) {
+    var msg = problem(input.value, input.required);
+    input.setCustomValidity(msg);
+    var note = input.parentNode.querySelector('.date-error');
+    if (note) { note.textContent = msg; note.hidden = !msg; }
+    input.setAttribute('aria-invalid', msg ? 'true' : 'false');
+    return !msg;
+  }
+
+  function wire(input) {
+    input.addEventListener('input', function () {
+      input.setCustomValidity('');
+      var note = input.parentNode.querySelector('.date-error');
+      if (note) { note.hidden = true; }
+    });
+    input.addEventListener('change', function () { input.value = tidy(input.value); check(input); });
+    input.addEventListener('invalid', function () { check(input); });
+    if (input.form && !input.form.__ctvDates) {
+      input.form.__ctvDates = true;
+      input.form.addEventListener('submit', function (e) {
+        var all = input.form.querySelectorAll('input[data-date]'), ok = true, first = null;
+        for (var i = 0; i < all.length; i++) {
+          all[i].value = tidy(all[i].value);
+          if (!check(all[i])) { ok = false; first = first || all[i]; }
+        }
+        if (!ok) { e.preventDefault(); first.focus(); first.reportValidity(); }
+      }, true);
+    }
+  }
+
+  var fields = document.querySelectorAll('input[data-date]');
+  for (var i = 0; i < fields.length; i++) { wire(fields[i]); }
+  window.CTVDates = {tidy: tidy, problem: problem};
+})();
