@@ -130,8 +130,8 @@ def _form_values(v: ContentVersion | None) -> dict:
                 "target_regions": [g.user.region.code], "target_tags": [], "publish_at": "",
                 "expire_at": "", "pinned": False}
     return {"section": v.section, "title": v.title, "body": v.body, "target_regions": v.target_codes,
-            "target_tags": v.tag_list, "publish_at": clock.fmt(v.publish_at, "%Y-%m-%dT%H:%M"),
-            "expire_at": clock.fmt(v.expire_at, "%Y-%m-%dT%H:%M"), "pinned": v.pinned}
+            "target_tags": v.tag_list, "publish_at": clock.fmt(v.publish_at, "%Y-%m-%d %H:%M"),
+            "expire_at": clock.fmt(v.expire_at, "%Y-%m-%d %H:%M"), "pinned": v.pinned}
 
 
 def _from_form() -> dict:

@@ -12,9 +12,9 @@ import inspect
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from . import clock, i18n
 
@@ -59,11 +59,43 @@ def is_api_request() -> bool:
     return request.path.startswith(API_PREFIX) or request.path.startswith("/open311/")
 
 
+def wants_html() -> bool:
+    """A browser opening a page (not the API, not a script asking for JSON)."""
+    return (not is_api_request() and "/api/" not in request.path
+            and request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html")
+
+
+def html_error_page(status: int, message: str = ""):
+    """The staff web's and phone pages' error page: the status said in Chinese, the message (from
+    the catalogue, ``core.i18n``) under it, a way back."""
+    title = i18n.BY_STATUS.get(status) or ("服务暂时不可用，请稍后再试" if status >= 500 else "请求有误")
+    shown = i18n.translate(message, status)[0] if message else ""
+    home = "/admin/" if request.path.startswith("/admin") else "/m/" if request.path.startswith("/m/") else "/"
+    return render_template("errors/http.html", status=status, title=title, message=shown, home=home), status
+
+
 def register_error_handlers(app) -> None:
-    """JSON errors under /api/; never a 500 for bad input."""
+    """JSON errors under /api/; Chinese error pages for browsers elsewhere; never a 500 for bad input."""
+
+    def page(err: HTTPException):
+        # Features with their own error screens (the TV portal) register (path prefix, renderer).
+        for prefix, render in current_app.extensions.get("html_error_pages", ()):
+            if request.path.startswith(prefix):
+                return render(err)
+        # werkzeug's own page is English: say it in Chinese (its default sentence is dropped),
+        # keeping its headers (Allow of a 405, WWW-Authenticate…).
+        custom = err.description if err.description != type(err).description else ""
+        body, status = html_error_page(err.code, custom or "")
+        resp = current_app.make_response((body, status))
+        for k, v in err.get_headers():
+            if k.lower() != "content-type":
+                resp.headers[k] = v
+        return resp
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
+        if wants_html() and err.status in default_exceptions:
+            return page(default_exceptions[err.status](description=err.message))
         return error_response(err.status, err.code, err.message, **err.extra)
 
     @app.errorhandler(HTTPException)
@@ -74,11 +106,9 @@ def register_error_handlers(app) -> None:
             default = type(err).description
             text = err.name if err.description == default else (err.description or err.name)
             return error_response(err.code or 500, code, text)
-        # Features with their own error screens (the TV portal) register (path prefix, renderer).
-        for prefix, render in current_app.extensions.get("html_error_pages", ()):
-            if request.path.startswith(prefix):
-                return render(err)
-        return err
+        if err.code is None or err.code < 400 or err.response is not None:
+            return err
+        return page(err)
 
 
 def json_body() -> dict:

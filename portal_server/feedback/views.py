@@ -191,6 +191,6 @@ def polls():
             session.rollback()
             error, status = e.message, e.status
     rows = [(p, queries.poll_results(p), queries.poll_is_open(p)) for p in queries.polls_in_scope(g.user)]
-    default_close = clock.fmt(utcnow() + dt.timedelta(days=7), "%Y-%m-%dT%H:%M")
+    default_close = clock.fmt(utcnow() + dt.timedelta(days=7), "%Y-%m-%d %H:%M")
     return render_template("feedback/polls.html", rows=rows, error=error, now=utcnow(),
                            default_close=default_close), status

@@ -102,8 +102,8 @@ def new():
             error = ERRORS_ZH.get(e.message, e.message)
     else:
         start = (clock.local(utcnow()) + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-        form.update(starts_at=start.strftime("%Y-%m-%dT%H:%M"),
-                    ends_at=(start + dt.timedelta(hours=1, minutes=30)).strftime("%Y-%m-%dT%H:%M"))
+        form.update(starts_at=start.strftime("%Y-%m-%d %H:%M"),
+                    ends_at=(start + dt.timedelta(hours=1, minutes=30)).strftime("%Y-%m-%d %H:%M"))
     return render_template("meetings/new.html", form=form, regions=_regions(), error=error), (400 if error else 200)
 
 

@@ -144,3 +144,41 @@ def test_every_message_written_in_the_code_has_its_own_chinese(app):
             if detail is not None or not CJK.search(shown):
                 missing.append(f"{where} ({status}): {msg}")
     assert not missing, "no Chinese in portal_server/translations for:\n" + "\n".join(missing)
+
+
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_staff_and_phone_error_pages_are_chinese(client, auth):
+    """A browser on the staff web or a phone page never sees werkzeug's English "Forbidden / You don't
+    have the permission…": the status said in Chinese, the reason when there is one, a way back."""
+    auth.login("town01-leader")
+    r = client.get("/admin/audit", headers=HTML)                    # a page of another role
+    page = r.get_data(as_text=True)
+    assert r.status_code == 403 and "没有权限进行此操作" in page and "permission" not in page
+    assert 'href="/admin/"' in page and 'lang="zh-CN"' in page
+    r = client.get("/admin/no-such-page", headers=HTML)
+    assert r.status_code == 404 and "请求的内容不存在" in r.get_data(as_text=True)
+    r = client.get("/m/no-such-page", headers=HTML)
+    assert r.status_code == 404 and 'href="/m/"' in r.get_data(as_text=True)
+    r = client.put("/admin/login", headers=HTML)                    # 405 keeps its Allow header
+    assert r.status_code == 405 and "不支持该请求方法" in r.get_data(as_text=True) and "POST" in r.headers["Allow"]
+    # A script asking for JSON still gets JSON; the API stays JSON whatever the Accept header says.
+    assert client.get("/admin/audit", headers={"Accept": "application/json"}).status_code == 403
+    api = client.get("/api/v1/meetings/999999", headers={**auth.headers("v001-editor"), **HTML})
+    assert api.status_code == 404 and api.get_json()["error"]["message"] == "未找到会议 999999"
+
+
+def test_a_refusal_raised_on_a_staff_page_is_a_chinese_page_naming_the_reason(app, client, auth):
+    """An ApiError (scope, bad input) that a staff page lets through: the page says why, in Chinese."""
+    from portal_server.core.api import forbidden
+
+    @app.get("/admin/_test_refusal")
+    def _refusal():
+        raise forbidden("region 990101002001 is outside your scope")
+    r = client.get("/admin/_test_refusal", headers=HTML)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 403 and "text/html" in r.headers["Content-Type"]
+    assert "990101002001" in page and "outside" not in page
+    j = client.get("/admin/_test_refusal")
+    assert j.status_code == 403 and j.get_json()["error"]["code"] == "forbidden"

@@ -129,3 +129,38 @@ def test_same_date_field_on_other_staff_pages(app, live_server, browser):
         assert "2026-01-05" in page.locator("h1").inner_text()
     finally:
         ctx.close()
+
+
+@pytest.mark.browser
+def test_date_and_time_fields_read_year_month_day_hour_minute(app, live_server, browser):
+    """Meetings, content and polls took <input type=datetime-local> ("mm/dd/yyyy, --:-- --" in an
+    English browser): the same field with a time, 2026-12-05 08:30, tidied and checked in Chinese."""
+    ctx, page = _english_page(app, browser, live_server, "v001-editor")
+    try:
+        page.goto(live_server + "/admin/meetings/new")
+        start = page.locator("input[name=starts_at]")
+        assert start.get_attribute("type") == "text" and start.get_attribute("placeholder") == "2026-12-01 14:30"
+        assert " " in start.input_value() and "T" not in start.input_value()     # the form's default
+        page.fill("input[name=title]", "村民代表会议")
+        page.fill("input[name=starts_at]", "2026/12/5 8:30")
+        page.fill("input[name=ends_at]", "2026-12-05 25:00")
+        page.click("#meeting-form button[type=submit]")
+        assert page.input_value("input[name=starts_at]") == "2026-12-05 08:30"
+        assert "没有这个时刻" in page.locator("input[name=ends_at] ~ .date-error").inner_text()
+        assert "/admin/meetings/new" in page.url                                   # not sent
+        page.fill("input[name=ends_at]", "2026年12月5日 10:00")
+        with page.expect_navigation():
+            page.click("#meeting-form button[type=submit]")
+        from portal_server.core.db import session
+        from portal_server.meetings.models import Meeting
+        from sqlalchemy import select
+        session.remove()
+        m = session.scalars(select(Meeting).where(Meeting.title == "村民代表会议")).one()
+        assert clock.fmt(m.starts_at, "%Y-%m-%d %H:%M") == "2026-12-05 08:30"      # city time, as typed
+        assert clock.fmt(m.ends_at, "%Y-%m-%d %H:%M") == "2026-12-05 10:00"
+        session.remove()
+        for path, name in (("/admin/content/new", "publish_at"), ("/admin/feedback/polls", "closes_at")):
+            page.goto(live_server + path)
+            assert page.get_attribute(f"input[name={name}]", "data-date") == "datetime", path
+    finally:
+        ctx.close()
