@@ -288,7 +288,7 @@ def stash(user, data: bytes, filename: str, **meta) -> str:
     """Keep an uploaded file (and what the form said with it: ``meta``, plain JSON values) for the
     confirm step after its preview; in Redis for DATA_TTL_S, readable only by ``user``. Returns the
     token the preview page's confirm form sends back."""
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_hex(16)
     key = _STASH.format(token)
     with _redis().pipeline() as pipe:
         pipe.hset(key, mapping={"user": user.username, "filename": filename or "",

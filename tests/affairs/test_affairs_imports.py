@@ -151,3 +151,14 @@ def test_staff_preview_on_a_phone_shows_rows_and_bad_rows_before_writing(staff_p
     assert "已导入" in body and "待审核" in body and "村集体光伏电站发电收入" in body
     _no_sideways_scroll(page)
     assert _count() == before + 1
+
+
+def test_a_previewed_upload_is_kept_for_its_uploader_only_and_taken_once(app):
+    from portal_server.core import imports
+    from portal_server.core.accounts import user_by_username
+
+    clerk, other = user_by_username("v001-editor"), user_by_username("town01-editor")
+    token = imports.stash(clerk, GBK_FINANCE, "财务.csv", kind="finance", region_code=V1)
+    assert imports.unstash(token, other) is None  # someone else's token: nothing, and it stays
+    assert imports.unstash(token, clerk) == (GBK_FINANCE, "财务.csv", {"kind": "finance", "region_code": V1})
+    assert imports.unstash(token, clerk) is None  # confirmed once only
