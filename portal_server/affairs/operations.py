@@ -92,7 +92,10 @@ def _fen(value: str, label: str) -> int:
         raise imports.RowProblem(_named(label, f"“{value}”不是有效金额"))
     if d < 0:
         raise imports.RowProblem(_named(label, "不能为负数"))
-    if d != d.quantize(Decimal("0.01")):
+    cents = d.quantize(Decimal("0.01"))
+    if abs(d - cents) < Decimal("1e-9"):  # an Excel formula's 12.300000000000001 is 12.30
+        d = cents
+    else:
         raise imports.RowProblem(_named(label, "最多两位小数（单位：元）"))
     if d > Decimal(100000000):
         raise imports.RowProblem(_named(label, "金额过大，请核对（单位：元）"))

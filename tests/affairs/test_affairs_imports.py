@@ -66,13 +66,14 @@ def test_an_xlsx_workbook_imports(client, auth):
     # Excel turns a typed "2026-10" into a date and keeps amounts as numbers.
     ws.append([dt.datetime(2026, 10, 1), "村集体鱼塘承包费", 8000, None])
     ws.append([dt.datetime(2026, 10, 1), "村内道路路灯电费", None, 1320.4])
+    ws.append([dt.datetime(2026, 10, 1), "保洁费（公式算出）", None, 0.1 + 0.2])  # 0.30000000000000004
     buf = io.BytesIO()
     wb.save(buf)
     r = _post(client, auth, f"/api/v1/affairs/finance/import?region={V1}", buf.getvalue(), "财务收支.xlsx")
     assert r.status_code == 201, r.get_data(as_text=True)
     d = r.get_json()
     assert d["period"] == "2026-10" and d["table"]["total_income"] == "8,000.00"
-    assert d["table"]["total_expense"] == "1,320.40" and d["status"] == "draft"
+    assert d["table"]["total_expense"] == "1,320.70" and d["status"] == "draft"
 
 
 def test_a_file_with_two_bad_rows_lists_both_and_writes_nothing(client, auth):
