@@ -73,22 +73,25 @@ def show(disclosure_id: int):
     return queries.to_dict(d)
 
 
-def _upload() -> bytes:
+def _upload() -> tuple[bytes, str]:
+    """The uploaded table (multipart field ``file``, or the request body) and its file name."""
     f = request.files.get("file")
     data = f.read() if f else request.get_data()
     if not data:
-        raise bad_request("send the CSV as the body or as multipart field file", field="file")
-    return data
+        raise bad_request("请上传表格文件（.xlsx 或 CSV）：请求体或 multipart 字段 file", field="file")
+    return data, (f.filename or "") if f else ""
 
 
 @bp.post("/affairs/finance/import")
 @api_user_required("editor")
 def finance_import():
-    """Import a month's finance CSV (``month,item,income,expense``) for ``?region=`` → a draft.
+    """Import a month's finance table for ``?region=`` → a draft awaiting review: .xlsx or CSV
+    (UTF-8 or GBK), headers ``月份,收支项目,收入,支出`` or ``month,item,income,expense``.
 
-    A bad row → 400 with ``row``; nothing imported."""
-    d = ops.import_finance(region_by_code(request.args.get("region", "")), _upload(), g.user,
-                           request.args.get("title"))
+    Bad rows → 400 naming the first (``row``) and listing all (``rows``); nothing imported."""
+    data, filename = _upload()
+    d = ops.import_finance(region_by_code(request.args.get("region", "")), data, g.user,
+                           request.args.get("title"), filename)
     session.commit()
     return queries.to_dict(d), 201
 
@@ -96,9 +99,11 @@ def finance_import():
 @bp.post("/affairs/subsidy/import")
 @api_user_required("editor")
 def subsidy_import():
-    """Import a subsidy list CSV (``name,subsidy,amount[,note]``) for ``?region=&period=YYYYQn&title=``."""
+    """Import a subsidy list (``姓名,补贴项目,金额[,备注]`` or ``name,subsidy,amount[,note]``; .xlsx or
+    CSV) for ``?region=&period=YYYYQn&title=`` → a draft; bad rows as for the finance import."""
+    data, filename = _upload()
     d = ops.import_subsidy(region_by_code(request.args.get("region", "")), request.args.get("period", ""),
-                           _upload(), g.user, request.args.get("title", ""))
+                           data, g.user, request.args.get("title", ""), filename)
     session.commit()
     return queries.to_dict(d), 201
 

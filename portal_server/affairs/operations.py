@@ -7,9 +7,7 @@ author), audited like every other transition: draft → published (or withdrawn)
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -17,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal_server.content.operations import reviewer_problem
-from portal_server.core import audit, clock, crypto, scope
+from portal_server.core import audit, clock, crypto, imports, scope
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden
 from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
@@ -41,12 +39,32 @@ DUE_DAY = 10
 MAX_ROWS = 2000
 
 
-class CsvRowError(ApiError):
-    """A bad CSV row: nothing of the file was imported."""
+class ImportRejected(ApiError):
+    """400: a bad row (or rows) in a finance or subsidy table; nothing of the file was imported.
 
-    def __init__(self, row: int, message: str, field: str | None = None):
-        super().__init__(400, "bad_csv", f"第 {row} 行：{message}（整个文件未导入）", row=row,
-                         **({"field": field} if field else {}))
+    ``message`` names the first bad row ("第 N 行：<reason>（整个文件未导入）"), ``row`` is its
+    number and ``rows`` lists every bad row [{row, message}] (the same list the preview shows)."""
+
+    def __init__(self, bad: list[imports.RowError]):
+        first = bad[0]
+        super().__init__(400, "bad_csv", f"第 {first.row} 行：{first.message}（整个文件未导入）", row=first.row,
+                         rows=[b.to_dict() for b in bad])
+        self.bad = bad
+
+
+#: Header texts of a finance table (Chinese as village accountants write them, English kept).
+FINANCE_HEADERS = {"月份": "month", "年月": "month", "month": "month",
+                   "收支项目": "item", "项目": "item", "摘要": "item", "item": "item",
+                   "收入": "income", "收入（元）": "income", "收入(元)": "income", "收入金额": "income", "income": "income",
+                   "支出": "expense", "支出（元）": "expense", "支出(元)": "expense", "支出金额": "expense",
+                   "expense": "expense"}
+FINANCE_REQUIRED = ("month", "item", "income", "expense")
+#: Header texts of a subsidy list.
+SUBSIDY_HEADERS = {"姓名": "name", "name": "name",
+                   "补贴项目": "subsidy", "补贴类别": "subsidy", "补贴名称": "subsidy", "subsidy": "subsidy",
+                   "金额": "amount", "金额（元）": "amount", "金额(元)": "amount", "发放金额": "amount", "amount": "amount",
+                   "备注": "note", "note": "note"}
+SUBSIDY_REQUIRED = ("name", "subsidy", "amount")
 
 
 def _village(region: Region | None, user) -> Region:
@@ -56,70 +74,138 @@ def _village(region: Region | None, user) -> Region:
     return region
 
 
-def money_fen(value: str, field: str) -> int:
-    """'1234.5' → 123450; 400 on nonsense, negatives or more than two decimals."""
-    s = (value or "").strip().replace(",", "").replace("，", "")
+def _named(label: str, text: str) -> str:
+    """"expense 不能为负数" / "支出不能为负数": the column as the file names it, then the reason."""
+    return f"{label} {text}" if label.isascii() else f"{label}{text}"
+
+
+def _fen(value: str, label: str) -> int:
+    """An amount in yuan (≤ 2 decimals, not negative) → fen; RowProblem (Chinese) otherwise."""
+    s = (value or "").strip().replace(",", "").replace("，", "").removeprefix("¥").removeprefix("￥")
     if s == "":
         return 0
     try:
         d = Decimal(s)
     except InvalidOperation:
-        raise bad_request(f"{field} {value!r} is not an amount", field=field) from None
+        raise imports.RowProblem(_named(label, f"“{value}”不是有效金额")) from None
+    if not d.is_finite():
+        raise imports.RowProblem(_named(label, f"“{value}”不是有效金额"))
     if d < 0:
-        raise bad_request(f"{field} cannot be negative", field=field)
-    if d != d.quantize(Decimal("0.01")):
-        raise bad_request(f"{field} has more than two decimals", field=field)
+        raise imports.RowProblem(_named(label, "不能为负数"))
+    cents = d.quantize(Decimal("0.01"))
+    if abs(d - cents) < Decimal("1e-9"):  # an Excel formula's 12.300000000000001 is 12.30
+        d = cents
+    else:
+        raise imports.RowProblem(_named(label, "最多两位小数（单位：元）"))
     if d > Decimal(100000000):
-        raise bad_request(f"{field} is implausibly large", field=field)
+        raise imports.RowProblem(_named(label, "金额过大，请核对（单位：元）"))
     return int(d * 100)
 
 
-def _rows(data: bytes | str, columns: tuple[str, ...]):
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data.lstrip("\ufeff")
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
-    if missing:
-        raise CsvRowError(1, f"表头缺少列 {', '.join(missing)}")
-    for rowno, row in enumerate(reader, start=2):
-        if rowno > MAX_ROWS + 1:
-            raise CsvRowError(rowno, f"超过 {MAX_ROWS} 行")
-        if None in row:
-            raise CsvRowError(rowno, "列数多于表头")
-        if not any((v or "").strip() for v in row.values()):
-            continue
-        yield rowno, {k: (v or "").strip() for k, v in row.items()}
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:,.2f}"
 
 
-def import_finance(region: Region, data: bytes | str, user, title: str | None = None) -> Disclosure:
-    """A finance disclosure (draft) from a CSV ``month,item,income,expense`` of one month.
-    Any bad row → 400 naming the row; nothing imported."""
-    region = _village(region, user)
-    lines, month = [], None
-    for rowno, row in _rows(data, ("month", "item", "income", "expense")):
-        m = row["month"].replace("/", "-")
-        if re.match(r"^\d{4}-\d$", m):
-            m = m[:5] + "0" + m[5:]
-        if not MONTH.match(m):
-            raise CsvRowError(rowno, f"月份 {row['month']!r} 应写作 YYYY-MM", "month")
-        if month is None:
-            month = m
-        elif m != month:
-            raise CsvRowError(rowno, f"月份 {m} 与第 2 行的 {month} 不同：一个文件只能是一个月", "month")
-        if not row["item"] or len(row["item"]) > 128:
-            raise CsvRowError(rowno, "收支项目不能为空（不超过 128 字）", "item")
-        try:
-            inc, exp = money_fen(row["income"], "income"), money_fen(row["expense"], "expense")
-        except ApiError as e:
-            raise CsvRowError(rowno, e.message, e.extra.get("field")) from None
+def _month(value: str) -> str | None:
+    """'2026-10', '2026/10', '2026-1', '2026年10月', or an Excel date cell '2026-10-01' → '2026-10'."""
+    m = re.match(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*(?:月|[-/.]\s*\d{1,2}\s*日?)?$", (value or "").strip())
+    if m is None or not 1 <= int(m[2]) <= 12:
+        return None
+    return f"{m[1]}-{int(m[2]):02d}"
+
+
+def _table(data: bytes | str, filename: str, headers: dict[str, str],
+           required: tuple[str, ...]) -> tuple[list[imports.Row], dict[str, str]]:
+    """The rows of an uploaded finance/subsidy table (core.imports: .xlsx, UTF-8 or GBK CSV,
+    Chinese or English headers) and each field's header text as the file writes it."""
+    if isinstance(data, str):
+        data = data.lstrip("\ufeff").encode("utf-8")
+    labels: dict[str, str] = {}
+    try:
+        rows = imports.read_table(data, filename or "", headers, required, labels=labels)
+    except imports.ImportFileError as exc:
+        if exc.message.startswith(("表头", "第 1 行")):  # the header row itself is wrong: row 1
+            raise ApiError(400, "bad_csv", f"第 1 行：{exc.message}（整个文件未导入）", row=1) from None
+        raise
+    if not rows:
+        raise ApiError(400, "bad_csv", "第 2 行：文件中没有数据行（整个文件未导入）", row=2)
+    if len(rows) > MAX_ROWS:
+        n = rows[MAX_ROWS].number
+        raise ApiError(400, "bad_csv", f"第 {n} 行：超过 {MAX_ROWS} 行，请分成几个文件导入（整个文件未导入）", row=n)
+    for f in set(headers.values()):
+        labels.setdefault(f, f)
+    return rows, labels
+
+
+def plan_finance(region: Region | None, data: bytes | str, user, filename: str = "") -> imports.Plan:
+    """Check a finance table ``月份,收支项目,收入,支出`` (or ``month,item,income,expense``) of one
+    month, nothing written: every row to import and every bad row with its reason (the preview)."""
+    _village(region, user)
+    rows, label = _table(data, filename, FINANCE_HEADERS, FINANCE_REQUIRED)
+
+    def check(row: imports.Row, state: dict) -> imports.Planned:
+        v = row.values
+        m = _month(v.get("month", ""))
+        if m is None:
+            raise imports.RowProblem(f"月份“{v.get('month', '')}”应写作 YYYY-MM（如 2026-10）")
+        if "month" not in state:
+            state["month"] = (m, row.number)
+        elif m != state["month"][0]:
+            month, first = state["month"]
+            raise imports.RowProblem(f"月份 {m} 与第 {first} 行的 {month} 不同：一个文件只能是一个月")
+        item = v.get("item", "")
+        if not item or len(item) > 128:
+            raise imports.RowProblem("收支项目不能为空（不超过 128 字）")
+        inc, exp = _fen(v.get("income", ""), label["income"]), _fen(v.get("expense", ""), label["expense"])
         if inc == 0 and exp == 0:
-            raise CsvRowError(rowno, "收入和支出不能都为空", "income")
-        lines.append((m, row["item"], inc, exp))
-    if not lines:
-        raise CsvRowError(2, "文件中没有数据行")
+            raise imports.RowProblem("收入和支出不能都为空")
+        text = f"{m} {item}" + (f" 收入 {_yuan(inc)} 元" if inc else "") + (f" 支出 {_yuan(exp)} 元" if exp else "")
+        return imports.Planned(row.number, "new", text, (m, item, inc, exp))
+
+    return imports.plan(rows, check)
+
+
+def plan_subsidy(region: Region | None, period: str, data: bytes | str, user,
+                 filename: str = "") -> imports.Plan:
+    """Check a subsidy list ``姓名,补贴项目,金额[,备注]`` (or ``name,subsidy,amount[,note]``),
+    nothing written; the preview labels show names masked."""
+    _village(region, user)
+    _check_period("subsidy", period)
+    rows, label = _table(data, filename, SUBSIDY_HEADERS, SUBSIDY_REQUIRED)
+
+    def check(row: imports.Row, state: dict) -> imports.Planned:
+        v = row.values
+        name, subsidy = v.get("name", ""), v.get("subsidy", "")
+        if not name or len(name) > 32:
+            raise imports.RowProblem("姓名不能为空（不超过 32 字）")
+        if not subsidy or len(subsidy) > 64:
+            raise imports.RowProblem("补贴项目不能为空（不超过 64 字）")
+        amt = _fen(v.get("amount", ""), label["amount"])
+        text = f"{crypto.mask_name(name)} {subsidy} {_yuan(amt)} 元"
+        return imports.Planned(row.number, "new", text, (name, subsidy, amt, v.get("note", "")[:128]))
+
+    return imports.plan(rows, check)
+
+
+def _lines(plan: imports.Plan) -> list[tuple]:
+    """The checked rows' payloads, all or nothing (ImportRejected naming every bad row)."""
+    if plan.bad:
+        raise ImportRejected(plan.bad)
+    out: list[tuple] = []
+    imports.apply(plan, lambda p: out.append(p.payload))
+    return out
+
+
+def import_finance(region: Region, data: bytes | str, user, title: str | None = None,
+                   filename: str = "") -> Disclosure:
+    """A finance disclosure (draft, awaiting review) from a table of one month (see plan_finance).
+    Any bad row → 400 naming it (and listing every bad row); nothing imported."""
+    lines = _lines(plan_finance(region, data, user, filename))
+    month = lines[0][0]
     y, mo = month.split("-")
     d = Disclosure(region_id=region.id, region_path=region.path, kind="finance", period=month,
-                   title=title or f"{region.name}{y}年{int(mo)}月财务收支公开", body="", status="draft",
-                   created_by=user.username)
+                   title=(title or f"{region.name}{y}年{int(mo)}月财务收支公开").strip()[:128], body="",
+                   status="draft", created_by=user.username)
     d.finance_rows = [FinanceEntry(line=i, month=m, item=item, income_fen=inc, expense_fen=exp)
                       for i, (m, item, inc, exp) in enumerate(lines, 1)]
     session.add(d)
@@ -129,24 +215,11 @@ def import_finance(region: Region, data: bytes | str, user, title: str | None = 
     return d
 
 
-def import_subsidy(region: Region, period: str, data: bytes | str, user, title: str) -> Disclosure:
-    """A subsidy list (draft) from a CSV ``name,subsidy,amount[,note]``; names are stored masked
-    (and encrypted for staff), never published in full."""
-    region = _village(region, user)
-    _check_period("subsidy", period)
-    lines = []
-    for rowno, row in _rows(data, ("name", "subsidy", "amount")):
-        if not row["name"] or len(row["name"]) > 32:
-            raise CsvRowError(rowno, "姓名不能为空（不超过 32 字）", "name")
-        if not row["subsidy"]:
-            raise CsvRowError(rowno, "补贴项目不能为空", "subsidy")
-        try:
-            amt = money_fen(row["amount"], "amount")
-        except ApiError as e:
-            raise CsvRowError(rowno, e.message, "amount") from None
-        lines.append((row["name"], row["subsidy"], amt, row.get("note", "")[:128]))
-    if not lines:
-        raise CsvRowError(2, "文件中没有数据行")
+def import_subsidy(region: Region, period: str, data: bytes | str, user, title: str,
+                   filename: str = "") -> Disclosure:
+    """A subsidy list (draft, awaiting review) from a table (see plan_subsidy); names are stored
+    masked (and encrypted for staff), never published in full. All rows or none."""
+    lines = _lines(plan_subsidy(region, period, data, user, filename))
     d = Disclosure(region_id=region.id, region_path=region.path, kind="subsidy", period=period,
                    title=(title or f"{region.name}惠民补贴发放名单").strip()[:128], status="draft",
                    created_by=user.username)

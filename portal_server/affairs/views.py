@@ -13,10 +13,11 @@ from flask import (
 )
 from sqlalchemy import select
 
+from portal_server.core import imports
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
-from portal_server.core.exports import workbook_response
+from portal_server.core.exports import workbook_response, xlsx_response
 from portal_server.core.regions import Region, region_by_code
 
 from . import operations as ops
@@ -56,29 +57,81 @@ def _redirect_index():
     return redirect(url_for("affairs_staff.index"))
 
 
+#: What each import is, for the upload and preview pages.
+IMPORT_KINDS = {"finance": "财务收支", "subsidy": "惠民补贴名单"}
+#: The headers of each import's template workbook, with an example row.
+TEMPLATES = {"finance": (["月份", "收支项目", "收入", "支出"], [["2026-10", "村集体光伏电站发电收入", 12860.5, None],
+                                                          ["2026-10", "农村人居环境整治保洁费", None, 6500]]),
+             "subsidy": (["姓名", "补贴项目", "金额", "备注"], [["王秀英", "高龄津贴", 300, "80周岁以上"]])}
+
+
+def _plan(kind: str, region, data: bytes, filename: str, period: str):
+    if kind == "finance":
+        return ops.plan_finance(region, data, g.user, filename)
+    return ops.plan_subsidy(region, period, data, g.user, filename)
+
+
 @bp.post("/import/<kind>")
 @roles_required("editor")
 def import_csv(kind: str):
+    """Step 1 → 2: the uploaded table (.xlsx, or CSV in UTF-8 or GBK) is checked (core.imports) and
+    previewed — the rows to import and every bad row with its reason; nothing is written yet."""
+    if kind not in IMPORT_KINDS:
+        abort(404)
     f = request.files.get("file")
     if f is None or not f.filename:
-        flash("请选择 CSV 文件", "error")
+        flash("请选择要导入的文件（.xlsx 或 CSV）", "error")
         return _redirect_index()
     region = region_by_code(request.form.get("region_code", ""))
+    period, title = request.form.get("period", ""), request.form.get("title", "")
+    data = f.read()
     try:
-        if kind == "finance":
-            d = ops.import_finance(region, f.read(), g.user)
-        elif kind == "subsidy":
-            d = ops.import_subsidy(region, request.form.get("period", ""), f.read(), g.user,
-                                   request.form.get("title", ""))
-        else:
-            abort(404)
-        session.commit()
-        flash(f"已导入「{d.title}」，等待审核公开", "ok")
-        return redirect(url_for("affairs_staff.show", disclosure_id=d.id))
+        plan = _plan(kind, region, data, f.filename, period)
     except ApiError as e:
         session.rollback()
         flash(f"导入失败：{e.message}", "error")
-    return _redirect_index()
+        return _redirect_index()
+    token = None
+    if plan.ok:  # kept (Redis, this user only) until 确认导入
+        token = imports.stash(g.user, data, f.filename, kind=kind, region_code=region.code, period=period,
+                              title=title)
+    return render_template("affairs/import_preview.html", kind=kind, what=IMPORT_KINDS[kind], region=region,
+                           period=period, title=title, preview=plan.preview(), token=token, filename=f.filename)
+
+
+@bp.post("/import/<kind>/confirm")
+@roles_required("editor")
+def import_confirm(kind: str):
+    """Step 3: 确认导入 — the previewed file is checked again and written in one transaction (all
+    rows or none); the clerk lands on the draft, which waits for review before it is public."""
+    stashed = imports.unstash(request.form.get("token", ""), g.user)
+    if stashed is None or stashed[2].get("kind") != kind:
+        flash("预览已过期或已经导入过，请重新上传", "error")
+        return _redirect_index()
+    data, filename, meta = stashed
+    region = region_by_code(meta.get("region_code", ""))
+    try:
+        if kind == "finance":
+            d = ops.import_finance(region, data, g.user, meta.get("title") or None, filename)
+        else:
+            d = ops.import_subsidy(region, meta.get("period", ""), data, g.user, meta.get("title", ""), filename)
+        session.commit()
+    except ApiError as e:
+        session.rollback()
+        flash(f"导入失败：{e.message}", "error")
+        return _redirect_index()
+    flash(f"已导入「{d.title}」，等待审核公开", "ok")
+    return redirect(url_for("affairs_staff.show", disclosure_id=d.id), 303)
+
+
+@bp.get("/import/<kind>/template.xlsx")
+@roles_required("editor")
+def import_template(kind: str):
+    """An empty table with the Chinese headers and an example row."""
+    if kind not in TEMPLATES:
+        abort(404)
+    headers, rows = TEMPLATES[kind]
+    return xlsx_response(f"{IMPORT_KINDS[kind]}导入模板", headers, rows)
 
 
 @bp.post("/new")

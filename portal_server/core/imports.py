@@ -155,12 +155,14 @@ def _looks_like_xlsx(data: bytes) -> bool:
 
 
 def read_table(data: bytes, filename: str, headers: dict[str, str],
-               required: Iterable[str] = ()) -> list[Row]:
+               required: Iterable[str] = (), labels: dict[str, str] | None = None) -> list[Row]:
     """The data rows of an uploaded .xlsx or .csv.
 
     ``headers`` maps each accepted header text (Chinese, or an English alias) to a field name;
     ``required`` lists the field names whose column must be there. Blank rows are skipped but
-    keep their numbers counted, so "第 N 行" is the row the clerk sees in Excel.
+    keep their numbers counted, so "第 N 行" is the row the clerk sees in Excel. ``labels``, when
+    given, is filled with each field's header text as the file writes it (a row's reason can then
+    name the column the way the clerk's own table does: 支出, or expense).
     """
     if not data:
         raise ImportFileError("文件是空的")
@@ -176,6 +178,10 @@ def read_table(data: bytes, filename: str, headers: dict[str, str],
             if not any(values):
                 raise ImportFileError("第 1 行应为表头（例如：" + "、".join(list(headers)[:5]) + "）")
             columns = [norm.get(v.strip().lstrip("\ufeff").lower()) for v in values]
+            if labels is not None:
+                for col, v in zip(columns, values):
+                    if col is not None and col not in labels:
+                        labels[col] = v.strip().lstrip("\ufeff")
             missing = [h for h, f in headers.items() if f in set(required) and f not in columns]
             # one name per missing field (the first header text mapping to it)
             seen, names = set(), []
@@ -271,6 +277,40 @@ def apply(result: Plan, write: Callable[[Planned], Any],
         if progress is not None:
             progress(1)
     return n
+
+
+# Keeping a previewed upload until the clerk confirms it -------------------------------------------
+
+_STASH = "ctv:import:stash:{}"
+
+
+def stash(user, data: bytes, filename: str, **meta) -> str:
+    """Keep an uploaded file (and what the form said with it: ``meta``, plain JSON values) for the
+    confirm step after its preview; in Redis for DATA_TTL_S, readable only by ``user``. Returns the
+    token the preview page's confirm form sends back."""
+    token = secrets.token_hex(16)
+    key = _STASH.format(token)
+    with _redis().pipeline() as pipe:
+        pipe.hset(key, mapping={"user": user.username, "filename": filename or "",
+                                "meta": json.dumps(meta, ensure_ascii=False), "data": data})
+        pipe.expire(key, DATA_TTL_S)
+        pipe.execute()
+    return token
+
+
+def unstash(token: str, user) -> tuple[bytes, str, dict] | None:
+    """The stashed (data, filename, meta) of ``token``, taken out once: None when it expired, was
+    already confirmed (a second click imports nothing twice) or was stashed by someone else."""
+    if not token or len(token) > 64:
+        return None
+    r = _redis()
+    key = _STASH.format(token)
+    raw = r.hgetall(key)
+    if not raw or raw.get(b"user", b"").decode() != user.username:
+        return None
+    if not r.delete(key):  # another request took it first
+        return None
+    return raw[b"data"], raw.get(b"filename", b"").decode(), json.loads(raw.get(b"meta", b"{}").decode() or "{}")
 
 
 # Running a confirmed import in the background, with progress the web page polls ------------------

@@ -3,9 +3,6 @@ phone pages (/m/households). Thin: parse the form, call operations/queries, comm
 from __future__ import annotations
 
 import datetime as dt
-import json
-import secrets
-from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -199,12 +196,6 @@ def household_action(household_id: int, action: str):
 
 # Import: upload → preview → confirm ---------------------------------------------------------------
 
-def _upload_dir() -> Path:
-    d = current_app.config["SETTINGS"].data_dir / "imports"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 @bp.route("/households/import", methods=["GET", "POST"])
 @roles_required(*ops.WRITE_ROLES)
 def households_import():
@@ -216,21 +207,16 @@ def households_import():
             job = None
         return render_template("registry/import.html", preview=None, job=job)
     token = request.form.get("token", "")
-    if token:  # confirm a previewed upload
-        meta_path = _upload_dir() / f"{token}.json"
-        if not token.isalnum() or not meta_path.exists():
-            flash("上传的文件已过期，请重新上传", "error")
+    if token:  # confirm a previewed upload (kept by core.imports.stash for this user only)
+        stashed = imports.unstash(token, g.user)
+        if stashed is None:
+            flash("上传的文件已过期或已经导入过，请重新上传", "error")
             return redirect(url_for("registry.households_import"))
-        meta = json.loads(meta_path.read_text())
-        if meta["user"] != g.user.username:
-            abort(403)
-        data = (_upload_dir() / f"{token}.bin").read_bytes()
+        data, filename, _meta = stashed
         # The rows are checked again and written by a background job (one transaction); the page
         # it redirects to polls the job's progress and then shows the counts or the reason.
         job = imports.start(g.user, "portal_server.registry.operations:run_household_import", data,
-                            meta["filename"], what="户")
-        for ext in ("json", "bin"):
-            (_upload_dir() / f"{token}.{ext}").unlink(missing_ok=True)
+                            filename, what="户")
         return redirect(url_for("registry.households_import", job=job), 303)
     f = request.files.get("file")
     if f is None or not f.filename:
@@ -242,12 +228,8 @@ def households_import():
     except ApiError as exc:
         _fail(exc)
         return render_template("registry/import.html", preview=None), 400
-    token = secrets.token_hex(12)
-    if plan.ok:
-        (_upload_dir() / f"{token}.bin").write_bytes(data)
-        (_upload_dir() / f"{token}.json").write_text(json.dumps({"user": g.user.username, "filename": f.filename}))
-    return render_template("registry/import.html", preview=plan.preview(), token=token if plan.ok else None,
-                           filename=f.filename)
+    token = imports.stash(g.user, data, f.filename) if plan.ok else None
+    return render_template("registry/import.html", preview=plan.preview(), token=token, filename=f.filename)
 
 
 @bp.get("/households/import/template.xlsx")
