@@ -221,6 +221,25 @@ def one_by_one(port: int, requests: list[bytes]) -> tuple[list[float], list[str]
     return times, errors
 
 
+def print_profile(path: Path, top: int = 30) -> None:
+    """py-spy's collapsed stacks → the functions with the most samples on the stack (inclusive)
+    and at its top (own time), as shares of all samples of gunicorn's workers."""
+    from collections import Counter
+    incl, own, total = Counter(), Counter(), 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")") for f in stack.split(";")[1:]]
+        n = int(n)
+        total += n
+        for f in set(frames):
+            incl[f] += n
+        if frames:
+            own[frames[-1]] += n
+    print(f"  py-spy, {total} samples of gunicorn's workers:")
+    for title, counter in (("inclusive", incl), ("own", own)):
+        print(f"   {title}: " + "; ".join(f"{f} {c / total:.0%}" for f, c in counter.most_common(top)))
+
+
 def cpu_seconds(*roots: int) -> float:
     """User+system CPU seconds used so far by processes ``roots`` and their descendants (/proc):
     gunicorn's master and workers, PostgreSQL's server and backends."""
@@ -351,16 +370,30 @@ def main() -> int:
         def apply_req(tok, key):
             return http_request("POST", "/api/v1/cases", tok, '{"service_code": "%s", "channel": "tv", '
                                 '"idempotency_key": "%s"}' % (ITEM, key))
+        # Warm-up: every worker's first application compiles its statements and imports lazily.
+        one_by_one(http_port, [apply_req(tok, "warm") for tok in tokens[:16]])
+        alone_cpu0 = cpu_seconds(gunicorn.pid)
         alone, e1 = one_by_one(http_port, [apply_req(tok, "l") for tok in tokens[:40]])
+        alone_cpu = (cpu_seconds(gunicorn.pid) - alone_cpu0) / len(alone) * 1000
         limit_burst, e2 = burst(http_port, [http_request("GET", static) for _ in tokens])
         ours_burst, e3 = burst(http_port, [apply_req(tok, "b") for tok in tokens])
         script = tmp / "apply.lua"
         script.write_text(WRK_LUA)
-        cap = BOXES * APPLIES_PER_BOX
+        cap = BOXES * APPLIES_PER_BOX   # + 3 before: under the box's 20 writes a minute
         limit = wrk(http_port, script, cap, "GET", static, tokens)
         servers = [gunicorn.pid, nginx.pid, procs[0].pid] + ([procs[1].pid] if postgres else [])
         cpu0, app_cpu0 = cpu_seconds(*servers), cpu_seconds(gunicorn.pid)
+        spy = None
+        if "--profile" in sys.argv:   # py-spy (pip install py-spy) samples gunicorn's workers meanwhile
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(gunicorn.pid),
+                                    "--subprocesses", "--format", "raw", "--rate", "250", "-o", str(tmp / "spy.txt")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(2)
         ours = wrk(http_port, script, cap, "POST", "/api/v1/cases", tokens)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+            print_profile(tmp / "spy.txt")
         cpu, app_cpu = cpu_seconds(*servers) - cpu0, cpu_seconds(gunicorn.pid) - app_cpu0
         for what, errs in (("one at a time", e1), ("static burst", e2), ("apply burst", e3)):
             if errs:
@@ -372,7 +405,8 @@ def main() -> int:
         model = " ".join(stack.GUNICORN_WORKERS).replace("--", "")
         print(f"TV apply through nginx → gunicorn ({model}), {dbname}; limit: the same nginx serving a "
               f"{Path(static).name} of 2.4 kB, same client, same run:")
-        print(f"  (a) one box at a time, 40 applications: p50 {pct(alone, 50):.1f} ms, p99 {pct(alone, 99):.1f} ms")
+        print(f"  (a) one box at a time, 40 applications: p50 {pct(alone, 50):.1f} ms, p99 {pct(alone, 99):.1f} ms, "
+              f"gunicorn CPU {alone_cpu:.1f} ms per application")
         print(f"  (b) {BOXES} boxes pressing 我要办理 at the same instant, one request each: p50 "
               f"{pct(ours_burst, 50):.1f} ms, p99 {pct(ours_burst, 99):.1f} ms; limit p99 {pct(limit_burst, 99):.1f} ms; "
               f"ratio {pct(ours_burst, 99) / pct(limit_burst, 99):.0f}×")
