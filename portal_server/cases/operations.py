@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal_server.core import audit, clock, crypto, db, outbox, protocol, scope
@@ -213,6 +213,11 @@ def prepare_application(service_code: str, channel: str, *, terminal: Terminal |
     return Application(case, who)
 
 
+#: The number of a case just inserted (it holds the case's id), built once.
+_SET_NUMBER = (update(Case.__table__).where(Case.__table__.c.id == bindparam("case_id"))
+               .values(number=bindparam("number")))
+
+
 def file_application(application: Application) -> tuple[Case, bool]:
     """Write a prepared application: the case, its first step, its number, the audit row, the
     notice — four INSERT/UPDATE statements and nothing slow. A concurrent retry with the same key
@@ -230,7 +235,7 @@ def file_application(application: Application) -> tuple[Case, bool]:
     ev.case_id = case.id
     db.insert_row(ev)
     case.number = f"BJ{clock.local(case.created_at):%Y%m%d}{case.id:06d}"
-    session.execute(update(Case.__table__).where(Case.__table__.c.id == case.id).values(number=case.number))
+    session.execute(_SET_NUMBER, {"case_id": case.id, "number": case.number})
     set_committed_value(case, "number", case.number)
     session.add(case)   # with its first step: both loaded rows of the session now, nothing to flush
     audit.append("cases.submit", "case", case.id, case.household.region.code, actor=_actor_name(who),

@@ -143,6 +143,10 @@ def record(action: str, object_type: str, object_id, region_code: str | None = N
     return ev
 
 
+#: ``append``'s statement, built once (executed with a row of parameters).
+_APPEND = insert(AuditEvent.__table__)
+
+
 def append(action: str, object_type: str, object_id, region_code: str | None = None,
            actor: str | None = None, **detail) -> None:
     """``record`` as one INSERT statement (no ORM object, no flush) for hot paths that do not
@@ -152,9 +156,9 @@ def append(action: str, object_type: str, object_id, region_code: str | None = N
     detail_json = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
     actor = actor or current_actor()
     fields = (at, actor, action, object_type, str(object_id), region_code, detail_json, ip)
-    session.execute(insert(AuditEvent.__table__).values(
-        at=at, actor=actor, action=action, object_type=object_type, object_id=str(object_id),
-        region_code=region_code, detail=detail_json, ip=ip, mac=_row_mac(*fields)))
+    session.execute(_APPEND, {"at": at, "actor": actor, "action": action, "object_type": object_type,
+                              "object_id": str(object_id), "region_code": region_code, "detail": detail_json,
+                              "ip": ip, "mac": _row_mac(*fields)})
 
 
 def _lock_head() -> AuditHead:

@@ -67,6 +67,29 @@ def add_once(obj, existing):
         return found, False
 
 
+_INSERTS: dict = {}
+
+
+def _insert_statement(table, pk, unless_taken: str | None):
+    """``INSERT … RETURNING pk`` of ``table`` (``ON CONFLICT DO NOTHING`` on ``unless_taken``),
+    built once per process and dialect: executed with a row of parameters, its SQL comes from
+    SQLAlchemy's compiled cache without rebuilding a statement (and its cache key) every time."""
+    dialect = session.get_bind().dialect.name
+    key = (table.name, unless_taken, dialect)
+    stmt = _INSERTS.get(key)
+    if stmt is None:
+        if dialect in ("sqlite", "postgresql"):
+            from importlib import import_module
+            stmt = import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
+            if unless_taken:
+                stmt = stmt.on_conflict_do_nothing(index_elements=[unless_taken])
+        else:  # pragma: no cover - the two databases we run on
+            from sqlalchemy import insert
+            stmt = insert(table)
+        stmt = _INSERTS[key] = stmt.returning(pk)
+    return stmt
+
+
 def insert_row(obj, *, unless_taken: str | None = None) -> bool:
     """INSERT ``obj``'s row with one Core statement — no unit of work, no savepoint — then keep
     ``obj`` in the session as a loaded, unchanged row (its later flushes write nothing). For a hot
@@ -92,17 +115,8 @@ def insert_row(obj, *, unless_taken: str | None = None) -> bool:
                 default = col.default.arg({})
             setattr(obj, attr.key, default)
         values[col.name] = getattr(obj, attr.key)
-    bind = session.get_bind()
-    if bind.dialect.name in ("sqlite", "postgresql"):
-        from importlib import import_module
-        stmt = import_module(f"sqlalchemy.dialects.{bind.dialect.name}").insert(table).values(values)
-        if unless_taken:
-            stmt = stmt.on_conflict_do_nothing(index_elements=[unless_taken])
-    else:  # pragma: no cover - the two databases we run on
-        from sqlalchemy import insert
-        stmt = insert(table).values(values)
     pk = mapper.primary_key[0]
-    row = session.execute(stmt.returning(pk)).first()
+    row = session.execute(_insert_statement(table, pk, unless_taken), values).first()
     if row is None:
         return False
     setattr(obj, mapper.get_property_by_column(pk).key, row[0])
