@@ -17,12 +17,13 @@ PostgreSQL cluster (default durability: fsync and synchronous_commit on) instead
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
-import shutil
-import signal
 import resource
 import selectors
+import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -357,7 +358,7 @@ def main() -> int:
         deadline = time.time() + 90
         while True:   # every worker has loaded the app (a busy machine takes a while)
             try:
-                t, e = one_by_one(http_port, [http_request("GET", "/api/v1/cases", tok) for tok in tokens[:16]])
+                _, e = one_by_one(http_port, [http_request("GET", "/api/v1/cases", tok) for tok in tokens[:16]])
                 if not e:
                     break
             except OSError:
@@ -368,8 +369,8 @@ def main() -> int:
         static = "/tv/static/pager.js"   # 2.4 kB, served by nginx itself
 
         def apply_req(tok, key):
-            return http_request("POST", "/api/v1/cases", tok, '{"service_code": "%s", "channel": "tv", '
-                                '"idempotency_key": "%s"}' % (ITEM, key))
+            return http_request("POST", "/api/v1/cases", tok, json.dumps(
+                {"service_code": ITEM, "channel": "tv", "idempotency_key": key}))
         # Warm-up: every worker's first application compiles its statements and imports lazily.
         one_by_one(http_port, [apply_req(tok, "warm") for tok in tokens[:16]])
         alone_cpu0 = cpu_seconds(gunicorn.pid)
