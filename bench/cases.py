@@ -1,9 +1,15 @@
 """Benchmark of 一站式办理: (1) the case desk of a town holding 50,000 cases (goal < 200 ms) and
-(2) applying from the TV at 50 concurrent boxes through gunicorn (goal p99 < 100 ms).
+(2) applying from the TV at 50 concurrent boxes (goal p99 < 100 ms), through the path a box uses:
+nginx as `make run` writes it (stack.write_nginx) in front of gunicorn with make run's worker model
+(stack.gunicorn_argv).
 
 Limits measured in the same run: (1) the same 50 rows read straight from SQLite with the desk's
-index (no ORM, no HTML); (2) the same 50 concurrent clients fetching a static file from the same
-gunicorn (a request that does no work). Prints figures, limits and ratios. Runs in about a minute.
+index (no ORM, no HTML); (2) the same nginx serving a 2.4 kB static file to the same client at the
+same concurrency. The client costs next to nothing: wrk (C, one thread, 50 connections = 50 boxes,
+a Lua script cycling the boxes' X-Terminal-Token and unique idempotency keys) for the sustained
+load, a send-then-poll loop on raw sockets for (a) one box at a time and (b) 50 boxes pressing
+我要办理 at the same instant. Prints figures, limits, ratios and the server's CPU per application.
+Runs in about a minute and a half. Needs wrk and nginx (Makefile's SYSTEM_PACKAGES).
 
 Run: `make bench` (or .venv/bin/python bench/cases.py). `--postgres` runs the same on a throwaway
 PostgreSQL cluster (default durability: fsync and synchronous_commit on) instead of SQLite.
@@ -11,22 +17,26 @@ PostgreSQL cluster (default durability: fsync and synchronous_commit on) instead
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
+import resource
+import selectors
 import shutil
+import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-N_CASES, TOWN, BOXES, APPLIES_PER_BOX = 50_000, "990101001000", 50, 4
+N_CASES, TOWN, BOXES, APPLIES_PER_BOX = 50_000, "990101001000", 50, 12
 ITEM = "11360100MB0003-003"   # 临时救助申请: TV application, village-level intake
 
 
@@ -111,33 +121,124 @@ def desk_figures(app, db_path: Path, pg_dsn: str | None = None) -> tuple[float, 
     return statistics.median(times), pct(times, 95), statistics.median(raw)
 
 
-def load(url_for_box, method: str, boxes: list[str], n: int) -> list[float]:
-    """``boxes`` threads, each sending ``n`` requests back to back; latencies in ms."""
-    import requests
-    out, lock, errors = [], threading.Lock(), []
-    start = threading.Barrier(len(boxes))
+WRK_LUA = r"""
+-- One wrk thread, 50 connections = 50 boxes. Each request carries the next box's token
+-- (round robin, so every box sends the same number) and a unique idempotency key; the thread
+-- stops after CAP answers, which keeps each box under its rate limit (20 writes a minute).
+local tokens, sent, answered, cap, path, method = {}, 0, 0, 0, "/", "GET"
+function init(args)
+  cap, method, path = tonumber(args[1]), args[2], args[3]
+  for k = 4, #args do tokens[#tokens + 1] = args[k] end
+end
+function request()
+  sent = sent + 1
+  if method == "GET" then return wrk.format("GET", path) end
+  local body = '{"service_code":"ITEM","channel":"tv","idempotency_key":"w' .. sent .. '"}'
+  return wrk.format("POST", path, {["Content-Type"] = "application/json",
+                                   ["X-Terminal-Token"] = tokens[(sent - 1) % #tokens + 1]}, body)
+end
+function response(status, headers, body)
+  answered = answered + 1
+  if answered == cap then
+    io.write("CAP\n")   -- bench/cases.py then stops wrk (SIGINT: it prints its results at once)
+    io.stdout:flush()
+    wrk.thread:stop()
+  end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+""".replace("ITEM", ITEM)
 
-    def run(i, serial):
-        s = requests.Session()
-        mine = []
-        start.wait()
-        for k in range(n):
-            url, kw = url_for_box(serial, i, k)
-            t = time.perf_counter()
-            r = s.request(method, url, timeout=30, **kw)
-            mine.append((time.perf_counter() - t) * 1000)
-            if r.status_code >= 300:
-                errors.append(f"{r.status_code} {r.text[:200]}")
-        with lock:
-            out.extend(mine)
-    threads = [threading.Thread(target=run, args=(i, b)) for i, b in enumerate(boxes)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        print(f"  {len(errors)} errors, first: {errors[0]}")
-    return out
+
+def wrk(port: int, script: Path, cap: int, method: str, path: str, tokens: list[str]) -> dict:
+    """wrk (C, one thread) at ``BOXES`` connections until ``cap`` answers → latency figures in ms,
+    requests/s, errors and the client's own CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(["wrk", "-t1", f"-c{BOXES}", "-d60s", "--timeout", "20s", "-s", str(script),
+                             f"http://127.0.0.1:{port}{path}", "--", str(cap), method, path, *tokens],
+                            stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("CAP"):
+            proc.send_signal(signal.SIGINT)
+    proc.wait()
+    out = "".join(lines)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n, dur, p50, p90, p99, mx, err = map(int, next(ln for ln in out.splitlines() if ln.startswith("RESULT")).split()[1:])
+    return {"n": n, "rps": n / (dur / 1e6), "p50": p50 / 1000, "p90": p90 / 1000, "p99": p99 / 1000,
+            "max": mx / 1000, "errors": err, "client_cpu": (after.ru_utime + after.ru_stime)
+            - (before.ru_utime + before.ru_stime)}
+
+
+def http_request(method: str, path: str, token: str | None = None, body: str = "") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if token:
+        head += f"X-Terminal-Token: {token}\r\n"
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body.encode())}\r\n"
+    return (head + "\r\n" + body).encode()
+
+
+def burst(port: int, requests: list[bytes]) -> tuple[list[float], list[str]]:
+    """All ``requests`` sent at the same instant, each on its own (already open) connection, as 50
+    boxes whose residents press OK together → each one's time to its full answer in ms, and errors.
+    The client is a send loop and a poll: it costs well under a millisecond per request."""
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in requests]
+    sel = selectors.DefaultSelector()
+    sent, got, took, errors = {}, {}, {}, []
+    for s, req in zip(socks, requests):
+        sent[s] = time.perf_counter()
+        s.sendall(req)
+        got[s] = b""
+        sel.register(s, selectors.EVENT_READ)
+    while len(took) < len(socks):
+        for key, _ in sel.select(30):
+            s = key.fileobj
+            chunk = s.recv(65536)
+            if chunk:
+                got[s] += chunk
+                continue
+            took[s] = (time.perf_counter() - sent[s]) * 1000
+            sel.unregister(s)
+            s.close()
+            status = got[s][9:12].decode()
+            if not status.startswith("2"):
+                errors.append(got[s][:300].decode(errors="replace"))
+    return [took[s] for s in socks], errors
+
+
+def one_by_one(port: int, requests: list[bytes]) -> tuple[list[float], list[str]]:
+    """The same requests one after another (each alone on the server)."""
+    times, errors = [], []
+    for req in requests:
+        t, e = burst(port, [req])
+        times += t
+        errors += e
+    return times, errors
+
+
+def print_profile(path: Path, top: int = 30) -> None:
+    """py-spy's collapsed stacks → the functions with the most samples on the stack (inclusive)
+    and at its top (own time), as shares of all samples of gunicorn's workers."""
+    from collections import Counter
+    incl, own, total = Counter(), Counter(), 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")") for f in stack.split(";")[1:]]
+        n = int(n)
+        total += n
+        for f in set(frames):
+            incl[f] += n
+        if frames:
+            own[frames[-1]] += n
+    print(f"  py-spy, {total} samples of gunicorn's workers:")
+    for title, counter in (("inclusive", incl), ("own", own)):
+        print(f"   {title}: " + "; ".join(f"{f} {c / total:.0%}" for f, c in counter.most_common(top)))
 
 
 def cpu_seconds(*roots: int) -> float:
@@ -232,7 +333,8 @@ def main() -> int:
         print(f"  median {med:.1f} ms, p95 {p95:.1f} ms (goal < 200 ms); limit: the same rows read raw from "
               f"{dbname} {raw:.2f} ms; ratio page/raw {med / raw:.0f}×, page/goal {med / 200:.2f}")
 
-        # TV apply through gunicorn, 50 boxes at once.
+        # TV apply as a box reaches it: nginx (stack.write_nginx, as `make run` writes it) in front of
+        # gunicorn (stack.gunicorn_argv: make run's worker model), 50 boxes at once.
         with app.app_context():
             from sqlalchemy import select
 
@@ -240,59 +342,84 @@ def main() -> int:
             from portal_server.core.terminals import Terminal, portal_token
             terms = list(session.scalars(select(Terminal).where(Terminal.household_id.is_not(None))
                                          .order_by(Terminal.id).limit(BOXES)))
-            tokens = {t.serial: portal_token(t) for t in terms}
+            tokens = [portal_token(t) for t in terms]
             session.remove()
-        procs.append(subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--workers", "2", "--threads", "8",
-                                       "--bind", f"127.0.0.1:{web_port}", "portal_server.app:create_app()"],
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        base = f"http://127.0.0.1:{web_port}"
-        import requests
+        assert len(tokens) == BOXES, len(tokens)
+        from portal_server.core.config import Settings
+        run_dir, http_port = tmp / "run", stack.free_port()
+        nginx_conf = stack.write_nginx(run_dir, Settings.from_env(), http_port, web_port, listen="127.0.0.1")
+        web_env = dict(env, PROMETHEUS_MULTIPROC_DIR=str(stack.metrics_dir(run_dir)))
+        procs.append(subprocess.Popen(stack.gunicorn_argv(f"127.0.0.1:{web_port}"), env=web_env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        gunicorn = procs[-1]
+        procs.append(subprocess.Popen(["nginx", "-c", str(nginx_conf), "-p", str(run_dir)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        nginx = procs[-1]
         deadline = time.time() + 90
-        while True:   # both workers have loaded the app (a busy machine takes a while)
+        while True:   # every worker has loaded the app (a busy machine takes a while)
             try:
-                for serial in list(tokens)[:4]:
-                    requests.get(f"{base}/api/v1/cases", headers={"X-Terminal-Token": tokens[serial]}, timeout=30)
-                break
-            except requests.RequestException:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
+                _, e = one_by_one(http_port, [http_request("GET", "/api/v1/cases", tok) for tok in tokens[:16]])
+                if not e:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("gunicorn behind nginx did not answer")
+            time.sleep(0.5)
+        static = "/tv/static/pager.js"   # 2.4 kB, served by nginx itself
 
-        def apply(serial, i, k):
-            return f"{base}/api/v1/cases", {"json": {"service_code": ITEM, "channel": "tv", "idempotency_key": f"b{k}"},
-                                            "headers": {"X-Terminal-Token": tokens[serial]}}
-
-        def static(serial, i, k):
-            return f"{base}/static/staff.css", {}
-        def lone(serial, i, k):
-            return f"{base}/api/v1/cases", {"json": {"service_code": ITEM, "channel": "tv", "idempotency_key": f"l{k}"},
-                                            "headers": {"X-Terminal-Token": tokens[serial]}}
-        alone = []
-        with requests.Session() as one:   # one application at a time, from 40 different boxes
-            for k, serial in enumerate(list(tokens)[:40]):
-                url, kw = lone(serial, 0, k)
-                t = time.perf_counter()
-                one.post(url, timeout=30, **kw).raise_for_status()
-                alone.append((time.perf_counter() - t) * 1000)
-        limit = load(static, "GET", list(tokens), APPLIES_PER_BOX)
-        servers = [procs[-1].pid] + ([procs[0].pid] if postgres else [])
-        cpu0, t0 = cpu_seconds(*servers), time.perf_counter()
-        ours = load(apply, "POST", list(tokens), APPLIES_PER_BOX)
-        cpu, wall = cpu_seconds(*servers) - cpu0, time.perf_counter() - t0
-        n, cores = len(ours), len(os.sched_getaffinity(0))
-        p99, lp99 = pct(ours, 99), pct(limit, 99)
-        per = cpu / n * 1000
-        print(f"TV apply, one box at a time (40 applications one after another): p50 {pct(alone, 50):.1f} ms, "
-              f"p99 {pct(alone, 99):.1f} ms")
-        print(f"TV apply, {len(tokens)} boxes at once, {APPLIES_PER_BOX} applications each, gunicorn 2×8 threads, {dbname}:")
-        print(f"  p50 {pct(ours, 50):.1f} ms, p99 {p99:.1f} ms (goal < 100 ms); {n / wall:.0f} applications/s")
-        print(f"  limit: a static file from the same gunicorn at the same concurrency p50 {pct(limit, 50):.1f} ms, "
-              f"p99 {lp99:.1f} ms; ratio p99 apply/limit {p99 / lp99:.1f}×")
-        print(f"  limit: the server's CPU, {per:.1f} ms per application on {cores} cores (load average "
-              f"{os.getloadavg()[0]:.1f}): {len(tokens)} boxes sending back to back wait at least "
-              f"{len(tokens) * per / cores:.0f} ms each (p50 floor); ratio p50/floor "
-              f"{pct(ours, 50) / (len(tokens) * per / cores):.1f}×")
-        print("PASS" if med < 200 and p99 < 100 else "BELOW GOAL")
+        def apply_req(tok, key):
+            return http_request("POST", "/api/v1/cases", tok, json.dumps(
+                {"service_code": ITEM, "channel": "tv", "idempotency_key": key}))
+        # Warm-up: every worker's first application compiles its statements and imports lazily.
+        one_by_one(http_port, [apply_req(tok, "warm") for tok in tokens[:16]])
+        alone_cpu0 = cpu_seconds(gunicorn.pid)
+        alone, e1 = one_by_one(http_port, [apply_req(tok, "l") for tok in tokens[:40]])
+        alone_cpu = (cpu_seconds(gunicorn.pid) - alone_cpu0) / len(alone) * 1000
+        limit_burst, e2 = burst(http_port, [http_request("GET", static) for _ in tokens])
+        ours_burst, e3 = burst(http_port, [apply_req(tok, "b") for tok in tokens])
+        script = tmp / "apply.lua"
+        script.write_text(WRK_LUA)
+        cap = BOXES * APPLIES_PER_BOX   # + 3 before: under the box's 20 writes a minute
+        limit = wrk(http_port, script, cap, "GET", static, tokens)
+        servers = [gunicorn.pid, nginx.pid, procs[0].pid] + ([procs[1].pid] if postgres else [])
+        cpu0, app_cpu0 = cpu_seconds(*servers), cpu_seconds(gunicorn.pid)
+        spy = None
+        if "--profile" in sys.argv:   # py-spy (pip install py-spy) samples gunicorn's workers meanwhile
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(gunicorn.pid),
+                                    "--subprocesses", "--format", "raw", "--rate", "250", "-o", str(tmp / "spy.txt")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(2)
+        ours = wrk(http_port, script, cap, "POST", "/api/v1/cases", tokens)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+            print_profile(tmp / "spy.txt")
+        cpu, app_cpu = cpu_seconds(*servers) - cpu0, cpu_seconds(gunicorn.pid) - app_cpu0
+        for what, errs in (("one at a time", e1), ("static burst", e2), ("apply burst", e3)):
+            if errs:
+                print(f"  {what}: {len(errs)} errors, first: {errs[0][:300]}")
+        if ours["errors"] or limit["errors"]:
+            print(f"  wrk errors: apply {ours['errors']}, static {limit['errors']}")
+        cores = len(os.sched_getaffinity(0))
+        per, app_per = cpu / ours["n"] * 1000, app_cpu / ours["n"] * 1000
+        model = " ".join(stack.GUNICORN_WORKERS).replace("--", "")
+        print(f"TV apply through nginx → gunicorn ({model}), {dbname}; limit: the same nginx serving a "
+              f"{Path(static).name} of 2.4 kB, same client, same run:")
+        print(f"  (a) one box at a time, 40 applications: p50 {pct(alone, 50):.1f} ms, p99 {pct(alone, 99):.1f} ms, "
+              f"gunicorn CPU {alone_cpu:.1f} ms per application")
+        print(f"  (b) {BOXES} boxes pressing 我要办理 at the same instant, one request each: p50 "
+              f"{pct(ours_burst, 50):.1f} ms, p99 {pct(ours_burst, 99):.1f} ms; limit p99 {pct(limit_burst, 99):.1f} ms; "
+              f"ratio {pct(ours_burst, 99) / pct(limit_burst, 99):.0f}×")
+        print(f"  (c) {BOXES} boxes back to back (wrk, {BOXES} connections, {ours['n']} applications): p50 "
+              f"{ours['p50']:.1f} ms, p90 {ours['p90']:.1f} ms, p99 {ours['p99']:.1f} ms (goal < 100 ms), "
+              f"{ours['rps']:.0f} applications/s; limit p50 {limit['p50']:.2f} ms, p99 {limit['p99']:.2f} ms, "
+              f"{limit['rps']:.0f}/s; ratio p99 {ours['p99'] / limit['p99']:.0f}×")
+        print(f"  server CPU per application {per:.1f} ms (gunicorn {app_per:.1f} ms, the rest nginx and "
+              f"{'Redis, PostgreSQL' if postgres else 'Redis'}) on {cores} cores; the client (wrk) used "
+              f"{ours['client_cpu'] / ours['n'] * 1000:.2f} ms per application; p50 floor of {BOXES} boxes back "
+              f"to back = {BOXES} × CPU / cores = {BOXES * per / cores:.0f} ms; load average {os.getloadavg()[0]:.1f}")
+        print("PASS" if med < 200 and ours["p99"] < 100 and pct(ours_burst, 99) < 100 else "BELOW GOAL")
         return 0
     finally:
         for p in procs:

@@ -274,7 +274,7 @@ def write_app(settings: Settings, out: Path, env=os.environ) -> Role:
     port = int(env.get("COMMUNITV_APP_PORT", PORTS["app"]))
     r.setup.append(Process("migrate", [_exe("communitv"), "deploy", "migrate"]))
     r.processes += [
-        Process("web", [_exe("gunicorn"), "--workers", "4", "--threads", "4", "--bind",
+        Process("web", [_exe("gunicorn"), *stack.GUNICORN_WORKERS, "--bind",
                         f"{url_host(settings.listen)}:{port}", "--access-logfile", "-", "--graceful-timeout", "5",
                         "portal_server.app:create_app()"]),
         Process("worker", [_exe("communitv"), "worker"]),

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import pwd
 import socket
@@ -537,6 +538,18 @@ def metrics_dir(run_dir: Path) -> Path:
     return d
 
 
+#: gunicorn's worker model, the one place ``make run`` (``procfile``), deploy's app role and
+#: bench/cases.py take it from.
+GUNICORN_WORKERS = ("--workers", "4", "--threads", "4")
+
+
+def gunicorn_argv(bind: str) -> list[str]:
+    """The web process's command line (without access log flags): worker model, hooks, app."""
+    return [venv_bin("gunicorn"), *GUNICORN_WORKERS, "--bind", bind,
+            "-c", "python:portal_server.system.gunicorn_conf", "--graceful-timeout", "5",
+            "portal_server.app:create_app()"]
+
+
 def procfile(run_dir: Path, settings: Settings, ports: dict, clients=(), listen: str | None = None) -> Path:
     """Every config plus the Procfile honcho runs. HTTP, MQTT and RTMP listen on ``listen``
     (default ``settings.listen``) and loopback; Redis and gunicorn on loopback only."""
@@ -553,10 +566,9 @@ def procfile(run_dir: Path, settings: Settings, ports: dict, clients=(), listen:
         f"mosquitto: {keep} mosquitto 30 mosquitto -c {mosq}\n"
         f"nginx: nginx -c {nginx_conf} -p {run_dir}\n"
         f"rtmp: nginx -c {rtmp_conf} -p {run_dir}\n"
-        f"web: env {prom} {venv_bin('gunicorn')} --workers 4 --threads 4 --bind 127.0.0.1:{ports['app']} "
-        f"-c python:portal_server.system.gunicorn_conf "
-        f"--access-logfile - --logger-class portal_server.core.accesslog.RedactingLogger "
-        f"--graceful-timeout 5 'portal_server.app:create_app()'\n"
+        f"web: env {prom} " + shlex.join(gunicorn_argv(f"127.0.0.1:{ports['app']}")[:-1] + [
+            "--access-logfile", "-", "--logger-class", "portal_server.core.accesslog.RedactingLogger",
+            "portal_server.app:create_app()"]) + "\n"
         f"worker: env {prom} {venv_bin('communitv')} worker\n"
         f"ingest: env {prom} {venv_bin('communitv')} ingest\n" + channel_procs())
     return pf

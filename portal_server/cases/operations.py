@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
-from portal_server.core import audit, clock, crypto, outbox, protocol, scope
+from portal_server.core import audit, clock, crypto, db, outbox, protocol, scope
 from portal_server.core.accounts import Department, User, user_by_username
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
-from portal_server.core.db import add_once, session
+from portal_server.core.db import session
 from portal_server.core.households import Household
 from portal_server.core.regions import Region, region_by_code
 from portal_server.core.terminals import Terminal
@@ -212,22 +213,34 @@ def prepare_application(service_code: str, channel: str, *, terminal: Terminal |
     return Application(case, who)
 
 
+#: The number of a case just inserted (it holds the case's id), built once.
+_SET_NUMBER = (update(Case.__table__).where(Case.__table__.c.id == bindparam("case_id"))
+               .values(number=bindparam("number")))
+
+
 def file_application(application: Application) -> tuple[Case, bool]:
-    """Write a prepared application: the case, its first step, the audit row, the notice — a few
-    INSERTs and nothing slow. A concurrent retry with the same key may have won the race since
-    the check: then its case is answered. → (case, created)."""
+    """Write a prepared application: the case, its first step, its number, the audit row, the
+    notice — four INSERT/UPDATE statements and nothing slow. A concurrent retry with the same key
+    may have won the race since the check (the unique key settles it): then its case is
+    answered. → (case, created)."""
     case, who = application.case, application.who
     if application.retry:
         return case, False
     full_key = case.idempotency_key
-    _event(case, "submit", who, case.note)   # inserted with the case: one flush fewer
-    case, created = add_once(case, lambda: session.scalar(select(Case).where(Case.idempotency_key == full_key))
-                             if full_key else None)
-    if not created:
-        return case, False
-    case.number = f"BJ{clock.local(case.created_at):%Y%m%d}{case.id:06d}"   # flushed with the audit row
-    _audit(case, "submit", _actor_name(who), service=case.service_code, channel=case.channel,
-           flags=len(case.flags))
+    ev = _event(case, "submit", who, case.note)
+    # One statement per row (db.insert_row), not the unit of work: this is the write every box's
+    # 我要办理 waits for, under SQLite's single write lock.
+    if not db.insert_row(case, unless_taken="idempotency_key" if full_key else None):
+        return session.scalar(select(Case).where(Case.idempotency_key == full_key)), False
+    ev.case_id = case.id
+    db.insert_row(ev)
+    case.number = f"BJ{clock.local(case.created_at):%Y%m%d}{case.id:06d}"
+    session.execute(_SET_NUMBER, {"case_id": case.id, "number": case.number})
+    set_committed_value(case, "number", case.number)
+    session.add(case)   # with its first step: both loaded rows of the session now, nothing to flush
+    audit.append("cases.submit", "case", case.id, case.household.region.code, actor=_actor_name(who),
+                 number=case.number, status=case.status, desk=case.desk_code, service=case.service_code,
+                 channel=case.channel, flags=len(case.flags))
     _notify(case, "submit")
     return case, True
 

@@ -67,6 +67,63 @@ def add_once(obj, existing):
         return found, False
 
 
+_INSERTS: dict = {}
+
+
+def _insert_statement(table, pk, unless_taken: str | None):
+    """``INSERT … RETURNING pk`` of ``table`` (``ON CONFLICT DO NOTHING`` on ``unless_taken``),
+    built once per process and dialect: executed with a row of parameters, its SQL comes from
+    SQLAlchemy's compiled cache without rebuilding a statement (and its cache key) every time."""
+    dialect = session.get_bind().dialect.name
+    key = (table.name, unless_taken, dialect)
+    stmt = _INSERTS.get(key)
+    if stmt is None:
+        if dialect in ("sqlite", "postgresql"):
+            from importlib import import_module
+            stmt = import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
+            if unless_taken:
+                stmt = stmt.on_conflict_do_nothing(index_elements=[unless_taken])
+        else:  # pragma: no cover - the two databases we run on
+            from sqlalchemy import insert
+            stmt = insert(table)
+        stmt = _INSERTS[key] = stmt.returning(pk)
+    return stmt
+
+
+def insert_row(obj, *, unless_taken: str | None = None) -> bool:
+    """INSERT ``obj``'s row with one Core statement — no unit of work, no savepoint — then keep
+    ``obj`` in the session as a loaded, unchanged row (its later flushes write nothing). For a hot
+    path writing one new row per request; every column is given (unset ones get their column's
+    scalar default or NULL), so reading any of them later costs no SELECT. ``unless_taken``
+    names a unique column (an idempotency key): when another transaction already holds its
+    value, nothing is inserted and False is returned (``ON CONFLICT DO NOTHING``: the race is
+    settled by the unique index, the caller's transaction goes on). Relationships of ``obj`` that
+    hold new objects must be inserted the same way by the caller before the next flush."""
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy.orm import make_transient_to_detached
+
+    mapper = sa_inspect(obj).mapper
+    table = mapper.local_table
+    values = {}
+    for attr in mapper.column_attrs:
+        col = attr.columns[0]
+        if col.primary_key and getattr(obj, attr.key) is None:
+            continue
+        if attr.key not in obj.__dict__:
+            default = col.default.arg if col.default is not None and col.default.is_scalar else None
+            if col.default is not None and col.default.is_callable:
+                default = col.default.arg({})
+            setattr(obj, attr.key, default)
+        values[col.name] = getattr(obj, attr.key)
+    pk = mapper.primary_key[0]
+    row = session.execute(_insert_statement(table, pk, unless_taken), values).first()
+    if row is None:
+        return False
+    setattr(obj, mapper.get_property_by_column(pk).key, row[0])
+    make_transient_to_detached(obj)
+    return True
+
+
 class WriterQueue:
     """The writers of one SQLite file queue here, not in SQLite's busy handler.
 

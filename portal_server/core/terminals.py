@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import DateTime, ForeignKey, Integer, String, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from .db import Base, session, utcnow
 from .households import Household
@@ -113,7 +113,11 @@ def terminal_for_token(token: str | None) -> Terminal | None:
     exp = data.get("e")
     if exp is not None and (not isinstance(exp, int) or exp < time.time()):
         return None
-    term = session.scalar(select(Terminal).where(Terminal.serial == data.get("s")))
+    # Its household, the household's village and the box's region come in the same SELECT: every
+    # box request reads them (the TV pages the region, an application the household and village).
+    term = session.scalar(select(Terminal).where(Terminal.serial == data.get("s"))
+                          .options(joinedload(Terminal.region),
+                                   joinedload(Terminal.household).joinedload(Household.region)))
     if term is None or term.token_version != data.get("v") or not term.paired:
         return None
     return term

@@ -77,6 +77,59 @@ def test_audit_detects_an_edit_before_the_row_is_sealed_and_never_seals_it(any_d
     assert not audit.verify().ok
 
 
+def test_audit_append_rows_verify_seal_and_catch_an_edit_like_recorded_ones(any_db_app):
+    """audit.append (one INSERT, the applications' hot path) writes the same row HMAC as record."""
+    audit.append("test.fast", "thing", 1, "990101001001", actor="pytest", number="BJ1", n=1)
+    audit.record("test.step", "thing", 2, actor="pytest")
+    audit.append("test.fast", "thing", 3, actor="pytest", note="中文")
+    session.commit()
+    assert audit.verify().ok and audit.verify().unsealed >= 3
+    audit.seal()
+    session.commit()
+    assert audit.verify().ok and audit.verify().unsealed == 0
+    row = session.scalar(select(audit.AuditEvent).where(audit.AuditEvent.action == "test.fast")
+                         .order_by(audit.AuditEvent.id))
+    assert (row.actor, row.object_id, row.region_code) == ("pytest", "1", "990101001001")
+    audit.append("test.fast", "thing", 4, actor="pytest")
+    session.commit()
+    last = session.scalar(select(func.max(audit.AuditEvent.id)))
+    session.execute(text("UPDATE audit_events SET actor='mallory' WHERE id=:i"), {"i": last})
+    session.commit()
+    res = audit.verify()
+    assert not res.ok and res.at_id == last and "HMAC" in res.problem
+
+
+def test_insert_row_writes_one_statement_and_leaves_a_loaded_unchanged_row(any_db_app):
+    """db.insert_row: the row is in the table, the object is in the session with every column
+    loaded (no SELECT to read one, nothing to flush), and a taken unique value inserts nothing."""
+    from sqlalchemy import event
+
+    from portal_server.core.db import engine, insert_row
+    from portal_server.core.regions import Region
+
+    town = region_by_code("990101001000")
+    region = Region(code="990101001777", name="试验村", level="village", parent_id=town.id,
+                    path=town.path + "990101001777/")
+    statements = []
+
+    def seen(conn, cursor, statement, *a):
+        statements.append(statement.split()[0])
+    event.listen(engine(), "before_cursor_execute", seen)
+    try:
+        assert insert_row(region, unless_taken="code") is True
+        session.add(region)
+        assert region.id and region.name == "试验村" and region in session and not session.dirty
+        session.flush()
+        assert statements == ["INSERT"]
+        again = Region(code="990101001777", name="重复", level="village", parent_id=town.id, path=region.path)
+        assert insert_row(again, unless_taken="code") is False
+    finally:
+        event.remove(engine(), "before_cursor_execute", seen)
+    session.commit()
+    assert session.scalar(select(func.count(Region.id)).where(Region.code == "990101001777")) == 1
+    assert session.scalar(select(Region.name).where(Region.code == "990101001777")) == "试验村"
+
+
 def test_audit_chain_detects_deleted_row(any_db_app):
     for i in range(3):
         audit.record("test.step", "thing", i, actor="pytest")
