@@ -273,12 +273,15 @@ def write_app(settings: Settings, out: Path, env=os.environ) -> Role:
     out.mkdir(parents=True, exist_ok=True)
     port = int(env.get("COMMUNITV_APP_PORT", PORTS["app"]))
     r.setup.append(Process("migrate", [_exe("communitv"), "deploy", "migrate"]))
+    # Web, worker and ingest keep their Prometheus counters in one folder of this host (never the
+    # shared data folder: two hosts' pids would collide), summed by /metrics as under `make run`.
+    prom = out / "prometheus"
+    prom.mkdir(exist_ok=True)
+    metrics_env = ["/usr/bin/env", f"PROMETHEUS_MULTIPROC_DIR={prom}"]
     r.processes += [
-        Process("web", [_exe("gunicorn"), *stack.GUNICORN_WORKERS, "--bind",
-                        f"{url_host(settings.listen)}:{port}", "--access-logfile", "-", "--graceful-timeout", "5",
-                        "portal_server.app:create_app()"]),
-        Process("worker", [_exe("communitv"), "worker"]),
-        Process("ingest", [_exe("communitv"), "ingest"]),
+        Process("web", metrics_env + stack.web_argv(f"{url_host(settings.listen)}:{port}", _exe("gunicorn"))),
+        Process("worker", metrics_env + [_exe("communitv"), "worker"]),
+        Process("ingest", metrics_env + [_exe("communitv"), "ingest"]),
     ]
     return r
 

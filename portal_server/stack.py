@@ -543,11 +543,20 @@ def metrics_dir(run_dir: Path) -> Path:
 GUNICORN_WORKERS = ("--workers", "4", "--threads", "4")
 
 
-def gunicorn_argv(bind: str) -> list[str]:
+def gunicorn_argv(bind: str, gunicorn: str | None = None) -> list[str]:
     """The web process's command line (without access log flags): worker model, hooks, app."""
-    return [venv_bin("gunicorn"), *GUNICORN_WORKERS, "--bind", bind,
+    return [gunicorn or venv_bin("gunicorn"), *GUNICORN_WORKERS, "--bind", bind,
             "-c", "python:portal_server.system.gunicorn_conf", "--graceful-timeout", "5",
             "portal_server.app:create_app()"]
+
+
+def web_argv(bind: str, gunicorn: str | None = None) -> list[str]:
+    """The web process as every layout runs it (``make run``'s Procfile, deploy's app role): the
+    gunicorn hooks (dead workers' gauges dropped from /metrics) and the access log on stdout through
+    the logger that redacts tokens, keys and video signatures."""
+    argv = gunicorn_argv(bind, gunicorn)
+    return argv[:-1] + ["--access-logfile", "-", "--logger-class", "portal_server.core.accesslog.RedactingLogger",
+                        argv[-1]]
 
 
 def procfile(run_dir: Path, settings: Settings, ports: dict, clients=(), listen: str | None = None) -> Path:
@@ -566,9 +575,7 @@ def procfile(run_dir: Path, settings: Settings, ports: dict, clients=(), listen:
         f"mosquitto: {keep} mosquitto 30 mosquitto -c {mosq}\n"
         f"nginx: nginx -c {nginx_conf} -p {run_dir}\n"
         f"rtmp: nginx -c {rtmp_conf} -p {run_dir}\n"
-        f"web: env {prom} " + shlex.join(gunicorn_argv(f"127.0.0.1:{ports['app']}")[:-1] + [
-            "--access-logfile", "-", "--logger-class", "portal_server.core.accesslog.RedactingLogger",
-            "portal_server.app:create_app()"]) + "\n"
+        f"web: env {prom} " + shlex.join(web_argv(f"127.0.0.1:{ports['app']}")) + "\n"
         f"worker: env {prom} {venv_bin('communitv')} worker\n"
         f"ingest: env {prom} {venv_bin('communitv')} ingest\n" + channel_procs())
     return pf

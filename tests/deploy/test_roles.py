@@ -46,6 +46,14 @@ def test_every_role_writes_units_systemd_accepts_with_the_layout_s_addresses(tmp
     # What the units run is the running layout's: gunicorn on the host's address, peers from settings.
     web = (tmp_path / "app" / "systemd" / "communitv-app-web.service").read_text()
     assert "--bind 10.215.0.3:8001" in web and "deploy wait --role app" in web
+    # … and as `make run` runs it: the access log through the redacting logger (no box token in a
+    # production log), gunicorn's hooks, and the three processes' metrics summed in one local folder.
+    assert "--logger-class portal_server.core.accesslog.RedactingLogger" in web
+    assert "python:portal_server.system.gunicorn_conf" in web
+    prom = f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'app' / 'prometheus'}"
+    for proc in ("web", "worker", "ingest"):
+        assert prom in (tmp_path / "app" / "systemd" / f"communitv-app-{proc}.service").read_text(), proc
+    assert (tmp_path / "app" / "prometheus").is_dir() and str(tmp_path / "data") not in prom
     assert "COMMUNITV_DATABASE_URL=postgresql+psycopg://communitv:pw@10.215.0.1:5432/communitv" in \
         (tmp_path / "app" / "communitv.env").read_text()
     nginx = (tmp_path / "edge" / "nginx.conf").read_text()
