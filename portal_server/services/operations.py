@@ -135,7 +135,7 @@ def _bool(value, field: str) -> bool:
         return True
     if s in ("", "0", "false", "no", "n", "否"):
         return False
-    raise bad_request(f"{field} must be 是 or 否", field=field)
+    raise bad_request(f"{field} 应填写“是”或“否”", field=field)
 
 
 def validate_item(raw: dict) -> dict:
@@ -147,7 +147,7 @@ def validate_item(raw: dict) -> dict:
     if not v["name"] or len(v["name"]) > 128:
         raise bad_request("name is required (at most 128 characters)", field="name")
     if v["type"] not in ITEM_TYPES:
-        raise bad_request(f"type must be one of {'/'.join(ITEM_TYPES)}", field="type")
+        raise bad_request(f"type 必须是以下之一：{'/'.join(ITEM_TYPES)}", field="type")
     for f in ("department", "implementer"):
         if not v[f]:
             raise bad_request(f"{f} is required", field=f)
