@@ -304,7 +304,7 @@ def plan_catalogue(data: bytes | str, user=None, filename: str = "", progress=No
         changed = _changes(item, clean)
         if not changed:
             return imports.Planned(row.number, "unchanged", label, clean)
-        return imports.Planned(row.number, "updated", f"{label}：{'、'.join(changed)}", clean)
+        return imports.Planned(row.number, "updated", f"{label}（改动：{'、'.join(changed)}）", clean)
 
     plan = imports.plan(rows, check, progress)
     require_catalogue_owner(user, [p.payload["department"] for p in plan.items]

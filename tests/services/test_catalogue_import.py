@@ -187,3 +187,32 @@ def test_the_template_workbook_has_the_chinese_headers_and_imports(app, client, 
     assert header[:4] == ["事项编码", "事项名称", "事项类型", "所属类别"] and "村级可办" in header
     page = _upload(client, r.data, "模板.xlsx").get_data(as_text=True)
     assert _counts(page) == {"new": 1, "updated": 0, "unchanged": 0, "bad": 0}, page[:3000]
+
+
+def _no_sideways_scroll(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_on_a_phone_the_preview_then_the_progress_and_the_counts(staff_page, live_server):
+    rows = _rows()
+    code = rows[9][0]
+    rows[9][14] = "镇（街道）便民服务中心二楼3号窗口"
+    page = staff_page("city-editor", 390, 844)
+    page.goto(live_server + "/admin/services/")
+    _no_sideways_scroll(page)
+    page.set_input_files("#import-form input[name=file]",
+                         files=[{"name": "事项目录.xlsx", "buffer": _xlsx(rows),
+                                 "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}])
+    page.click("#import-form button[type=submit]")
+    page.wait_for_selector("#confirm-form")
+    assert page.inner_text('[data-count="updated"]') == "1" and page.inner_text('[data-count="unchanged"]') == "125"
+    updated = page.inner_text("#rows-updated")
+    assert "第 10 行" in updated and code in updated and "办理地点" in updated
+    _no_sideways_scroll(page)
+    page.click("#confirm-form button[type=submit]")
+    page.wait_for_selector('#import-job[data-status="done"]', timeout=20000)
+    done = page.inner_text("#import-done")
+    assert "更新 1 项" in done and "无变化 125 项" in done, done
+    _no_sideways_scroll(page)
+    session.remove()
+    assert queries.item_by_code(code).location == "镇（街道）便民服务中心二楼3号窗口"
