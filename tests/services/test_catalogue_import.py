@@ -216,3 +216,19 @@ def test_on_a_phone_the_preview_then_the_progress_and_the_counts(staff_page, liv
     _no_sideways_scroll(page)
     session.remove()
     assert queries.item_by_code(code).location == "镇（街道）便民服务中心二楼3号窗口"
+
+
+def test_the_api_previews_and_lists_every_bad_row(client, auth):
+    h = {**auth.headers("city-editor"), "Content-Type": "text/csv"}
+    rows = _new_rows(3, "A")
+    r = client.post("/api/v1/services/import?preview=1", data=_csv(rows, "gbk"), headers=h)
+    assert r.status_code == 200 and r.get_json()["counts"] == {"new": 3, "updated": 0, "unchanged": 0, "bad": 0}
+    assert client.get("/api/v1/services/A-001").status_code == 404  # a preview writes nothing
+    rows[1][10], rows[3][11] = "十天", "abc"  # 法定时限 of row 2, 承诺时限 of row 4
+    r = client.post("/api/v1/services/import", data=_csv(rows), headers=h)
+    err = r.get_json()["error"]
+    assert r.status_code == 400 and err["row"] == 2 and "第 2 行" in err["message"]
+    assert [b["row"] for b in err["rows"]] == [2, 4] and "法定时限" in err["rows"][0]["message"]
+    assert client.get("/api/v1/services/A-002").status_code == 404
+    r = client.post("/api/v1/services/import", data=_xlsx(_new_rows(3, "A")), headers=h)
+    assert r.status_code == 200 and r.get_json() == {"created": 3, "updated": 0, "unchanged": 0}
