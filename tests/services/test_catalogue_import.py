@@ -232,3 +232,20 @@ def test_the_api_previews_and_lists_every_bad_row(client, auth):
     assert client.get("/api/v1/services/A-002").status_code == 404
     r = client.post("/api/v1/services/import", data=_xlsx(_new_rows(3, "A")), headers=h)
     assert r.status_code == 200 and r.get_json() == {"created": 3, "updated": 0, "unchanged": 0}
+
+
+def test_a_second_demo_seed_leaves_the_catalogue_alone(app):
+    from portal_server.core.audit import AuditEvent
+    from portal_server.demo import SeedContext
+    from portal_server.services import demo
+    item = queries.item_by_code(_rows()[1][0])
+    item.phone = "0791-00000000"  # a staff edit survives a re-seed
+    session.commit()
+    imports_before = session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "services.csv_import"))
+    ctx = SeedContext(city=None, towns=[], villages=[], users={})
+    demo.seed(ctx)
+    session.commit()
+    assert ctx.created.get("service_items", 0) == 0
+    assert session.scalar(select(func.count(AuditEvent.id)).where(
+        AuditEvent.action == "services.csv_import")) == imports_before
+    assert queries.item_by_code(_rows()[1][0]).phone == "0791-00000000"
