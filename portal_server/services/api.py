@@ -93,12 +93,17 @@ def save():
 @bp.post("/services/import")
 @api_user_required(*MANAGE_ROLES)
 def import_csv():
-    """Import a catalogue CSV (body text/csv or multipart ``file``): all rows or none; 400 names the row."""
+    """Import a catalogue table (.xlsx or CSV in UTF-8/GBK; body, or multipart ``file``): all rows
+    or none; 400 names the first bad row (``row``) and lists every one (``rows``). ``?preview=1``
+    checks without writing and returns the preview (counts, new/updated/unchanged/bad rows)."""
     f = request.files.get("file")
     data = f.read() if f else request.get_data()
     if not data:
         raise bad_request("send the CSV as the body or as multipart field file", field="file")
-    result = ops.import_csv(data, g.user.username, user=g.user)
+    filename = f.filename if f else ""
+    if request.args.get("preview") in ("1", "true"):
+        return ops.plan_catalogue(data, g.user, filename).preview()
+    result = ops.import_table(data, g.user.username, user=g.user, filename=filename)
     session.commit()
     return result
 

@@ -1,4 +1,4 @@
-"""`communitv services import FILE`: load a service catalogue (CSV, UTF-8 or GBK, Chinese headers)."""
+"""`communitv services import FILE`: load a service catalogue (.xlsx, or CSV in UTF-8 or GBK; Chinese headers)."""
 from __future__ import annotations
 
 import click
@@ -26,5 +26,8 @@ def register(main: click.Group, make_app) -> None:
                 session.commit()
             except ApiError as e:
                 session.rollback()
+                for bad in e.extra.get("rows") or []:  # every bad row, not only the first
+                    click.echo(f"第 {bad['row']} 行：{bad['message']}", err=True)
                 raise click.ClickException(e.message) from None
-        click.echo(f"导入完成：新增 {result['created']} 项，更新 {result['updated']} 项")
+        click.echo(f"导入完成：新增 {result['created']} 项，更新 {result['updated']} 项，"
+                   f"无变化 {result['unchanged']} 项")

@@ -2,7 +2,6 @@
 categories), every town's admission list (准入清单: all village-level items), and booking slots."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -17,16 +16,15 @@ CATALOGUE = Path(__file__).parent / "data" / "catalogue.csv"
 
 
 def seed(ctx) -> None:
-    """Import the catalogue (idempotent: rows update items by code), admit the village-level items
+    """Import the catalogue (idempotent, see below), admit the village-level items
     in towns that have no list yet, and a week of slots at every village hall and town centre."""
     before = session.scalar(select(func.count(ServiceItem.id)))
-    # A complete, current catalogue is left alone (a second seed changes nothing); a missing item or
-    # the first catalogue's rows without 办理层级/电视申请 bring the whole file in again.
-    with open(CATALOGUE, encoding="utf-8") as fh:
-        codes = {row[0] for row in csv.reader(fh)} - {"事项编码"}
-    have = set(session.scalars(select(ServiceItem.code)))
-    if codes - have or not session.scalar(select(func.count(ServiceItem.id)).where(ServiceItem.tv_apply.is_(True))):
-        ops.import_file(CATALOGUE, "demo")
+    # A complete, current catalogue is left alone (a second seed changes nothing, and a staff edit of an
+    # item survives it); a missing item or the first catalogue's rows without 办理层级/电视申请 bring the
+    # file in (its changed rows rewritten, equal ones left as they are).
+    plan = ops.plan_catalogue(CATALOGUE.read_bytes(), None, CATALOGUE.name)
+    if plan.counts()["new"] or not session.scalar(select(func.count(ServiceItem.id)).where(ServiceItem.tv_apply.is_(True))):
+        ops.import_catalogue(plan, "demo", source=CATALOGUE.name)
     ctx.count("service_items", session.scalar(select(func.count(ServiceItem.id))) - before)
     local = list(session.scalars(select(ServiceItem.code).where(ServiceItem.local.is_(True),
                                                                 ServiceItem.active.is_(True))))

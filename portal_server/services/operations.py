@@ -1,18 +1,17 @@
-"""Every write of the service catalogue: items, CSV import, slots, bookings.
+"""Every write of the service catalogue: items, the catalogue import (core.imports), slots, bookings.
 
 validate → change → flush → signal → audit. The caller commits. Errors are core ``ApiError``s
 (400 bad input, 403 scope, 404, 409 state) so the API, the staff web and the TV show the same text.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
+import re
 
 from sqlalchemy import select, update
 
-from portal_server.core import audit, clock, scope
+from portal_server.core import audit, clock, i18n, imports, scope
 from portal_server.core.accounts import Department
 from portal_server.core.api import ApiError, bad_request, conflict, forbidden, not_found
 from portal_server.core.db import session, utcnow
@@ -36,20 +35,26 @@ FORMS = ("原件", "复印件", "原件和复印件")
 SLOT_WINDOWS = (("09:00", "10:30"), ("10:30", "12:00"), ("14:00", "15:30"), ("15:30", "17:00"))
 #: Capacity per window: a village hall has one clerk, a town centre several counters.
 CAPACITY = {"village": 4, "town": 10}
-#: Columns of the catalogue CSV (header row required, UTF-8, optional BOM).
+#: Columns of a catalogue table (each must be in the header row; Chinese names in IMPORT_HEADERS).
 CSV_COLUMNS = ("code", "name", "type", "category", "department", "implementer", "basis", "conditions",
                "materials", "steps", "statutory_days", "promised_days", "fee", "fee_basis", "location",
                "hours", "visits", "phone", "local")
 #: Optional columns (older files lack them): where a case is handled, TV application, subsidy.
 CSV_OPTIONAL = ("handle_level", "department_code", "tv_apply", "subsidy")
-#: The Chinese headers of the shipped catalogue (data/catalogue.csv) and of county spreadsheets.
-CSV_HEADERS_CN = {"事项编码": "code", "事项名称": "name", "事项类型": "type", "所属类别": "category",
+#: Header texts of a catalogue table → field names: the Chinese headers of the shipped catalogue
+#: (data/catalogue.csv) and of county spreadsheets, and the English column names (older files).
+IMPORT_HEADERS = {"事项编码": "code", "事项名称": "name", "事项类型": "type", "所属类别": "category",
                   "主管部门": "department", "实施主体": "implementer", "设定依据": "basis",
                   "受理条件": "conditions", "申请材料": "materials", "办理流程": "steps",
                   "法定时限": "statutory_days", "承诺时限": "promised_days", "收费标准": "fee",
                   "收费依据": "fee_basis", "办理地点": "location", "办理时间": "hours", "跑动次数": "visits",
                   "咨询电话": "phone", "村级可办": "local", "办理层级": "handle_level", "部门代码": "department_code",
-                  "电视申请": "tv_apply", "补贴事项": "subsidy"}
+                  "电视申请": "tv_apply", "补贴事项": "subsidy",
+                  **{c: c for c in CSV_COLUMNS + CSV_OPTIONAL}}
+#: Item fields compared one to one between a row and the stored item (the preview's "updated").
+ITEM_FIELDS = ("department", "implementer", "basis", "conditions", "statutory_days", "promised_days",
+               "fee", "fee_basis", "location", "hours", "visits", "phone", "local", "handle_level",
+               "department_code", "tv_apply", "subsidy")
 #: 办理层级 as written in the file.
 LEVEL_WORDS = {"village": "village", "town": "town", "department": "department", "村级": "village",
                "村": "village", "镇级": "town", "镇": "town", "部门": "department", "市直部门": "department",
@@ -130,7 +135,7 @@ def _bool(value, field: str) -> bool:
         return True
     if s in ("", "0", "false", "no", "n", "否"):
         return False
-    raise bad_request(f"{field} must be 是 or 否", field=field)
+    raise bad_request(f"{field} 应填写“是”或“否”", field=field)
 
 
 def validate_item(raw: dict) -> dict:
@@ -142,7 +147,7 @@ def validate_item(raw: dict) -> dict:
     if not v["name"] or len(v["name"]) > 128:
         raise bad_request("name is required (at most 128 characters)", field="name")
     if v["type"] not in ITEM_TYPES:
-        raise bad_request(f"type must be one of {'/'.join(ITEM_TYPES)}", field="type")
+        raise bad_request(f"type 必须是以下之一：{'/'.join(ITEM_TYPES)}", field="type")
     for f in ("department", "implementer"):
         if not v[f]:
             raise bad_request(f"{f} is required", field=f)
@@ -177,9 +182,7 @@ def validate_item(raw: dict) -> dict:
 def _apply(item: ServiceItem, clean: dict) -> None:
     item.name, item.item_type = clean["name"], clean["item_type"]
     item.category = ensure_category_path(clean["category"])
-    for f in ("department", "implementer", "basis", "conditions", "statutory_days", "promised_days",
-              "fee", "fee_basis", "location", "hours", "visits", "phone", "local", "handle_level",
-              "department_code", "tv_apply", "subsidy"):
+    for f in ITEM_FIELDS:
         setattr(item, f, clean[f])
     item.materials_json = json.dumps(clean["materials"], ensure_ascii=False)
     item.steps_json = json.dumps(clean["steps"], ensure_ascii=False)
@@ -222,96 +225,136 @@ def save_item(raw: dict, actor: str, user=None) -> tuple[ServiceItem, bool]:
     return item, created
 
 
-class CsvImportError(ApiError):
-    """A bad row: nothing of the file was imported."""
+# Catalogue import (core.imports: .xlsx or UTF-8/GBK CSV, preview, all or nothing) --------------
 
-    def __init__(self, row: int, message: str, field: str | None = None):
-        super().__init__(400, "bad_csv", f"第 {row} 行：{message}（整个文件未导入）", row=row,
-                         **({"field": field} if field else {}))
-        self.row = row
+class CatalogueImportError(imports.ImportRejected):
+    """400: bad rows in a catalogue table; nothing of the file was imported. ``message`` names the
+    first bad row ("第 N 行：<reason>（整个文件未导入）"), ``row`` is its number and ``rows`` lists
+    every bad row [{row, message}] (the same list the preview shows)."""
+
+    def __init__(self, bad: list[imports.RowError]):
+        first = bad[0]
+        more = f"（共 {len(bad)} 行有错误）" if len(bad) > 1 else ""
+        ApiError.__init__(self, 400, "bad_csv", f"第 {first.row} 行：{first.message}{more}（整个文件未导入）",
+                          row=first.row, rows=[b.to_dict() for b in bad])
+        self.rows = bad
 
 
-def import_csv(data: bytes | str, actor: str, user=None, progress=None) -> dict:
-    """Import a catalogue CSV (UTF-8 or GBK; English or Chinese headers, see CSV_HEADERS_CN);
-    all rows or none; idempotent (rows update items by code). Row numbers count the header as row 1.
-    ``user`` must own the catalogue (``require_catalogue_owner``) for every row's department.
-    ``progress`` (a ``core.imports.Progress``, in the staff web's background import) is told how
-    many items are written."""
-    cleaned = parse_csv(data, user)
-    created = updated = 0
-    if progress is not None:
-        progress.phase("write", len(cleaned))
+def _named(message: str, field: str | None, labels: dict[str, str]) -> str:
+    """A row's reason in Chinese, naming the column the way the file does: "type must be one of …"
+    → "事项类型必须是以下之一：…" for a file with Chinese headers (English headers keep "type")."""
+    text = i18n.chinese(message)
+    label = labels.get(field or "", "")
+    if not field or not label or label == field:
+        return text
+    word = re.compile(rf"(?<![A-Za-z_]){re.escape(field)}(?![A-Za-z_]) ?")
+    if word.search(text):
+        return word.sub(label, text)
+    return text if label in text else f"{label}：{text}"
+
+
+def _changes(item: ServiceItem, clean: dict) -> list[str]:
+    """The fields (their Chinese headers) an import row would change on an existing item."""
+    names = {v: k for k, v in IMPORT_HEADERS.items() if not k.isascii()}
+    now = {"name": item.name, "type": item.item_type, "category": item.category.path_names(),
+           "materials": item.materials, "steps": item.steps,
+           **{f: getattr(item, f) for f in ITEM_FIELDS}}
+    new = {"name": clean["name"], "type": clean["item_type"],
+           "category": [c.strip() for c in clean["category"]], "materials": clean["materials"],
+           "steps": clean["steps"], **{f: clean[f] for f in ITEM_FIELDS}}
+    out = [names.get(f, f) for f in new if new[f] != now[f]]
+    if not item.active:
+        out.append("重新启用（已撤下的事项）")
+    return out
+
+
+def plan_catalogue(data: bytes | str, user=None, filename: str = "", progress=None) -> imports.Plan:
+    """Check a catalogue table without writing: every row sorted into new / updated (naming the
+    fields that change) / unchanged / bad (its number and the reason in Chinese). 403 when ``user``
+    may not change the catalogue, or the items of these departments (``require_catalogue_owner``,
+    on every good row's department before and after); 400 when the file itself is unreadable."""
+    require_catalogue_owner(user)
+    if isinstance(data, str):
+        data = data.lstrip("\ufeff").encode("utf-8")
+    labels: dict[str, str] = {}
+    try:
+        rows = imports.read_table(data, filename or "", IMPORT_HEADERS, CSV_COLUMNS, labels=labels)
+    except imports.ImportFileError as exc:
+        if exc.message.startswith(("表头", "第 1 行")):  # the header row itself is wrong: row 1
+            raise ApiError(400, "bad_csv", f"第 1 行：{exc.message}（整个文件未导入）", row=1) from None
+        raise
+    if not rows:
+        raise ApiError(400, "bad_csv", "第 2 行：文件中没有事项（整个文件未导入）", row=2)
+    have = {i.code: i for i in session.scalars(select(ServiceItem).where(
+        ServiceItem.code.in_({r.values.get("code", "").strip() for r in rows})))}
+
+    def check(row: imports.Row, state: dict) -> imports.Planned:
+        try:
+            clean = validate_item(row.values)
+        except ApiError as e:
+            raise imports.RowProblem(_named(e.message, e.extra.get("field"), labels)) from None
+        seen = state.setdefault("codes", {})
+        if clean["code"] in seen:
+            raise imports.RowProblem(f"{labels.get('code', '事项编码')} {clean['code']} 与第 {seen[clean['code']]} 行重复")
+        seen[clean["code"]] = row.number
+        item = have.get(clean["code"])
+        label = f"{clean['code']} {clean['name']}"
+        if item is None:
+            return imports.Planned(row.number, "new", f"{label}（{clean['department']}）", clean)
+        changed = _changes(item, clean)
+        if not changed:
+            return imports.Planned(row.number, "unchanged", label, clean)
+        return imports.Planned(row.number, "updated", f"{label}（改动：{'、'.join(changed)}）", clean)
+
+    plan = imports.plan(rows, check, progress)
+    require_catalogue_owner(user, [p.payload["department"] for p in plan.items]
+                            + [have[p.payload["code"]].department for p in plan.items if p.payload["code"] in have])
+    return plan
+
+
+def import_catalogue(plan: imports.Plan, actor: str, progress=None, source: str = "") -> dict:
+    """Write a checked plan: new items are created, updated ones rewritten, unchanged ones left
+    alone; all or nothing (CatalogueImportError when a row is bad). The caller commits."""
+    if plan.bad:
+        raise CatalogueImportError(plan.bad)
+
+    def write(p: imports.Planned) -> None:
+        clean = p.payload
+        item = session.scalar(select(ServiceItem).where(ServiceItem.code == clean["code"]))
+        if item is None:
+            item = ServiceItem(code=clean["code"])
+        _apply(item, clean)
+        session.add(item)
+
     with session.begin_nested():
-        for clean in cleaned:
-            item = session.scalar(select(ServiceItem).where(ServiceItem.code == clean["code"]))
-            if item is None:
-                item = ServiceItem(code=clean["code"])
-                created += 1
-            else:
-                updated += 1
-            _apply(item, clean)
-            session.add(item)
-            if progress is not None:
-                progress(1)
+        written = imports.apply(plan, write, progress)
         session.flush()
-    audit.record("services.csv_import", "service_catalogue", "csv", None, actor=actor,
-                 created=created, updated=updated)
-    return {"created": created, "updated": updated}
+    counts = plan.counts()
+    if written:
+        audit.record("services.csv_import", "service_catalogue", source or "upload", None, actor=actor,
+                     created=counts["new"], updated=counts["updated"], unchanged=counts["unchanged"])
+    return {"created": counts["new"], "updated": counts["updated"], "unchanged": counts["unchanged"]}
+
+
+def import_table(data: bytes | str, actor: str, user=None, filename: str = "") -> dict:
+    """The API's import: check (``plan_catalogue``) and write in the caller's transaction."""
+    return import_catalogue(plan_catalogue(data, user, filename), actor, source=filename)
 
 
 def run_catalogue_import(user, data: bytes, filename: str, progress) -> dict:
-    """The staff web's catalogue import as a background job (``core.imports.start``); the job commits."""
-    res = import_csv(data, user.username, user=user, progress=progress)
-    return {"new": res["created"], "updated": res["updated"], "unchanged": 0}
-
-
-def parse_csv(data: bytes | str, user=None) -> list[dict]:
-    """Check a catalogue CSV without writing: the cleaned rows, or CsvImportError naming the first
-    bad row; 403 when ``user`` may not change the catalogue, or the items of these departments."""
-    require_catalogue_owner(user)
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            try:
-                text = data.decode("gb18030")
-            except UnicodeDecodeError:
-                raise CsvImportError(1, "文件编码无法识别（请用 UTF-8 或 GBK）") from None
-    else:
-        text = data.lstrip("\ufeff")
-    reader = csv.reader(io.StringIO(text))
-    header = [CSV_HEADERS_CN.get(h.strip(), h.strip()) for h in next(reader, [])]
-    missing = [c for c in CSV_COLUMNS if c not in header]
-    if missing:
-        cn = {v: k for k, v in CSV_HEADERS_CN.items()}
-        raise CsvImportError(1, f"表头缺少列 {'、'.join(cn.get(c, c) for c in missing)}")
-    cleaned, seen = [], {}
-    for rowno, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > len(header):
-            raise CsvImportError(rowno, "列数多于表头")
-        row = dict(zip(header, cells + [""] * (len(header) - len(cells))))
-        try:
-            clean = validate_item(row)
-        except ApiError as e:
-            raise CsvImportError(rowno, e.message, e.extra.get("field")) from None
-        if clean["code"] in seen:
-            raise CsvImportError(rowno, f"事项编码 {clean['code']} 与第 {seen[clean['code']]} 行重复", "code")
-        seen[clean["code"]] = rowno
-        cleaned.append(clean)
-    if not cleaned:
-        raise CsvImportError(2, "文件中没有事项")
-    old_departments = session.scalars(select(ServiceItem.department).where(
-        ServiceItem.code.in_([c["code"] for c in cleaned]))).all()
-    require_catalogue_owner(user, [c.get("department") for c in cleaned] + list(old_departments))
-    return cleaned
+    """The staff web's confirmed import as a background job (``core.imports.start``): the upload is
+    checked again (the catalogue may have changed since the preview), then written; the job commits."""
+    progress.phase("check", 0)
+    plan = plan_catalogue(data, user, filename)
+    progress.phase("write", len(plan.items))
+    res = import_catalogue(plan, user.username, progress, source=filename)
+    return {"new": res["created"], "updated": res["updated"], "unchanged": res["unchanged"]}
 
 
 def import_file(path, actor: str = "cli") -> dict:
-    """``communitv services import FILE`` and the demo seed: the catalogue file at ``path``."""
+    """``communitv services import FILE`` and the demo seed: the catalogue (.xlsx or CSV) at ``path``."""
     with open(path, "rb") as fh:
-        return import_csv(fh.read(), actor)
+        return import_table(fh.read(), actor, filename=str(path))
 
 
 # 事项准入 (admission lists) ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Staff web of 下沉服务: the catalogue (edit, CSV import), slots and the bookings counter."""
+"""Staff web of 下沉服务: the catalogue (edit, import with preview), slots and the bookings counter."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,6 +10,7 @@ from portal_server.core import clock, imports
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
+from portal_server.core.exports import xlsx_response
 from portal_server.core.regions import Region
 
 from . import operations as ops
@@ -32,37 +33,62 @@ def home_card(user):
 @bp.get("/")
 @roles_required(*STAFF)
 def catalogue():
-    """The catalogue: every active item, grouped by category; CSV import form."""
+    """The catalogue: every active item, grouped by category; the import upload and a running import's progress."""
     items = session.scalars(queries.items_query()).all()
     job = request.args.get("job")
     if job and imports.status(job, g.user) is None:
         flash("找不到该导入任务（已过期或不是您发起的）", "error")
         job = None
-    return render_template("services/catalogue.html", items=items, columns=ops.CSV_COLUMNS, job=job)
+    return render_template("services/catalogue.html", items=items, job=job)
 
 
-@bp.post("/import")
+@bp.route("/import", methods=["GET", "POST"])
 @roles_required("editor")
-def import_csv():
-    f = request.files.get("file")
-    if f is None or not f.filename:
-        flash("请选择要导入的 CSV 文件", "error")
-        return redirect(url_for("services_staff.catalogue"))
-    data = f.read()
-    try:
-        # Checked here (a bad row is named at once); written by a background job whose progress
-        # the catalogue page then follows (core.imports, the same as the household import).
-        ops.parse_csv(data, user=g.user)
-        job = imports.start(g.user, "portal_server.services.operations:run_catalogue_import", data, f.filename,
+def catalogue_import():
+    """Step 1: upload (.xlsx, or CSV in UTF-8 or GBK); step 2: the preview — new, updated (which
+    fields), unchanged and every bad row with its reason — nothing written yet; step 3: 确认导入,
+    written by a background job (core.imports) whose progress the catalogue page follows."""
+    if request.method == "GET":
+        return render_template("services/import.html", preview=None)
+    token = request.form.get("token", "")
+    if token:  # confirm a previewed upload (kept by core.imports.stash for this user only)
+        stashed = imports.unstash(token, g.user)
+        if stashed is None:
+            flash("预览已过期或已经导入过，请重新上传", "error")
+            return redirect(url_for("services_staff.catalogue_import"))
+        data, filename, _meta = stashed
+        # Checked again and written in one transaction by the job (the catalogue may have changed
+        # since the preview); all rows or none.
+        job = imports.start(g.user, "portal_server.services.operations:run_catalogue_import", data, filename,
                             what="项")
         return redirect(url_for("services_staff.catalogue", job=job), 303)
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        flash("请选择要导入的文件（.xlsx 或 CSV）", "error")
+        return render_template("services/import.html", preview=None), 400
+    data = f.read()
+    try:
+        plan = ops.plan_catalogue(data, g.user, f.filename)
     except ApiError as e:
         session.rollback()
         flash(f"导入失败：{e.message}", "error")
-        if e.status == 403:  # not the catalogue's owner: say so with the status, not a redirect
-            items = session.scalars(queries.items_query()).all()
-            return render_template("services/catalogue.html", items=items, columns=ops.CSV_COLUMNS), 403
-    return redirect(url_for("services_staff.catalogue"))
+        # not the catalogue's owner: say so with the status
+        return render_template("services/import.html", preview=None), (403 if e.status == 403 else 400)
+    token = imports.stash(g.user, data, f.filename) if plan.ok else None
+    return render_template("services/import.html", preview=plan.preview(), token=token, filename=f.filename)
+
+
+@bp.get("/import/template.xlsx")
+@roles_required("editor")
+def import_template():
+    """An empty catalogue table with the Chinese headers and one example row."""
+    headers = [h for h in ops.IMPORT_HEADERS if not h.isascii()]
+    example = ["11360100MB0099-001", "示例事项（导入前请删除本行）", "公共服务", "社会保障/养老服务/高龄津贴",
+               "市民政局", "镇（街道）便民服务中心", "《示例依据》", "年满80周岁的本市户籍老年人",
+               "居民身份证:1:原件;户口簿:1:复印件", "提交材料|受理审核|办结", 20, 5, "不收费", "",
+               "各村便民服务站", "工作日 9:00-12:00，14:00-17:00", 1, "0791-12345", "是", "村级", "civil-affairs",
+               "是", "是"]
+    return xlsx_response("服务事项导入模板", headers, [example])
 
 
 @bp.route("/item/<code>", methods=["GET", "POST"])
@@ -72,7 +98,7 @@ def edit(code: str | None):
     """Edit or create an item with every element of the national catalogue."""
     item = queries.item_by_code(code) if code else None
     if code and item is None:
-        return render_template("services/catalogue.html", items=[], columns=ops.CSV_COLUMNS), 404
+        return render_template("services/catalogue.html", items=[]), 404
     error, status = None, 200
     form = {}
     if request.method == "POST":

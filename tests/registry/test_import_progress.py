@@ -136,8 +136,8 @@ def _user(username):
 
 
 def test_the_service_catalogue_import_uses_the_same_background_import(app, client, auth):
-    """One mechanism in core: the catalogue's web import (services) is checked at once, then written
-    by the same job, and its page follows the same progress."""
+    """One mechanism in core: the catalogue's web import (services) is previewed, then written by
+    the same job once confirmed, and its page follows the same progress."""
     auth.login("city-editor")
     page = client.get("/admin/services/").get_data(as_text=True)
     csv_text = ("code,name,type,category,department,implementer,basis,conditions,materials,steps,statutory_days,"
@@ -147,6 +147,10 @@ def test_the_service_catalogue_import_uses_the_same_background_import(app, clien
     r = client.post("/admin/services/import", data={"csrf_token": csrf_from(page),
                                                     "file": (io.BytesIO(csv_text.encode()), "c.csv")},
                     content_type="multipart/form-data")
+    preview = r.get_data(as_text=True)  # the preview first: nothing is written before 确认导入
+    assert r.status_code == 200 and 'data-count="new">20<' in preview
+    token = re.search(r'name="token" value="(\w+)"', preview).group(1)
+    r = client.post("/admin/services/import", data={"csrf_token": csrf_from(preview), "token": token})
     assert r.status_code == 303, r.get_data(as_text=True)
     job = re.search(r"job=([\w-]+)", r.headers["Location"]).group(1)
     assert 'id="import-job"' in client.get(r.headers["Location"]).get_data(as_text=True)
