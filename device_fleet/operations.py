@@ -117,6 +117,8 @@ def parse_inventory_csv(data: str | bytes) -> list[tuple[int, dict]]:
     rows, seen = [], {}
     for item in table:
         line, row = item.number, item.values
+        if item.problem:
+            raise ImportRowError(line, item.problem)
         serial = (row.get("serial") or "").strip()
         mac = (row.get("mac") or "").strip()
         model = (row.get("model") or "").strip()

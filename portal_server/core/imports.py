@@ -81,6 +81,9 @@ class Row:
 
     number: int
     values: dict[str, str]
+    #: What is wrong with the row whatever the feature's rules (a CSV row longer than its header):
+    #: ``plan`` reports it as a bad row without asking the feature.
+    problem: str = ""
 
 
 # Reading -------------------------------------------------------------------------------------
@@ -169,7 +172,8 @@ def read_table(data: bytes, filename: str, headers: dict[str, str],
     name = (filename or "").lower()
     if name.endswith(".xls") and data[:4] == b"\xd0\xcf\x11\xe0":
         raise ImportFileError("不支持旧版 .xls 文件：请在 Excel 中另存为 .xlsx 或 CSV")
-    rows_iter = _xlsx_rows(data) if is_xlsx(data, name) else _csv_rows(data)
+    csv_file = not is_xlsx(data, name)
+    rows_iter = _csv_rows(data) if csv_file else _xlsx_rows(data)
     norm = {k.strip().lower(): v for k, v in headers.items()}
     columns: list[str | None] | None = None
     out: list[Row] = []
@@ -200,7 +204,10 @@ def read_table(data: bytes, filename: str, headers: dict[str, str],
         for col, v in zip(columns, values):
             if col is not None and col not in rec:
                 rec[col] = v
-        out.append(Row(number, rec))
+        extra = [v for v in values[len(columns):] if v.strip()] if csv_file else []
+        problem = (f"列数多于表头：多出 {len(extra)} 列（{'、'.join(extra[:3])}），"
+                   "可能是某一格里有未加引号的逗号") if extra else ""
+        out.append(Row(number, rec, problem))
     if columns is None:
         raise ImportFileError("文件是空的")
     return out
@@ -254,6 +261,11 @@ def plan(rows: list[Row], check: Check, progress: Callable[[int], Any] | None = 
     result = Plan()
     state: dict = {}
     for row in rows:
+        if row.problem:
+            result.bad.append(RowError(row.number, row.problem))
+            if progress is not None:
+                progress(1)
+            continue
         try:
             result.items.append(check(row, state))
         except RowProblem as exc:

@@ -56,6 +56,15 @@ def test_plan_sorts_rows_and_apply_is_all_or_nothing():
     assert written == [] and exc.value.extra["rows"] == [{"row": 4, "message": "电话号码格式不正确"}]
 
 
+def test_a_csv_row_longer_than_its_header_is_a_bad_row_named_as_such():
+    """An unquoted comma in a cell shifts the columns after it: the row is refused, not silently cut."""
+    text = "村代码,户主姓名,联系电话\n990101001001,张三,13800000000\n990101001001,李,四,13900000000\n"
+    rows = imports.read_table(text.encode("gbk"), "a.csv", HEADERS, ("code",))
+    plan = imports.plan(rows, lambda row, state: imports.Planned(row.number, "new", row.values["name"]))
+    assert plan.counts() == {"new": 1, "updated": 0, "unchanged": 0, "bad": 1}
+    assert plan.bad[0].row == 3 and "列数多于表头" in plan.bad[0].message and "13900000000" in plan.bad[0].message
+
+
 def test_xlsx_export_round_trips_chinese_and_lists():
     data = exports.xlsx_bytes(["户主", "标签"], [["张三", ["独居老人", "低保户"]]], "住户")
     ws = load_workbook(io.BytesIO(data)).active
