@@ -227,15 +227,15 @@ def one_by_one(port: int, requests: list[bytes]) -> tuple[list[float], list[str]
     return times, errors
 
 
-def fetch(port: int, req: bytes) -> tuple[float, str]:
-    """One request on a new connection, blocking → (ms to the full answer, status)."""
+def fetch(port: int, req: bytes) -> tuple[float, float, str]:
+    """One request on a new connection, blocking → (start s, ms to the full answer, status)."""
     t = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(req)
         got = b""
         while chunk := s.recv(65536):
             got += chunk
-    return (time.perf_counter() - t) * 1000, got[9:12].decode(errors="replace")
+    return t, (time.perf_counter() - t) * 1000, got[9:12].decode(errors="replace")
 
 
 def paced(port: int, boxes: list[tuple[bytes, bytes, bytes, bytes]], seconds: float) -> dict:
@@ -244,9 +244,10 @@ def paced(port: int, boxes: list[tuple[bytes, bytes, bytes, bytes]], seconds: fl
     starts at a random moment of its first think (residents do not start together) and fetches
     the static file once a cycle at a random moment of a think: the limit, under the same load.
     One thread per box, blocking sockets, asleep while its resident thinks (seeded per box).
-    → latencies in ms per kind ("page", "apply", "static"), errors, elapsed s and the client's CPU s."""
+    → latencies in ms per kind ("page", "apply", "static"), errors, elapsed s, the client's CPU s
+    and "spans" (kind, start s, end s) of every request."""
     import threading
-    out = {"page": [], "apply": [], "static": [], "errors": []}
+    out = {"page": [], "apply": [], "static": [], "errors": [], "spans": []}
     lock = threading.Lock()
     t0 = time.monotonic()
     end = t0 + seconds
@@ -257,9 +258,10 @@ def paced(port: int, boxes: list[tuple[bytes, bytes, bytes, bytes]], seconds: fl
         def step(kind, req):
             if time.monotonic() >= end:
                 return False
-            ms, status = fetch(port, req)
+            start, ms, status = fetch(port, req)
             with lock:
                 out[kind].append(ms)
+                out["spans"].append((kind, start, start + ms / 1000))
                 if not status.startswith("2"):
                     out["errors"].append(f"{kind} {status}")
             return True
@@ -534,6 +536,17 @@ def main() -> int:
               f"request ({d['client_cpu']:.2f} s in all); "
               f"{'50 other boxes than (a)–(c)' if paced_tokens is not tokens else 'the same boxes as (a)–(c)'}; "
               f"load average at its end {d_load:.1f}")
+        # Whose is the tail: applications with no other page or application of (d) in flight on the
+        # server wait only for the machine (other processes), the others also for each other.
+        app_spans = [x for x in d["spans"] if x[0] != "static"]
+        alone_d, crowded = [], []
+        for kind, a0, a1 in app_spans:
+            if kind == "apply":
+                others = sum(1 for _, b0, b1 in app_spans if b0 < a1 and b1 > a0) - 1
+                (alone_d if others == 0 else crowded).append((a1 - a0) * 1000)
+        print(f"      applications with no other request of (d) in flight: {len(alone_d)}, p50 {pct(alone_d, 50):.1f} ms, "
+              f"p99 {pct(alone_d, 99):.1f} ms; overlapping others: {len(crowded)}, p50 {pct(crowded, 50):.1f} ms, "
+              f"p99 {pct(crowded, 99):.1f} ms" if alone_d and crowded else "")
         verdicts = {"case desk < 200 ms": med < 200, "(a) p99 < 100 ms": pct(alone, 99) < 100,
                     "(b) p99 < 100 ms": pct(ours_burst, 99) < 100, "(c) p99 < 100 ms": ours["p99"] < 100,
                     "(d) p99 < 100 ms": pct(da, 99) < 100}
