@@ -381,6 +381,16 @@ def frozen_city_time(request):
         yield dest
 
 
+def log_in_page(page, live_server: str, username: str, password: str):
+    """``page`` logged in through the staff login form (any browser context: language, zone, size)."""
+    page.goto(live_server + "/admin/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/admin/login" not in u)
+    return page
+
+
 @pytest.fixture
 def staff_page(app, live_server, browser):
     """``staff_page("city-leader", 1440, 1000)`` → a Chromium page logged in through the staff login
@@ -391,13 +401,7 @@ def staff_page(app, live_server, browser):
         ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
                                   timezone_id="Asia/Shanghai")
         contexts.append(ctx)
-        page = ctx.new_page()
-        page.goto(live_server + "/admin/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", app.config["SETTINGS"].demo_password)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda u: "/admin/login" not in u)
-        return page
+        return log_in_page(ctx.new_page(), live_server, username, app.config["SETTINGS"].demo_password)
     yield _open
     for ctx in contexts:
         ctx.close()

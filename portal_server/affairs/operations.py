@@ -118,22 +118,10 @@ def _table(data: bytes | str, filename: str, headers: dict[str, str],
            required: tuple[str, ...]) -> tuple[list[imports.Row], dict[str, str]]:
     """The rows of an uploaded finance/subsidy table (core.imports: .xlsx, UTF-8 or GBK CSV,
     Chinese or English headers) and each field's header text as the file writes it."""
-    if isinstance(data, str):
-        data = data.lstrip("\ufeff").encode("utf-8")
-    labels: dict[str, str] = {}
-    try:
-        rows = imports.read_table(data, filename or "", headers, required, labels=labels)
-    except imports.ImportFileError as exc:
-        if exc.message.startswith(("表头", "第 1 行")):  # the header row itself is wrong: row 1
-            raise ApiError(400, "bad_csv", f"第 1 行：{exc.message}（整个文件未导入）", row=1) from None
-        raise
-    if not rows:
-        raise ApiError(400, "bad_csv", "第 2 行：文件中没有数据行（整个文件未导入）", row=2)
+    rows, labels = imports.read_upload(data, filename, headers, required)
     if len(rows) > MAX_ROWS:
         n = rows[MAX_ROWS].number
         raise ApiError(400, "bad_csv", f"第 {n} 行：超过 {MAX_ROWS} 行，请分成几个文件导入（整个文件未导入）", row=n)
-    for f in set(headers.values()):
-        labels.setdefault(f, f)
     return rows, labels
 
 

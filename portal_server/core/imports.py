@@ -213,6 +213,28 @@ def read_table(data: bytes, filename: str, headers: dict[str, str],
     return out
 
 
+def read_upload(data: bytes | str, filename: str, headers: dict[str, str], required: Iterable[str] = (),
+                empty: str = "文件中没有数据行") -> tuple[list[Row], dict[str, str]]:
+    """``read_table`` for an upload answered row by row ("第 N 行：…（整个文件未导入）", code
+    ``bad_csv``): a wrong header row is row 1, a file without data rows says ``empty`` at row 2.
+    Returns the rows and each field's header text as the file writes it (the field name when the
+    file has no such column)."""
+    if isinstance(data, str):
+        data = data.lstrip("\ufeff").encode("utf-8")
+    labels: dict[str, str] = {}
+    try:
+        rows = read_table(data, filename or "", headers, required, labels=labels)
+    except ImportFileError as exc:
+        if exc.message.startswith(("表头", "第 1 行")):  # the header row itself is wrong: row 1
+            raise ApiError(400, "bad_csv", f"第 1 行：{exc.message}（整个文件未导入）", row=1) from None
+        raise
+    if not rows:
+        raise ApiError(400, "bad_csv", f"第 2 行：{empty}（整个文件未导入）", row=2)
+    for f in set(headers.values()):
+        labels.setdefault(f, f)
+    return rows, labels
+
+
 # Planning and applying -------------------------------------------------------------------------
 
 @dataclass

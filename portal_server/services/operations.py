@@ -274,17 +274,7 @@ def plan_catalogue(data: bytes | str, user=None, filename: str = "", progress=No
     may not change the catalogue, or the items of these departments (``require_catalogue_owner``,
     on every good row's department before and after); 400 when the file itself is unreadable."""
     require_catalogue_owner(user)
-    if isinstance(data, str):
-        data = data.lstrip("\ufeff").encode("utf-8")
-    labels: dict[str, str] = {}
-    try:
-        rows = imports.read_table(data, filename or "", IMPORT_HEADERS, CSV_COLUMNS, labels=labels)
-    except imports.ImportFileError as exc:
-        if exc.message.startswith(("表头", "第 1 行")):  # the header row itself is wrong: row 1
-            raise ApiError(400, "bad_csv", f"第 1 行：{exc.message}（整个文件未导入）", row=1) from None
-        raise
-    if not rows:
-        raise ApiError(400, "bad_csv", "第 2 行：文件中没有事项（整个文件未导入）", row=2)
+    rows, labels = imports.read_upload(data, filename, IMPORT_HEADERS, CSV_COLUMNS, empty="文件中没有事项")
     have = {i.code: i for i in session.scalars(select(ServiceItem).where(
         ServiceItem.code.in_({r.values.get("code", "").strip() for r in rows})))}
 

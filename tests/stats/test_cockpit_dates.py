@@ -7,9 +7,13 @@ import datetime as dt
 
 import pytest
 import time_machine
+from sqlalchemy import select
 
 from portal_server.core import clock
+from portal_server.core.db import session
+from portal_server.meetings.models import Meeting
 from portal_server.stats import params
+from tests.conftest import log_in_page
 
 TOWN01 = "990101001000"
 
@@ -27,13 +31,7 @@ def _english_page(app, browser, live_server, username, width=1280, height=900):
     """A staff page in an en-US browser — where <input type=date> showed mm/dd/yyyy."""
     ctx = browser.new_context(viewport={"width": width, "height": height}, locale="en-US",
                               timezone_id="America/New_York")
-    page = ctx.new_page()
-    page.goto(live_server + "/admin/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", app.config["SETTINGS"].demo_password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda u: "/admin/login" not in u)
-    return ctx, page
+    return ctx, log_in_page(ctx.new_page(), live_server, username, app.config["SETTINGS"].demo_password)
 
 
 def _period(page):
@@ -151,9 +149,6 @@ def test_date_and_time_fields_read_year_month_day_hour_minute(app, live_server, 
         page.fill("input[name=ends_at]", "2026年12月5日 10:00")
         with page.expect_navigation():
             page.click("#meeting-form button[type=submit]")
-        from portal_server.core.db import session
-        from portal_server.meetings.models import Meeting
-        from sqlalchemy import select
         session.remove()
         m = session.scalars(select(Meeting).where(Meeting.title == "村民代表会议")).one()
         assert clock.fmt(m.starts_at, "%Y-%m-%d %H:%M") == "2026-12-05 08:30"      # city time, as typed
