@@ -347,6 +347,16 @@ def unstash(token: str, user) -> tuple[bytes, str, dict] | None:
     return raw[b"data"], raw.get(b"filename", b"").decode(), json.loads(raw.get(b"meta", b"{}").decode() or "{}")
 
 
+def start_stashed(token: str, user, runner: str, what: str = "") -> str | None:
+    """确认导入 of a previewed upload: the file stashed for ``user`` (taken once) queued for
+    ``runner`` as ``start`` does, which checks it again; None when it expired or was used."""
+    stashed = unstash(token, user)
+    if stashed is None:
+        return None
+    data, filename, _meta = stashed
+    return start(user, runner, data, filename, what=what)
+
+
 # Running a confirmed import in the background, with progress the web page polls ------------------
 
 #: Redis keys of one import: its state (a hash) and the uploaded bytes (any worker host reads them).

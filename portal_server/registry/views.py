@@ -208,15 +208,12 @@ def households_import():
         return render_template("registry/import.html", preview=None, job=job)
     token = request.form.get("token", "")
     if token:  # confirm a previewed upload (kept by core.imports.stash for this user only)
-        stashed = imports.unstash(token, g.user)
-        if stashed is None:
-            flash("上传的文件已过期或已经导入过，请重新上传", "error")
-            return redirect(url_for("registry.households_import"))
-        data, filename, _meta = stashed
         # The rows are checked again and written by a background job (one transaction); the page
         # it redirects to polls the job's progress and then shows the counts or the reason.
-        job = imports.start(g.user, "portal_server.registry.operations:run_household_import", data,
-                            filename, what="户")
+        job = imports.start_stashed(token, g.user, "portal_server.registry.operations:run_household_import", "户")
+        if job is None:
+            flash("上传的文件已过期或已经导入过，请重新上传", "error")
+            return redirect(url_for("registry.households_import"))
         return redirect(url_for("registry.households_import", job=job), 303)
     f = request.files.get("file")
     if f is None or not f.filename:

@@ -52,15 +52,12 @@ def catalogue_import():
         return render_template("services/import.html", preview=None)
     token = request.form.get("token", "")
     if token:  # confirm a previewed upload (kept by core.imports.stash for this user only)
-        stashed = imports.unstash(token, g.user)
-        if stashed is None:
-            flash("预览已过期或已经导入过，请重新上传", "error")
-            return redirect(url_for("services_staff.catalogue_import"))
-        data, filename, _meta = stashed
         # Checked again and written in one transaction by the job (the catalogue may have changed
         # since the preview); all rows or none.
-        job = imports.start(g.user, "portal_server.services.operations:run_catalogue_import", data, filename,
-                            what="项")
+        job = imports.start_stashed(token, g.user, "portal_server.services.operations:run_catalogue_import", "项")
+        if job is None:
+            flash("预览已过期或已经导入过，请重新上传", "error")
+            return redirect(url_for("services_staff.catalogue_import"))
         return redirect(url_for("services_staff.catalogue", job=job), 303)
     f = request.files.get("file")
     if f is None or not f.filename:
