@@ -295,12 +295,7 @@ class Ingest:
         r = core_redis.client()
         pipe = r.pipeline(transaction=False)
         if expiries:
-            dated = {s: e for s, e in expiries.items() if e is not None}
-            if dated:
-                pipe.zadd(presence.PORTAL_EXPIRY, dated)
-            gone = [s for s, e in expiries.items() if e is None]
-            if gone:
-                pipe.zrem(presence.PORTAL_EXPIRY, *gone)
+            presence.note_portal_expiries(pipe, expiries)
         if hb_count:
             pipe.incrby(HB_TOTAL, hb_count)
         if seen:

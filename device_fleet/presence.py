@@ -75,6 +75,17 @@ def history_step_s() -> float:
     return 5 * current_app.config["SETTINGS"].heartbeat_s
 
 
+def note_portal_expiries(redis, expiries: dict[str, float | None]) -> None:
+    """Keep each box's retained portal URL expiry (None: the config has none, e.g. unpaired) on
+    ``redis`` (a client or a pipeline), so the refresh job finds the URLs about to expire."""
+    dated = {s: e for s, e in expiries.items() if e is not None}
+    if dated:
+        redis.zadd(PORTAL_EXPIRY, dated)
+    undated = [s for s, e in expiries.items() if e is None]
+    if undated:
+        redis.zrem(PORTAL_EXPIRY, *undated)
+
+
 def portal_urls_expiring(before: float) -> list[str]:
     """Serials whose retained portal URL expires before ``before`` (epoch s), soonest first."""
     return [m.decode() for m in core_redis.client().zrangebyscore(PORTAL_EXPIRY, "-inf", before)]

@@ -59,7 +59,7 @@ def refresh_configs(now: float | None = None) -> int:
                  if t.paired}
         gone = [s for s in chunk if s not in terms]
         if gone:  # retired or unbound since: no portal URL to refresh (an unbound box's hello gets its pairing code)
-            r.zrem(presence.PORTAL_EXPIRY, *gone)
+            presence.note_portal_expiries(r, dict.fromkeys(gone))
         infos, expiries = [], {}
         for serial, term in terms.items():
             payload = config_payload(term)
@@ -69,12 +69,7 @@ def refresh_configs(now: float | None = None) -> int:
         for info in infos:
             info.wait_for_publish(10)
         # As the ingest will note from the broker (and the next run must not send them again without it).
-        dated = {s: e for s, e in expiries.items() if e is not None}
-        if dated:
-            r.zadd(presence.PORTAL_EXPIRY, dated)
-        undated = [s for s, e in expiries.items() if e is None]
-        if undated:
-            r.zrem(presence.PORTAL_EXPIRY, *undated)
+        presence.note_portal_expiries(r, expiries)
         sent += len(infos)
         session.rollback()  # read only
     if sent:
