@@ -166,9 +166,10 @@ def append(action: str, object_type: str, object_id, region_code: str | None = N
     detail_json = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
     actor = actor or current_actor()
     fields = (at, actor, action, object_type, str(object_id), region_code, detail_json, ip)
-    session.execute(_APPEND, {"at": at, "actor": actor, "action": action, "object_type": object_type,
-                              "object_id": str(object_id), "region_code": region_code, "detail": detail_json,
-                              "ip": ip, "mac": _row_mac(*fields)})
+    # On the session's connection: no autoflush, no ORM statement handling (the row needs neither).
+    session.connection().execute(_APPEND, {"at": at, "actor": actor, "action": action, "object_type": object_type,
+                                           "object_id": str(object_id), "region_code": region_code,
+                                           "detail": detail_json, "ip": ip, "mac": _row_mac(*fields)})
 
 
 def _lock_head() -> AuditHead:

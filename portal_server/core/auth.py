@@ -13,7 +13,7 @@ from . import redis as core_redis
 from .accounts import User, revoke_session, session_revoked, user_for_token
 from .api import ApiError
 from .db import session
-from .terminals import Terminal, terminal_for_token
+from .terminals import BoxIdentity, Terminal, identity_for_token, terminal_for_token
 
 TERMINAL_COOKIE = "ctv_terminal"
 
@@ -51,7 +51,7 @@ def reject_bad_credentials():
     if header.startswith("Bearer ") and bearer_user() is None:
         raise ApiError(401, "unauthorized", "登录令牌无效、已过期或已撤销，请重新登录")
     token = request.headers.get("X-Terminal-Token")
-    if token and _terminal_for(token) is None:
+    if token and _identity_for(token) is None:   # one Core SELECT: the view loads more if it needs it
         raise ApiError(401, "unauthorized", "终端令牌无效或已撤销")
 
 
@@ -85,8 +85,8 @@ def same_origin() -> bool:
     return seen in ours
 
 
-def request_terminal() -> Terminal | None:
-    """The box making this request (X-Terminal-Token header, ``?token=`` or the cookie).
+def _request_token() -> str | None:
+    """The box token of this request: X-Terminal-Token header, ``?token=``, else the cookie.
 
     A write (POST...) carried by the cookie alone must come from one of our pages: old STB
     browsers ignore SameSite, so another site could otherwise make a box check in, call for help
@@ -96,7 +96,19 @@ def request_terminal() -> Terminal | None:
         token = request.cookies.get(TERMINAL_COOKIE)
         if token and request.method not in SAFE_METHODS and not same_origin():
             raise ApiError(403, "cross_site", "跨站请求已拒绝：请在本机的电视页面上操作")
-    return _terminal_for(token)
+    return token
+
+
+def request_terminal() -> Terminal | None:
+    """The box making this request (``_request_token``: header, ``?token=`` or cookie), loaded
+    with its household and regions."""
+    return _terminal_for(_request_token())
+
+
+def request_box() -> BoxIdentity | None:
+    """The box making this request as plain ids (``terminals.identity_for_token``): for hot
+    writes that need no more than whose box it is."""
+    return _identity_for(_request_token())
 
 
 def _terminal_for(token: str | None) -> Terminal | None:
@@ -105,6 +117,14 @@ def _terminal_for(token: str | None) -> Terminal | None:
     cached = request.environ.get("ctv.terminal")
     if cached is None or cached[0] != token:
         cached = request.environ["ctv.terminal"] = (token, terminal_for_token(token))
+    return cached[1]
+
+
+def _identity_for(token: str | None) -> BoxIdentity | None:
+    """``identity_for_token``, once per request (the credentials check and the view both ask)."""
+    cached = request.environ.get("ctv.box")
+    if cached is None or cached[0] != token:
+        cached = request.environ["ctv.box"] = (token, identity_for_token(token))
     return cached[1]
 
 
@@ -224,6 +244,9 @@ def terminal_required(fn):
     return wrapper
 
 
+NO_CREDENTIALS = "a bearer token or a terminal token is required"
+
+
 def user_or_terminal(fn):
     """API callable by staff (bearer) or a box (terminal token): sets g.user or g.terminal."""
 
@@ -232,10 +255,20 @@ def user_or_terminal(fn):
         g.user = bearer_user()
         g.terminal = None if g.user else request_terminal()
         if g.user is None and g.terminal is None:
-            raise ApiError(401, "unauthorized", "a bearer token or a terminal token is required")
+            raise ApiError(401, "unauthorized", NO_CREDENTIALS)
         return fn(*a, **kw)
 
     return wrapper
+
+
+def user_or_box() -> tuple[User | None, BoxIdentity | None]:
+    """``user_or_terminal`` for a hot write: (staff by bearer, None) or (None, the box as plain
+    ids: ``request_box``); 401 when neither."""
+    user = bearer_user()
+    box = None if user else request_box()
+    if user is None and box is None:
+        raise ApiError(401, "unauthorized", NO_CREDENTIALS)
+    return user, box
 
 
 # Throttling ----------------------------------------------------------------------------------

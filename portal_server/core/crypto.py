@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -9,7 +10,12 @@ from flask import current_app
 
 
 def _fernet(secret: str | None = None) -> Fernet:
-    secret = secret or current_app.config["SECRET_KEY"]
+    return _fernet_for(secret or current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=8)
+def _fernet_for(secret: str) -> Fernet:
+    """The PII cipher of ``secret``, built once per process (every decrypted phone asks for it)."""
     key = hashlib.sha256(("communitv-pii:" + secret).encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 

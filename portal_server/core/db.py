@@ -70,7 +70,7 @@ def add_once(obj, existing):
 _INSERTS: dict = {}
 
 
-def _insert_statement(table, pk, unless_taken: str | None):
+def insert_statement(table, pk, unless_taken: str | None):
     """``INSERT … RETURNING pk`` of ``table`` (``ON CONFLICT DO NOTHING`` on ``unless_taken``),
     built once per process and dialect: executed with a row of parameters, its SQL comes from
     SQLAlchemy's compiled cache without rebuilding a statement (and its cache key) every time."""
@@ -116,7 +116,7 @@ def insert_row(obj, *, unless_taken: str | None = None) -> bool:
             setattr(obj, attr.key, default)
         values[col.name] = getattr(obj, attr.key)
     pk = mapper.primary_key[0]
-    row = session.execute(_insert_statement(table, pk, unless_taken), values).first()
+    row = session.execute(insert_statement(table, pk, unless_taken), values).first()
     if row is None:
         return False
     setattr(obj, mapper.get_property_by_column(pk).key, row[0])

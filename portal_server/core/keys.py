@@ -6,6 +6,8 @@ replaces the secret key and re-keys what was derived from it.
 """
 from __future__ import annotations
 
+import functools
+
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -13,8 +15,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 MIN_SECRET_LEN = 32
 
 
+@functools.lru_cache(maxsize=64)
 def derive(secret: str, purpose: str, length: int = 32) -> bytes:
-    """The key for ``purpose`` (e.g. ``"audit-chain"``) derived from ``secret``."""
+    """The key for ``purpose`` (e.g. ``"audit-chain"``) derived from ``secret`` (kept per process:
+    every audit row and signed link asks for its key)."""
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=b"communitv-keys",
                 info=purpose.encode()).derive(secret.encode())
 

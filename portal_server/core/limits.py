@@ -76,12 +76,23 @@ def client_key() -> str:
     return "ip:" + (request.remote_addr or "unknown")
 
 
-def _limit(kind: str) -> Limit:
-    def provider() -> str:
-        return {**DEFAULT_LIMITS, **current_app.config.get("RATE_LIMITS", {})}[kind]
+def _current_limit() -> str:
+    """The limit of this request's kind ("" when it has none: nothing to count)."""
+    kind = request_kind()
+    if kind is None:
+        return ""
+    return {**DEFAULT_LIMITS, **current_app.config.get("RATE_LIMITS", {})}[kind]
 
-    return Limit(provider, key_function=client_key, scope=kind, error_message=MESSAGE,
-                 exempt_when=lambda: request_kind() != kind)
+
+def _kind_scope(_endpoint: str) -> str:
+    return request_kind() or ""
+
+
+def _default_limit() -> Limit:
+    """One default limit whose rate and scope follow the request's kind: each request parses and
+    counts the one limit that applies to it, not five limits of which four are exempt (a new
+    object per app: the limiter binds it)."""
+    return Limit(_current_limit, key_function=client_key, scope=_kind_scope, error_message=MESSAGE)
 
 
 def _retry_after(limiter: Limiter) -> int:
@@ -103,7 +114,7 @@ def init_app(app) -> Limiter:
     # No X-RateLimit-* headers on every answer: each costs a second Redis round trip (the window's
     # stats) on every limited request, a box's application included. Only the 429 says when to
     # try again (Retry-After, below).
-    limiter = Limiter(client_key, app=app, default_limits=[_limit(k) for k in DEFAULT_LIMITS],
+    limiter = Limiter(client_key, app=app, default_limits=[_default_limit()],
                       strategy="moving-window", headers_enabled=False, swallow_errors=True)
 
     @app.errorhandler(429)

@@ -97,7 +97,10 @@ def publisher(url: str | None = None) -> Publisher:
     """The process-wide publisher for ``url`` (default: the app's)."""
     if url is None:
         from flask import current_app
-        url = current_app.config["SETTINGS"].mqtt_server_url
+        # The server account's URL reads its pinned password file: once per app, not per message.
+        url = current_app.extensions.get("ctv_mqtt_server_url")
+        if url is None:
+            url = current_app.extensions["ctv_mqtt_server_url"] = current_app.config["SETTINGS"].mqtt_server_url
     key = (os.getpid(), url)
     with _lock:
         if key not in _publishers:

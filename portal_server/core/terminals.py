@@ -10,11 +10,12 @@ import datetime as dt
 import hashlib
 import hmac
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import DateTime, ForeignKey, Integer, String, select
+from sqlalchemy import DateTime, ForeignKey, Integer, String, bindparam, select
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from .db import Base, session, utcnow
@@ -99,9 +100,9 @@ def portal_token(terminal: Terminal, expires: int | None = None) -> str:
                                 "e": token_expiry() if expires is None else expires})
 
 
-def terminal_for_token(token: str | None) -> Terminal | None:
-    """The paired terminal a token names, or None for a forged, expired, revoked or unpaired one
-    (tokens issued before expiries existed carry none and live until the version moves on)."""
+def token_claims(token: str | None) -> dict | None:
+    """What a portal token says (``s`` serial, ``v`` version, ``e`` expiry) when its signature is
+    ours and it has not expired, else None (the database is not asked)."""
     if not token:
         return None
     try:
@@ -113,6 +114,15 @@ def terminal_for_token(token: str | None) -> Terminal | None:
     exp = data.get("e")
     if exp is not None and (not isinstance(exp, int) or exp < time.time()):
         return None
+    return data
+
+
+def terminal_for_token(token: str | None) -> Terminal | None:
+    """The paired terminal a token names, or None for a forged, expired, revoked or unpaired one
+    (tokens issued before expiries existed carry none and live until the version moves on)."""
+    data = token_claims(token)
+    if data is None:
+        return None
     # Its household, the household's village and the box's region come in the same SELECT: every
     # box request reads them (the TV pages the region, an application the household and village).
     term = session.scalar(select(Terminal).where(Terminal.serial == data.get("s"))
@@ -121,6 +131,34 @@ def terminal_for_token(token: str | None) -> Terminal | None:
     if term is None or term.token_version != data.get("v") or not term.paired:
         return None
     return term
+
+
+@dataclass(frozen=True)
+class BoxIdentity:
+    """The box a valid token names, as plain ids: what a hot write (a box's application) and the
+    credentials check of every API request need, read with one Core SELECT and no ORM objects."""
+
+    id: int
+    serial: str
+    household_id: int | None
+    region_id: int
+
+
+_T = Terminal.__table__
+_IDENTITY = select(_T.c.id, _T.c.serial, _T.c.household_id, _T.c.region_id, _T.c.token_version).where(
+    _T.c.serial == bindparam("serial"))
+
+
+def identity_for_token(token: str | None) -> BoxIdentity | None:
+    """``terminal_for_token``'s answer as a ``BoxIdentity`` (the same rules: forged, expired,
+    revoked or unpaired → None), without loading the terminal, its household and regions."""
+    data = token_claims(token)
+    if data is None:
+        return None
+    row = session.connection().execute(_IDENTITY, {"serial": data.get("s")}).first()
+    if row is None or row.token_version != data.get("v") or row.region_id is None:
+        return None
+    return BoxIdentity(row.id, row.serial, row.household_id, row.region_id)
 
 
 def terminal_by_serial(serial: str) -> Terminal | None:
