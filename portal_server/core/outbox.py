@@ -23,6 +23,9 @@ broker is away.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,11 +127,83 @@ def deliver(topic: str, payload, qos: int = 1, retain: bool = False, expiry_s: i
         raise ConnectionError(f"broker did not acknowledge {topic}")
 
 
+#: MQTT messages are published by this process itself, not by a queued job (``_publish_now``): set
+#: by the web server's workers (``system.gunicorn_conf``), long-lived processes that keep one
+#: connection to the broker. Other processes (RQ's work horses live for one job) queue the job.
+DIRECT_MQTT = False
+#: Seconds a message published directly may wait for the broker's PUBACK before the job takes over.
+ACK_WAIT_S = 10.0
+
+
+def _publish_now(e: Entry) -> None:
+    """Publish an outbox message through this process's broker connection without waiting: the
+    PUBACK comes back to paho's network thread and ``_Unacked`` checks it. When the connection is
+    down, or the broker does not acknowledge within ``ACK_WAIT_S``, the RQ job ``deliver`` takes
+    over with its retries (at least once, as QoS 1 is). This spares each message a queued job — a
+    Redis round trip here and a forked work horse in the worker — on paths such as a box's
+    application, where fifty may come at once."""
+    from . import jobs
+    from . import mqtt as core_mqtt
+
+    pub = core_mqtt.publisher()
+    if pub.connected:
+        try:
+            info = pub.publish(*e.args, wait=False, **e.kwargs)
+        except Exception:  # noqa: BLE001 - the queued job below delivers it
+            log.warning("outbox: direct publish to %s failed; queued", e.args[0], exc_info=True)
+        else:
+            if e.kwargs.get("qos", 1) > 0:
+                _UNACKED.watch(info, e)
+            return
+    jobs.enqueue(e.path, *e.args, queue_name=e.queue, retry=e.retry, timeout_s=e.timeout_s, **e.kwargs)
+
+
+class _Unacked:
+    """Messages ``_publish_now`` sent and the broker has not acknowledged yet; a thread of this
+    process hands the ones older than ``ACK_WAIT_S`` to the queued job (in the app that sent them)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._items: list = []   # (deadline, paho MessageInfo, Entry, app)
+        self._pid = None
+
+    def watch(self, info, e: Entry) -> None:
+        from flask import current_app
+
+        with self._lock:
+            self._items.append((time.monotonic() + ACK_WAIT_S, info, e, current_app._get_current_object()))
+            if self._pid != os.getpid():   # first message of this process (or of a forked child)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="outbox-unacked", daemon=True).start()
+
+    def due(self, now: float) -> list:
+        """Forget the acknowledged messages; → (entry, app) of those past their wait (forgotten too)."""
+        with self._lock:
+            late = [(e, app) for t, info, e, app in self._items if t <= now and not info.is_published()]
+            self._items = [x for x in self._items if x[0] > now and not x[1].is_published()]
+        return late
+
+    def _run(self) -> None:
+        from . import jobs
+
+        while True:
+            time.sleep(0.5)
+            for e, app in self.due(time.monotonic()):
+                log.warning("outbox: broker did not acknowledge %s within %.0f s; queued", e.args[0], ACK_WAIT_S)
+                try:
+                    with app.app_context():
+                        jobs.enqueue(e.path, *e.args, queue_name=e.queue, retry=e.retry, timeout_s=e.timeout_s,
+                                     **e.kwargs)
+                except Exception:  # noqa: BLE001 - Redis away too: nothing left to try
+                    log.exception("outbox: %s lost (no PUBACK, could not queue it)", e.args[0])
+
+
+_UNACKED = _Unacked()
+
+
 def _inline(e: Entry) -> None:
     """Run a job now, in a thread of its own: the committing session cannot emit SQL inside its
     ``after_commit`` event, and the job gets its own scoped session as in a worker."""
-    import threading
-
     from flask import current_app
 
     from .jobs import resolve
@@ -176,6 +251,8 @@ def _after_commit(sess) -> None:
                 resolve(e.path)(*e.args, **e.kwargs)
             elif inline:
                 _inline(e)
+            elif e.kind == "mqtt" and DIRECT_MQTT:
+                _publish_now(e)
             elif e.eager:
                 try:
                     _inline(e)
