@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from portal_server.core import db
 from portal_server.core.api import bad_request, make_blueprint, paginate, parse
-from portal_server.core.auth import user_or_terminal
+from portal_server.core.auth import user_or_box, user_or_terminal
 from portal_server.core.db import session
 
 from . import operations as ops
@@ -38,19 +38,21 @@ def _who():
 
 @bp.post("/cases")
 @db.reads_first
-@user_or_terminal
 def create():
     """Apply for an item: from a box (its household) or a clerk at the counter (``household_id``).
 
     A retry with the same ``idempotency_key`` returns the same case (200 instead of 201). Checks and
     look-ups run before the write lock is taken; the write is a few INSERTs (SQLite has one writer:
-    50 boxes applying at once queue on it)."""
+    50 boxes applying at once queue on it). A box is known by its id alone (``user_or_box``):
+    its application reads and writes plain rows, nothing is loaded that it does not need."""
+    user, box = user_or_box()
     data = parse(CaseIn)
-    if g.get("terminal") is not None:
-        application = ops.prepare_application(data.service_code, data.channel, terminal=g.terminal,
-                                              note=data.note, idempotency_key=data.idempotency_key)
+    if box is not None:
+        application = ops.prepare_box_application(box, data.service_code, data.channel, note=data.note,
+                                                  idempotency_key=data.idempotency_key)
     else:
-        application = ops.prepare_application(data.service_code, data.channel, user=g.user,
+        g.user, g.terminal = user, None
+        application = ops.prepare_application(data.service_code, data.channel, user=user,
                                               household_id=data.household_id, note=data.note,
                                               idempotency_key=data.idempotency_key,
                                               applicant_name=data.applicant_name, id_number=data.id_number)

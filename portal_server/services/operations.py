@@ -18,6 +18,7 @@ from portal_server.core.db import session, utcnow
 from portal_server.core.regions import Region
 from portal_server.core.terminals import Terminal
 
+from . import queries
 from .models import (
     HANDLE_LEVEL_NAMES,
     ITEM_TYPES,
@@ -400,8 +401,7 @@ def require_receivable(item: ServiceItem, desk: Region) -> None:
     on its town's admission list (准入清单). Town centres receive every item (全市通办)."""
     if desk.level != "village":
         return
-    ok = item.local and session.scalar(select(ServiceAdmission.id).where(
-        ServiceAdmission.town_id == desk.parent_id, ServiceAdmission.service_code == item.code)) is not None
+    ok = item.local and queries.admitted(desk.parent_id, item.code)
     if not ok:
         raise conflict(f"「{item.name}」未列入{desk.parent.name}村级准入清单，{desk.name}便民服务站不能受理。"
                        + where_to_go(item, desk), where=HANDLE_LEVEL_NAMES[item.handle_level],
