@@ -1,7 +1,8 @@
 """Benchmark of 一站式办理: (1) the case desk of a town holding 50,000 cases (goal < 200 ms) and
 (2) applying from the TV at 50 concurrent boxes (goal p99 < 100 ms), through the path a box uses:
 nginx as `make run` writes it (stack.write_nginx) in front of gunicorn with make run's worker model
-(stack.gunicorn_argv).
+(stack.gunicorn_argv), and Mosquitto as make run has it: each application's notice to the household's
+village is published by the web worker that filed it (core.outbox.DIRECT_MQTT).
 
 Limits measured in the same run: (1) the same 50 rows read straight from SQLite with the desk's
 index (no ORM, no HTML); (2) the same nginx serving a 2.4 kB static file to the same client at the
@@ -387,11 +388,11 @@ def main() -> int:
     procs = []
     postgres = "--postgres" in sys.argv
     try:
-        redis_port, web_port = stack.free_port(), stack.free_port()
+        redis_port, web_port, mqtt_port = stack.free_port(), stack.free_port(), stack.free_port()
         procs.append(subprocess.Popen(["redis-server", str(stack.write_redis(tmp / "run", redis_port)), "--save", ""],
                                       stdout=subprocess.DEVNULL))
         env = dict(os.environ, COMMUNITV_DATA_DIR=str(tmp), COMMUNITV_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-                   COMMUNITV_MQTT_URL=f"mqtt://127.0.0.1:{stack.free_port()}",
+                   COMMUNITV_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
                    COMMUNITV_PUBLIC_URL=f"http://127.0.0.1:{web_port}")
         pg_dsn = None
         if postgres:
@@ -403,6 +404,14 @@ def main() -> int:
         subprocess.run(cli + ["db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run(cli + ["demo", "seed", "--households-per-village", "1"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The broker as make run has it (dynamic security, the server account): the web workers
+        # publish each application's notice to the household's village over their connection.
+        from portal_server.core.config import Settings
+        conf = stack.write_mosquitto(tmp / "run" / "mosquitto", mqtt_port, Settings.from_env().mqtt_server_password,
+                                     overwrite_dynsec=True)
+        procs.append(subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        mosquitto = procs[-1]
         from portal_server.app import create_app
         app = create_app()
         fill(app)
@@ -430,7 +439,6 @@ def main() -> int:
         # minute and (d) adds at most 60 s / (3 thinks × 3 s) ≈ 7: 18, under the box's 20 a minute.
         paced_tokens = all_tokens[BOXES:2 * BOXES] if len(all_tokens) >= 2 * BOXES else tokens
         assert len(tokens) == BOXES, len(tokens)
-        from portal_server.core.config import Settings
         run_dir, http_port = tmp / "run", stack.free_port()
         nginx_conf = stack.write_nginx(run_dir, Settings.from_env(), http_port, web_port, listen="127.0.0.1")
         web_env = dict(env, PROMETHEUS_MULTIPROC_DIR=str(stack.metrics_dir(run_dir)))
@@ -467,7 +475,7 @@ def main() -> int:
         script.write_text(WRK_LUA)
         cap = BOXES * APPLIES_PER_BOX   # + 3 before, + (d)'s ≤ 7: under the box's 20 writes a minute
         limit = wrk(http_port, script, cap, "GET", static, tokens)
-        servers = [gunicorn.pid, nginx.pid, procs[0].pid] + ([procs[1].pid] if postgres else [])
+        servers = [gunicorn.pid, nginx.pid, procs[0].pid, mosquitto.pid] + ([procs[1].pid] if postgres else [])
         cpu0, app_cpu0 = cpu_seconds(*servers), cpu_seconds(gunicorn.pid)
         spy = None
         if "--profile" in sys.argv:   # py-spy (pip install py-spy) samples gunicorn's workers meanwhile
@@ -518,7 +526,7 @@ def main() -> int:
               f"{ours['rps']:.0f} applications/s; limit p50 {limit['p50']:.2f} ms, p99 {limit['p99']:.2f} ms, "
               f"{limit['rps']:.0f}/s; ratio p99 {ours['p99'] / limit['p99']:.0f}×")
         print(f"  server CPU per application {per:.1f} ms (gunicorn {app_per:.1f} ms, the rest nginx and "
-              f"{'Redis, PostgreSQL' if postgres else 'Redis'}) on {cores} cores; the client (wrk) used "
+              f"{'Redis, Mosquitto, PostgreSQL' if postgres else 'Redis, Mosquitto'}) on {cores} cores; the client (wrk) used "
               f"{ours['client_cpu'] / ours['n'] * 1000:.2f} ms per application; p50 floor of {BOXES} boxes back "
               f"to back = {BOXES} × CPU / cores = {BOXES * per / cores:.0f} ms; load average {os.getloadavg()[0]:.1f}")
         da, dp, ds = d["apply"], d["page"], d["static"]

@@ -539,8 +539,13 @@ def metrics_dir(run_dir: Path) -> Path:
 
 
 #: gunicorn's worker model, the one place ``make run`` (``procfile``), deploy's app role and
-#: bench/cases.py take it from.
-GUNICORN_WORKERS = ("--workers", "4", "--threads", "4")
+#: bench/cases.py take it from: single-threaded (sync) workers, 2 × cores + 1 of them (gunicorn's
+#: rule). Requests are CPU-bound Python; threads in one process queue on its GIL, and under load a
+#: thread holding SQLite's write lock waits for the GIL behind its siblings: with 4 × 4 threads,
+#: 50 boxes applying back to back saw p99 four times p50 (bench/cases.py). Separate processes take
+#: requests in the order they come. A long request (a big xlsx export) holds one worker, so the
+#: worker timeout is two minutes.
+GUNICORN_WORKERS = ("--workers", str(2 * (os.cpu_count() or 1) + 1), "--timeout", "120")
 
 
 def gunicorn_argv(bind: str, gunicorn: str | None = None) -> list[str]:
