@@ -468,8 +468,10 @@ def main() -> int:
         def apply_req(tok, key):
             return http_request("POST", "/api/v1/cases", tok, json.dumps(
                 {"service_code": ITEM, "channel": "tv", "idempotency_key": key}))
-        # Warm-up: every worker's first application compiles its statements and imports lazily.
-        one_by_one(http_port, [apply_req(tok, "warm") for tok in tokens[:16]])
+        # Warm-up: every worker's first application compiles its statements and imports lazily. All
+        # boxes at once, so that every worker takes some (one after another, a few workers would
+        # take them all and (a) would meet a cold one).
+        burst(http_port, [apply_req(tok, "warm") for tok in tokens])
         alone_cpu0 = cpu_seconds(gunicorn.pid)
         alone, e1 = one_by_one(http_port, [apply_req(tok, "l") for tok in tokens[:40]])
         alone_cpu = (cpu_seconds(gunicorn.pid) - alone_cpu0) / len(alone) * 1000
@@ -506,7 +508,7 @@ def main() -> int:
             return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                     f"Cookie: ctv_terminal={tok}\r\n\r\n").encode()
         # Warm-up as for applications: every worker's first TV page compiles its templates.
-        one_by_one(http_port, [page_req(p, tok) for tok in paced_tokens[:16] for p in (item_page, cases_page)])
+        burst(http_port, [page_req(p, tok) for tok in paced_tokens for p in (item_page, cases_page)])
         boxes = [(page_req(item_page, tok), (lambda n, tok=tok, i=i: apply_req(tok, f"d{i}-{n}")),
                   page_req(cases_page, tok), http_request("GET", static)) for i, tok in enumerate(paced_tokens)]
         d_cpu0, d_app_cpu0 = cpu_seconds(*servers), cpu_seconds(gunicorn.pid)
