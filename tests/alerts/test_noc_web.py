@@ -86,6 +86,7 @@ def test_alert_page_figures_refresh_live_in_the_browser(app, client, auth, box, 
         page.fill("input[name=username]", "noc")
         page.fill("input[name=password]", app.config["SETTINGS"].demo_password)
         page.click("button[type=submit]")
+        page.wait_for_url(lambda u: "/login" not in u)  # signed in before leaving the page
         page.goto(f"{live_server}/noc/alerts/{a['id']}")
         assert page.inner_text("#acked") == "0" and page.inner_text("#unacked") == "5"
         hdr = box("CTV-HH-000002")

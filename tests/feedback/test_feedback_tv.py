@@ -2,6 +2,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 from pyjsparser import parse
 
 from portal_server.core.db import session
@@ -85,14 +86,19 @@ def test_file_on_tv_answer_in_staff_web_rate_on_tv(live_server, tv_page, browser
     sp.fill("input[name=username]", "v001-handler")
     sp.fill("input[name=password]", app.config["SETTINGS"].demo_password)
     sp.click("button[type=submit]")
+    sp.wait_for_url(lambda u: "/login" not in u)  # signed in before leaving the page
     sp.goto(f"{live_server}/admin/feedback/")
     assert code in sp.locator("#mine").inner_text()
     sp.click(f"text={code}")
-    assert "请回电话" in sp.content() and "水井水泵坏了" in sp.content()
+    # Each click below submits a form and lands on a new page: wait for that page, not the one in between
+    # (content() read mid-navigation is an empty document).
+    expect(sp.locator("body")).to_contain_text("请回电话")
+    expect(sp.locator("body")).to_contain_text("水井水泵坏了")
     sp.click("form[data-action=accept] button")
+    expect(sp.locator("form[data-action=reply] textarea[name=message]")).to_be_visible()
     sp.fill("form[data-action=reply] textarea[name=message]", "村委会已联系维修师傅，水泵明天上午修好。")
     sp.click("form[data-action=reply] button")
-    assert "已答复" in sp.content()
+    expect(sp.locator("body")).to_contain_text("已答复")
     sp.screenshot(path=f"{SHOTS}/staff-order.png", full_page=True)
     staff.close()
 

@@ -99,6 +99,7 @@ def test_find_read_book_with_the_remote_then_staff_sees_it(live_server, tv_page,
     sp.fill("input[name=username]", "v001-handler")
     sp.fill("input[name=password]", app.config["SETTINGS"].demo_password)
     sp.click("button[type=submit]")
+    sp.wait_for_url(lambda u: "/login" not in u)  # signed in before leaving the page
     sp.goto(f"{live_server}/admin/services/bookings?all=1")
     sp.screenshot(path=f"{SHOTS}/staff-bookings.png", full_page=True)
     assert sp.locator(f"tr[data-code='{code}']").count() == 1
