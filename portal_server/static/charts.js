@@ -35,7 +35,8 @@
       backgroundColor: 'transparent',
       tooltip: {trigger: 'axis', valueFormatter: fmt},
       legend: {show: o.series.length > 1, top: 0, type: 'scroll'},
-      grid: {left: 16, right: 48, top: o.series.length > 1 ? 48 : 36, bottom: 16, containLabel: true},
+      // containLabel leaves out an axis name set in the middle: room for the value axis's name under it.
+      grid: {left: 16, right: 48, top: o.series.length > 1 ? 48 : 36, bottom: horizontal && o.yName ? 40 : 16, containLabel: true},
       xAxis: horizontal ? val : cat,
       yAxis: horizontal ? cat : val,
       series: o.series.map(function (s) {

@@ -31,14 +31,17 @@
         return (names[p.name] || p.name) + '<br>' + o.metric + '：' +
           (p.value === null || p.value === undefined || isNaN(p.value) ? '无数据' : (o.percent ? pct(p.value) : p.value));
       }},
-      visualMap: [{seriesIndex: 0, min: 0, max: max, calculable: true, left: 8, bottom: 8, text: [o.metric + ' 高', '低'],
+      visualMap: [{seriesIndex: 0, min: 0, max: max, calculable: true, left: 8, bottom: 8, text: ['高', '低'],   // the metric is named by the picker beside the map
                    formatter: function (v) { return o.percent ? pct(v) : Math.round(v); },
                    textStyle: {color: dark ? '#e6eefc' : '#1d2733'},
                    inRange: {color: ['#fde8e8', '#f6c177', '#8fd19e', '#2e8b57']}},
                   {seriesIndex: 2, show: false, min: 0, max: heatMax,
                    inRange: {color: ['rgba(255,200,0,0)', 'rgba(255,120,0,0.7)', 'rgba(200,0,0,0.9)']}}],
       geo: {map: key, nameProperty: 'code', roam: true, zoom: 1.1, triggerEvent: true,
-            label: {show: true, fontSize: 12, color: dark ? '#fff' : '#1d2733', formatter: function (p) { return names[p.name] || p.name; }},
+            // A halo keeps region names readable on any fill, pale or dark.
+            label: {show: true, fontSize: 12, color: dark ? '#fff' : '#1d2733', textBorderColor: dark ? '#07152b' : '#fff', textBorderWidth: 2,
+                     offset: [0, 14],   // under the hall's marker, which stands at the centre
+                     formatter: function (p) { return names[p.name] || p.name; }},
             itemStyle: {borderColor: dark ? '#9fd0ff' : '#52606d', borderWidth: 1, areaColor: dark ? '#163a6b' : '#e4e7eb'},
             emphasis: {label: {show: true}, itemStyle: {areaColor: '#ffd666'}}},
       series: [
@@ -47,8 +50,9 @@
          symbolSize: function (v, p) { return p.data.kind === 'household' ? 5 : 10; },
          data: (m.points || []).map(function (p) {
            return {value: p.value, serial: p.serial, online: p.online, kind: p.kind, region: p.region,
-                   itemStyle: {color: p.online ? '#2e8b57' : '#9aa5b1', borderColor: p.kind === 'household' ? null : '#1d2733',
-                               borderWidth: p.kind === 'household' ? 0 : 1}};
+                   // A white rim sets a green (online) box apart from a green (well-connected) region.
+                   itemStyle: {color: p.online ? '#2e8b57' : '#9aa5b1', borderColor: p.kind === 'household' ? '#fff' : '#1d2733',
+                               borderWidth: 1}};
          })},
         {type: 'heatmap', coordinateSystem: 'geo', data: heat, pointSize: 28, blurSize: 30}
       ]
