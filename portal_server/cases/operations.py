@@ -21,6 +21,7 @@ from portal_server.registry import queries as registry_queries
 from portal_server.services import operations as service_ops
 from portal_server.services import queries as service_queries
 
+from . import queries as case_queries
 from .models import CHANNELS, OPEN, STATUS_NAMES, Case, CaseEvent
 
 #: action → (statuses it is allowed in, status after it; None keeps the status).
@@ -349,11 +350,7 @@ def _holds_desk(user: User, case: Case) -> bool:
 
 
 def _desk_label(case: Case) -> str:
-    if case.desk_level == "department":
-        d = session.scalar(select(Department).where(Department.code == case.desk_code))
-        return d.name if d else case.desk_code
-    r = region_by_code(case.desk_code)
-    return (r.name + ("便民服务站" if r.level == "village" else "便民服务中心")) if r else case.desk_code
+    return case_queries.desk_labels([case]).get(case.desk_code, case.desk_code)
 
 
 def desk_label(case: Case) -> str:

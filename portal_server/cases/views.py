@@ -3,7 +3,6 @@ checklist, actions), search, the ledger as xlsx (办件台账), the leaders' sup
 counter form (代办申请)."""
 from __future__ import annotations
 
-import io
 
 from flask import (
     Blueprint,
@@ -13,13 +12,11 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
-from openpyxl import Workbook
 from sqlalchemy import select
 
-from portal_server.core import clock
+from portal_server.core import clock, exports
 from portal_server.core.api import ApiError
 from portal_server.core.auth import roles_required
 from portal_server.core.db import session
@@ -36,6 +33,8 @@ STAFF = ("clerk", "handler", "analyst")
 LEVEL_NAMES = {"village": "村便民服务站", "town": "镇便民服务中心", "department": "市直部门"}
 #: Ledger export cap: one sheet a county office can open.
 LEDGER_MAX = 50000
+LEDGER_HEADERS = ["办件号", "事项编码", "事项名称", "申请人", "户号", "所在村", "渠道", "状态", "当前办理", "受理时间",
+                  "承诺时限", "办结时间", "时限状态", "督办次数", "评价"]
 
 
 def _ctx(**kw):
@@ -158,18 +157,10 @@ def ledger():
     """办件台账 as xlsx: every case in scope (filters as the search), one row each."""
     query = queries.search(g.user, request.args.get("status") or None, request.args.get("region") or None,
                            request.args.get("q") or None)
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("办件台账")
-    ws.append(["办件号", "事项编码", "事项名称", "申请人", "户号", "所在村", "渠道", "状态", "当前办理", "受理时间",
-               "承诺时限", "办结时间", "时限状态", "督办次数", "评价"])
-    now = clock.now()
-    for c in session.scalars(query.limit(LEDGER_MAX)):
-        ws.append([c.number, c.service_code, c.service_name, c.applicant_name, c.household.number,
-                   c.household.region.name, CHANNEL_NAMES.get(c.channel, c.channel), STATUS_NAMES[c.status],
-                   ops.desk_label(c), clock.fmt(c.created_at), clock.fmt(c.deadline), clock.fmt(c.completed_at),
-                   queries.LIGHT_NAMES[queries.light(c, now)], c.supervised, c.score or ""])
-    buf = io.BytesIO()
-    wb.save(buf)
-    buf.seek(0)
-    return send_file(buf, as_attachment=True, download_name=f"办件台账-{clock.today().isoformat()}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    cases = list(session.scalars(query.limit(LEDGER_MAX)))
+    desks, now = queries.desk_labels(cases), clock.now()   # every desk's name in two queries, not one a row
+    return exports.xlsx_response("办件台账", LEDGER_HEADERS, (
+        [c.number, c.service_code, c.service_name, c.applicant_name, c.household.number, c.household.region.name,
+         CHANNEL_NAMES.get(c.channel, c.channel), STATUS_NAMES[c.status], desks.get(c.desk_code, c.desk_code),
+         c.created_at, c.deadline, c.completed_at, queries.LIGHT_NAMES[queries.light(c, now)], c.supervised,
+         c.score or ""] for c in cases))

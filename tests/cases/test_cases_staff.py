@@ -67,6 +67,9 @@ def test_desk_case_page_actions_search_ledger(client, auth, box):
     assert rows[0][:3] == ("办件号", "事项编码", "事项名称")
     assert {late["number"], fresh["number"]} <= {row[0] for row in rows[1:]}
     assert any(row[12] == "已超时" for row in rows[1:])
+    by_number = {row[0]: row for row in rows[1:]}
+    assert by_number[fresh["number"]][8] == "青石镇便民服务中心"   # the desk in words, as on the case page
+    assert ws.freeze_panes == "A2"   # the header row stays while scrolling, as in every export
     # Another village's clerk sees neither.
     auth.login("v002-clerk")
     assert late["number"] not in client.get("/admin/cases/", query_string={"q": "高龄津贴"}).get_data(as_text=True)
