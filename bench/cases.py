@@ -502,7 +502,8 @@ def main() -> int:
         spy = None
         if "--profile" in sys.argv:   # py-spy (pip install py-spy) samples gunicorn's workers meanwhile
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(gunicorn.pid),
-                                    "--subprocesses", "--format", "raw", "--rate", "250", "-o", str(tmp / "spy.txt")],
+                                    "--subprocesses", "--gil", "--nonblocking",   # CPU (GIL holders), not waits
+                                    "--format", "raw", "--rate", "250", "-o", str(tmp / "spy.txt")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(2)
         ours = wrk(http_port, script, cap, "POST", "/api/v1/cases", tokens)
