@@ -111,6 +111,7 @@ def test_digits_zap_between_channels_banner_pause_and_back(app, client, auth, re
         page.wait_for_selector("#banner", state="visible")
         assert "31" in page.inner_text("#b-no") and "青山县测试频道" in page.inner_text("#b-name")
         _shot(page, "banner")
+        page.wait_for_timeout(200)  # a second OK within 120 ms of the first is a held key: tv.js drops it
         page.keyboard.press("Enter")
         page.wait_for_selector("#b-ts", state="visible")
         assert page.evaluate("document.getElementById('video').paused")
