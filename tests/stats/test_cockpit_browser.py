@@ -3,13 +3,12 @@ city leader drills from the city to a town to a village by clicking the map; a T
 its view (beacon) and the figure grows after aggregation. Screenshots go to docs/."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from portal_server.stats import tasks
-from tests.conftest import terminal_token
+from tests.conftest import boxes_heard_from, terminal_token
 
 pytestmark = pytest.mark.browser
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -35,38 +34,13 @@ def _click_region(page, code):
         page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
 
 
-def _boxes_heartbeating(region: str) -> tuple[int, int]:
-    """Mark most of the region's boxes as just heard from, as the ingest does on their heartbeats
-    (a few villages with one or two silent boxes), so the figures, ranking and map have an online
-    rate to show. Returns (online, total)."""
-    from sqlalchemy import select
-
-    from device_fleet import presence
-    from portal_server.core import redis as core_redis
-    from portal_server.core.db import session
-    from portal_server.core.terminals import Terminal
-
-    rows = session.execute(select(Terminal.serial, Terminal.region_path)
-                           .where(Terminal.region_path.contains(region)).order_by(Terminal.serial)).all()
-    session.remove()
-    by_village: dict[str, list[str]] = {}
-    for serial, path in rows:
-        by_village.setdefault(path, []).append(serial)
-    now, seen = time.time(), {}
-    for i, (_path, serials) in enumerate(sorted(by_village.items())):
-        for serial in serials[:len(serials) - i % 3]:
-            seen[serial] = now
-    core_redis.client().zadd(presence.LASTSEEN, seen)
-    return len(seen), len(rows)
-
-
 def test_town_leader_sees_their_town_only(app, live_server, browser, tv_page, staff_page):
     # A box visits two sections on the TV; its pages report the views.
     tv_page.goto(live_server + "/tv/?token=" + terminal_token("CTV-HH-000001"))
     tv_page.wait_for_load_state("load")
     tv_page.goto(live_server + f"/tv/v/{V001}/s-services.html")
     tv_page.wait_for_function("() => window.TV && TV.lastBeacon && TV.lastBeacon.complete")
-    online, total = _boxes_heartbeating(TOWN01)
+    online, total = boxes_heard_from(TOWN01)
     tasks.aggregate_day()
 
     page = staff_page("town01-leader", 1440, 1000)
@@ -89,7 +63,7 @@ def test_town_leader_sees_their_town_only(app, live_server, browser, tv_page, st
 
 
 def test_city_leader_drills_down_by_clicking_the_map(app, live_server, browser, staff_page):
-    _boxes_heartbeating(CITY)
+    boxes_heard_from(CITY)
     tasks.aggregate_day()
     page = staff_page("city-leader", 1440, 1000)
     page.goto(live_server + "/admin/cockpit/")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import terminal_token
+from tests.conftest import boxes_heard_from, terminal_token
 
 pytestmark = pytest.mark.browser
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -25,10 +25,12 @@ def test_tv_pictures(app, live_server, tv_page):
     tv_page.screenshot(path=str(DOCS / "tv-section.png"))
 
 
-def test_staff_pictures(staff_page):
+def test_staff_pictures(app, staff_page):
+    online, total = boxes_heard_from("990100000000")   # the city's boxes heartbeating, as in service
     page = staff_page("admin", 1280, 800)
     page.goto(page.url.split("/admin")[0] + "/admin/")
     assert page.locator("header.top nav a").count() >= 5
+    assert f"{online}/{total}" in page.inner_text("main")   # 终端在线 counts the boxes heard from
     page.screenshot(path=str(DOCS / "staff-home.png"))
     page = staff_page("v001-handler", 390, 844)
     page.goto(page.url.split("/admin")[0] + "/admin/feedback/")
