@@ -3,7 +3,6 @@ checklist, actions), search, the ledger as xlsx (办件台账), the leaders' sup
 counter form (代办申请)."""
 from __future__ import annotations
 
-
 from flask import (
     Blueprint,
     abort,
