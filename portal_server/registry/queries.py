@@ -44,6 +44,17 @@ def tag_label(code: str) -> str:
 
 # For other features ------------------------------------------------------------------------------
 
+def _active_first(p) -> int:
+    """Sort key when one ID number names several people (moved, re-registered): the active one
+    first, then the deceased, then any other status."""
+    return {"active": 0, "deceased": 1}.get(p.status, 2)
+
+
+def _deceased(status: str, tags: str) -> bool:
+    """The register's rule for a deceased person: the status, or the tag (set by a clerk)."""
+    return status == "deceased" or "deceased" in tags.split()
+
+
 def person_by_id_number(id_number: str, who=None, include_inactive: bool = True) -> Person | None:
     """The person registered with this ID number (the active record first), optionally only
     inside the scope of ``who``. Used by cases for "deceased / already receiving subsidy" checks."""
@@ -56,7 +67,7 @@ def person_by_id_number(id_number: str, who=None, include_inactive: bool = True)
     if not include_inactive:
         q = q.where(Person.status == "active")
     rows = list(session.scalars(q.order_by(Person.id)))
-    rows.sort(key=lambda p: {"active": 0, "deceased": 1}.get(p.status, 2))
+    rows.sort(key=_active_first)
     return rows[0] if rows else None
 
 
@@ -65,7 +76,7 @@ def person_by_lookup_hash(h: str | None) -> Person | None:
     if not h:
         return None
     rows = list(session.scalars(select(Person).where(Person.id_number_hash == h).order_by(Person.id)))
-    rows.sort(key=lambda p: {"active": 0, "deceased": 1}.get(p.status, 2))
+    rows.sort(key=_active_first)
     return rows[0] if rows else None
 
 
@@ -79,12 +90,11 @@ def deceased_name(h: str | None) -> str | None:
     SELECT on a hot path such as a box's application), else None."""
     if not h:
         return None
-    rows = sorted(session.connection().execute(_BY_HASH, {"h": h}),
-                  key=lambda p: {"active": 0, "deceased": 1}.get(p.status, 2))
+    rows = sorted(session.connection().execute(_BY_HASH, {"h": h}), key=_active_first)
     if not rows:
         return None
     p = rows[0]
-    return p.name if p.status == "deceased" or "deceased" in p.tags.split() else None
+    return p.name if _deceased(p.status, p.tags) else None
 
 
 def deceased_in(region: Region) -> dict[str, Person]:
@@ -101,7 +111,7 @@ def is_deceased(person_or_id_number) -> bool:
         p = person_by_id_number(p)
     if p is None:
         return False
-    return p.status == "deceased" or "deceased" in p.tag_list
+    return _deceased(p.status, p.tags)
 
 
 def has_tag(person: Person, tag: str) -> bool:
